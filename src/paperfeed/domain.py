@@ -1,0 +1,116 @@
+"""Domain types shared by ingest, store, API and templates: one type per concept."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# New-style ids (0704.0001 .. 2506.08007) and old-style ids (hep-th/9901001, cs.AI/0101001).
+_NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
+_OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
+_ID_IN_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?$")
+
+MetadataSource = Literal["arxiv", "hf"]
+
+
+class InvalidArxivId(ValueError):
+    """A string that is not an arXiv identifier."""
+
+
+def parse_arxiv_id(text: str) -> tuple[str, int | None]:
+    """Split an arXiv id, `arXiv:` form or abs/pdf URL into (id without version, version)."""
+    raw = text.strip()
+    if match := _ID_IN_URL.search(raw):
+        raw = match.group(1)
+    if raw.lower().startswith("arxiv:"):
+        raw = raw[6:]
+    for pattern in (_NEW_ID, _OLD_ID):
+        if match := pattern.match(raw):
+            version = int(match.group(2)) if match.group(2) else None
+            return match.group(1), version
+    raise InvalidArxivId(f"not an arXiv identifier: {text[:80]!r}")
+
+
+def normalize_name(name: str) -> str:
+    """The key two spellings of one author's name share: no accents, case or extra spaces."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(stripped.casefold().replace(".", ". ").split())
+
+
+class Author(BaseModel):
+    """A paper's author, in the order the paper lists them."""
+
+    name: str
+    hf_user: str | None = Field(default=None, description="Hugging Face username who claimed it.")
+
+
+class Organization(BaseModel):
+    """An organization papers are attributed to (Hugging Face organization data)."""
+
+    name: str = Field(description="Stable short name, e.g. 'ByteDance-Seed'.")
+    fullname: str | None = None
+    avatar_url: str | None = None
+
+
+class Submitter(BaseModel):
+    """Who put a paper on a daily list."""
+
+    username: str
+    fullname: str | None = None
+    avatar_url: str | None = None
+
+
+class Paper(BaseModel):
+    """One arXiv paper, keyed by its id without version."""
+
+    arxiv_id: str
+    version: int | None = None
+    title: str
+    abstract: str = ""
+    authors: list[Author] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list, description="Primary category first.")
+    published_at: datetime | None = Field(default=None, description="First version submitted.")
+    announced_on: date | None = Field(default=None, description="First arXiv listing day.")
+    updated_at: datetime | None = Field(default=None, description="Latest version submitted.")
+    comments: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    license: str | None = None
+    organization: Organization | None = None
+    upvotes: int = 0
+    github_repo: str | None = None
+    github_stars: int | None = None
+    project_page: str | None = None
+    ai_summary: str | None = None
+    ai_keywords: list[str] | None = None
+    discussion_id: str | None = None
+    source: MetadataSource = "arxiv"
+
+    @property
+    def primary_category(self) -> str | None:
+        return self.categories[0] if self.categories else None
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+
+class DailyEntry(BaseModel):
+    """A paper featured on one day's list."""
+
+    day: date
+    paper: Paper
+    submitted_by: Submitter | None = None
+    submitted_at: datetime | None = None
+    num_comments: int = 0
+    thumbnail: str | None = None
+    is_author_participating: bool = False
