@@ -43,3 +43,23 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits together at the end, or not at all."""
     with factory() as session, session.begin():
         yield session
+
+
+class Database:
+    """An open database: its engine and a session factory, schema migrated on open."""
+
+    def __init__(self, database_url: str, *, migrate: bool = True) -> None:
+        self.url = database_url
+        self.engine = make_engine(database_url)
+        self.sessions = make_session_factory(self.engine)
+        if migrate:
+            from paperfeed.store.migrate import upgrade
+
+            upgrade(self.engine)
+
+    def transaction(self):
+        """A session whose work commits together at the end, or not at all."""
+        return transaction(self.sessions)
+
+    def close(self) -> None:
+        self.engine.dispose()

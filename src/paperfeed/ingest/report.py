@@ -1,0 +1,53 @@
+"""What an import did: rows written, records rejected and why, and a progress interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from paperfeed.store.writer import SaveResult
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One record or file that was not imported: where it is and what is wrong with it."""
+
+    where: str  # file, file:line, file#index or a record id
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+@dataclass
+class IngestReport:
+    """The outcome of one ingest run."""
+
+    saved: SaveResult = field(default_factory=SaveResult)
+    rejected: list[Rejection] = field(default_factory=list)
+    skipped_sources: list[str] = field(default_factory=list)  # already imported, unchanged
+
+    def reject(self, where: str, problem: str) -> None:
+        self.rejected.append(Rejection(where, problem))
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+class ProgressSink(Protocol):
+    """Receives progress of a long job; the CLI shows it as a progress bar."""
+
+    def start(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, amount: int = 1) -> None: ...
+
+
+class NoProgress:
+    """A ProgressSink that shows nothing (library use, tests, the web server)."""
+
+    def start(self, description: str, total: int | None) -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
