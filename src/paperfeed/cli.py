@@ -32,8 +32,8 @@ ingest_app = typer.Typer(help="Import paper metadata.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 # Exit status of an import that saved the good records but rejected some.
 EXIT_REJECTED = 3

@@ -90,6 +90,9 @@ class Paper(BaseModel):
     ai_keywords: list[str] | None = None
     discussion_id: str | None = None
     source: MetadataSource = "arxiv"
+    listed_on: date | None = Field(
+        default=None, description="Day of the daily listing a Hugging Face record was read from."
+    )
 
     @property
     def primary_category(self) -> str | None:

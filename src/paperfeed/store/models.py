@@ -75,6 +75,8 @@ class PaperRow(Base):
     ai_keywords: Mapped[list[str] | None] = mapped_column(JSON)
     discussion_id: Mapped[str | None] = mapped_column(String(64))
     metadata_source: Mapped[str] = mapped_column(String(8), default="arxiv")
+    # The daily listing the Hugging Face fields were read from: older captures never overwrite.
+    listed_on: Mapped[date | None] = mapped_column(Date)
 
     organization: Mapped[OrganizationRow | None] = relationship(lazy="joined")
     author_links: Mapped[list[PaperAuthorRow]] = relationship(
@@ -90,6 +92,7 @@ class PaperAuthorRow(Base):
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))  # as this paper spells it
     hf_user: Mapped[str | None] = mapped_column(String(100))
 
     author: Mapped[AuthorRow] = relationship(lazy="joined")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, select, tuple_
@@ -173,19 +173,20 @@ def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict
         "ai_keywords": paper.ai_keywords,
         "discussion_id": paper.discussion_id,
         "metadata_source": paper.source,
+        "listed_on": paper.listed_on,
     }
     if old is None:
         return incoming
     row = dict(old)
-    if _owns_bibliography(old, paper):
-        row.update({k: incoming[k] for k in BIBLIOGRAPHIC})
+    # The owner's values replace stored ones, others only fill gaps; nobody erases a value.
+    owner = _owns_bibliography(old, paper)
+    for key in BIBLIOGRAPHIC:
+        if incoming[key] not in (None, "") and (owner or row[key] in (None, "")):
+            row[key] = incoming[key]
+    if owner:
         row["metadata_source"] = paper.source
-    else:  # fill gaps only
-        for key in BIBLIOGRAPHIC:
-            if row[key] in (None, "") and incoming[key] not in (None, ""):
-                row[key] = incoming[key]
-    if paper.source == "hf":
-        for key in (*HF_OWNED, "organization_id"):
+    if paper.source == "hf" and not _older_capture(old, paper):
+        for key in (*HF_OWNED, "organization_id", "listed_on"):
             if incoming[key] is not None:
                 row[key] = incoming[key]
     days = [d for d in (old["announced_on"], incoming["announced_on"]) if d is not None]
@@ -197,7 +198,7 @@ def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict
 def _owns_bibliography(old: dict, paper: Paper) -> bool:
     """Whether the incoming record's bibliographic fields replace the stored ones."""
     if paper.source == "hf":
-        return old["metadata_source"] == "hf"
+        return old["metadata_source"] == "hf" and not _older_capture(old, paper)
     if old["metadata_source"] == "hf":
         return True
     # Both from arXiv: an older version of the record never replaces a newer one.
@@ -207,12 +208,21 @@ def _owns_bibliography(old: dict, paper: Paper) -> bool:
     return not (new_updated and old_updated and new_updated < old_updated)
 
 
+def _older_capture(old: dict, paper: Paper) -> bool:
+    """Whether a Hugging Face record comes from an earlier listing than the stored one."""
+    return bool(old["listed_on"] and paper.listed_on and paper.listed_on < old["listed_on"])
+
+
 def _merge_models(first: Paper, second: Paper) -> Paper:
     """Two records of one paper in the same batch, combined as two writes would combine them."""
-    if second.source == "hf" and first.source == "arxiv":
-        first, second = second, first
-    fields = {**first.model_dump(), **second.model_dump(exclude_none=True, exclude_defaults=True)}
+    # The winner of each field overlays the other: arXiv over Hugging Face, newer over older.
+    older, newer = sorted(
+        (first, second), key=lambda p: (p.source == "arxiv", p.listed_on or date.min)
+    )
+    fields = {**older.model_dump(), **newer.model_dump(exclude_none=True, exclude_defaults=True)}
     fields["upvotes"] = max(first.upvotes, second.upvotes)
+    days = [p.announced_on for p in (first, second) if p.announced_on]
+    fields["announced_on"] = min(days) if days else None
     return Paper.model_validate(fields)
 
 
@@ -221,8 +231,7 @@ def _authors_of(session: Session, paper_ids: list[str]) -> dict[str, list[tuple]
     if not paper_ids:
         return result
     rows = session.execute(
-        select(PaperAuthorRow.paper_id, AuthorRow.name, PaperAuthorRow.hf_user)
-        .join(AuthorRow, AuthorRow.id == PaperAuthorRow.author_id)
+        select(PaperAuthorRow.paper_id, PaperAuthorRow.name, PaperAuthorRow.hf_user)
         .where(PaperAuthorRow.paper_id.in_(paper_ids))
         .order_by(PaperAuthorRow.paper_id, PaperAuthorRow.position)
     )
@@ -254,6 +263,7 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
             "paper_id": paper_id,
             "position": position,
             "author_id": ids[normalize_name(author.name)],
+            "name": author.name,
             "hf_user": author.hf_user,
         }
         for paper_id, authors in author_lists.items()

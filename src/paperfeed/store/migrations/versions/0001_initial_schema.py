@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:01:46.454115
+Create Date: 2026-11-25 18:05:43.146635
 """
 
 from collections.abc import Sequence
@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("ai_keywords", sa.JSON(), nullable=True),
         sa.Column("discussion_id", sa.String(length=64), nullable=True),
         sa.Column("metadata_source", sa.String(length=8), nullable=False),
+        sa.Column("listed_on", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
             ["organization_id"],
             ["organizations.id"],
@@ -111,6 +112,7 @@ def upgrade() -> None:
         sa.Column("paper_id", sa.String(length=40), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=500), nullable=False),
         sa.Column("hf_user", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["author_id"], ["authors.id"], name=op.f("fk_paper_authors_author_id_authors")

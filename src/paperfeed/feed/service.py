@@ -1,0 +1,142 @@
+"""The feed service: pages of papers for a period, with navigation, shared by web and API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from paperfeed.domain import DailyEntry, Paper
+from paperfeed.feed.periods import Period, PeriodKind
+from paperfeed.store import reader
+from paperfeed.store.reader import Order, Scope
+
+# "trending": what the community ranks highest; "newest": most recently published first.
+Sort = Literal["trending", "newest"]
+
+
+class PaperNotFound(LookupError):
+    """No paper with this id is stored."""
+
+    def __init__(self, arxiv_id: str) -> None:
+        super().__init__(f"paper {arxiv_id} not found")
+        self.arxiv_id = arxiv_id
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One card of a feed: the paper, and its daily listing in the featured scope."""
+
+    paper: Paper
+    entry: DailyEntry | None = None
+
+    @property
+    def day(self) -> date | None:
+        """The day the paper belongs to in this feed: featured on, or first announced."""
+        return self.entry.day if self.entry else self.paper.announced_on
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """What a feed page shows: its period, one page of items, and where to go next."""
+
+    period: Period | None  # None only on a site with no papers in the scope
+    scope: Scope
+    sort: Sort
+    page: int  # from 1
+    page_size: int
+    total: int
+    items: list[FeedItem]
+    previous: Period | None = None  # the closest earlier period with papers
+    next: Period | None = None  # the closest later period with papers
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def entries(self) -> list[DailyEntry]:
+        """The daily listings on this page (featured scope)."""
+        return [item.entry for item in self.items if item.entry is not None]
+
+
+@dataclass(frozen=True)
+class PaperDetail:
+    """A paper with every day it was featured on a daily list."""
+
+    paper: Paper
+    listings: list[DailyEntry]
+
+
+def trending_order() -> Order:
+    """How 'trending' ranks papers: by upvotes for now.
+
+    The one place to change when trending gets a gravity score (upvotes decaying with age).
+    """
+    return "upvotes"
+
+
+def default_scope(session: Session) -> Scope:
+    """'featured' (the daily lists), or 'all' on a site that has never imported one."""
+    return "featured" if reader.has_daily_entries(session) else "all"
+
+
+def latest_period(session: Session, kind: PeriodKind, scope: Scope) -> Period | None:
+    """The most recent day, week or month with papers in the scope."""
+    day = reader.latest_day(session, scope)
+    return Period.containing(kind, day) if day else None
+
+
+def feed_page(
+    session: Session,
+    period: Period | None,
+    *,
+    scope: Scope | None = None,
+    sort: Sort = "trending",
+    page: int = 1,
+    page_size: int = 50,
+    submitter: str | None = None,
+) -> FeedPage:
+    """One page of the feed for `period` (default: the latest day with papers)."""
+    scope = scope or default_scope(session)
+    period = period or latest_period(session, "day", scope)
+    if period is None:
+        return FeedPage(None, scope, sort, page, page_size, 0, [])
+    order: Order = trending_order() if sort == "trending" else "newest"
+    offset = (page - 1) * page_size
+    if scope == "featured":
+        entries = reader.daily_entries(
+            session, period.first, period.last, order=order, offset=offset, limit=page_size,
+            submitter=submitter,
+        )  # fmt: skip
+        items = [FeedItem(entry.paper, entry) for entry in entries.items]
+        total = entries.total
+    else:
+        papers = reader.announced_papers(
+            session, period.first, period.last, order=order, offset=offset, limit=page_size
+        )
+        items = [FeedItem(paper) for paper in papers.items]
+        total = papers.total
+    before = reader.day_before(session, period.first, scope)
+    after = reader.day_after(session, period.last, scope)
+    return FeedPage(
+        period=period,
+        scope=scope,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        total=total,
+        items=items,
+        previous=Period.containing(period.kind, before) if before else None,
+        next=Period.containing(period.kind, after) if after else None,
+    )
+
+
+def paper_detail(session: Session, arxiv_id: str) -> PaperDetail:
+    """The stored paper with this id (without version) and its daily listings."""
+    paper = reader.get_paper(session, arxiv_id)
+    if paper is None:
+        raise PaperNotFound(arxiv_id)
+    return PaperDetail(paper, reader.listings_of(session, paper))

@@ -1,0 +1,168 @@
+"""The Hugging Face papers API's JSON shapes, and the one place they are built from domain types.
+
+Field names and nesting follow https://huggingface.co/api/daily_papers and /api/papers/{id},
+so clients written for Hugging Face (huggingface_hub.HfApi among them) work unchanged.
+Keys whose value paperfeed does not know are left out rather than invented: serialize with
+`by_alias=True, exclude_none=True` (FastAPI routes do, through response_model_exclude_none).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from paperfeed.domain import Author, DailyEntry, Organization, Paper, Submitter
+
+
+def format_timestamp(value: datetime) -> str:
+    """Hugging Face's timestamp form: UTC, milliseconds, Z — '2025-06-09T17:59:53.000Z'."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+
+
+HfTimestamp = Annotated[
+    datetime,
+    PlainSerializer(format_timestamp, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time", "example": "2025-06-09T17:59:53.000Z"}),
+]
+
+
+class _HfModel(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+
+class HfUser(_HfModel):
+    """A Hugging Face user as nested in a paper (an author's account, submittedOnDailyBy)."""
+
+    user: str = Field(description="Username.")
+    fullname: str | None = None
+    avatar_url: str | None = Field(default=None, alias="avatarUrl")
+    type: Literal["user"] = "user"
+
+
+class HfSubmitter(_HfModel):
+    """Who put a paper on the daily list, as a daily entry's submittedBy (username is 'name')."""
+
+    name: str = Field(description="Username.")
+    fullname: str | None = None
+    avatar_url: str | None = Field(default=None, alias="avatarUrl")
+    type: Literal["user"] = "user"
+
+
+class HfAuthor(_HfModel):
+    name: str
+    hidden: bool = False
+    user: HfUser | None = Field(default=None, description="The author's claimed account.")
+
+
+class HfOrganization(_HfModel):
+    name: str
+    fullname: str | None = None
+    avatar: str | None = None
+
+
+class HfPaper(_HfModel):
+    """A paper, as GET /api/papers/{id} returns it and as a daily entry's `paper`."""
+
+    id: str = Field(description="arXiv id without version.")
+    authors: list[HfAuthor]
+    published_at: HfTimestamp | None = Field(default=None, alias="publishedAt")
+    submitted_on_daily_at: HfTimestamp | None = Field(default=None, alias="submittedOnDailyAt")
+    title: str
+    submitted_on_daily_by: HfUser | None = Field(default=None, alias="submittedOnDailyBy")
+    summary: str = Field(description="The abstract.")
+    upvotes: int
+    discussion_id: str | None = Field(default=None, alias="discussionId")
+    ai_summary: str | None = None
+    ai_keywords: list[str] | None = None
+    github_repo: str | None = Field(default=None, alias="githubRepo")
+    github_stars: int | None = Field(default=None, alias="githubStars")
+    project_page: str | None = Field(default=None, alias="projectPage")
+    organization: HfOrganization | None = None
+
+
+class HfDailyPaper(_HfModel):
+    """One entry of GET /api/daily_papers: a paper featured on a day's list."""
+
+    paper: HfPaper
+    published_at: HfTimestamp | None = Field(default=None, alias="publishedAt")
+    title: str
+    summary: str
+    thumbnail: str | None = None
+    num_comments: int = Field(alias="numComments")
+    submitted_by: HfSubmitter | None = Field(default=None, alias="submittedBy")
+    organization: HfOrganization | None = None
+    is_author_participating: bool = Field(alias="isAuthorParticipating")
+
+
+class HfError(_HfModel):
+    """The body of every API error."""
+
+    error: str
+
+
+def hf_paper(paper: Paper, listing: DailyEntry | None = None) -> HfPaper:
+    """A paper in Hugging Face's shape; `listing` adds when and by whom it was submitted."""
+    submitter = listing.submitted_by if listing else None
+    return HfPaper(
+        id=paper.arxiv_id,
+        authors=[_author(a) for a in paper.authors],
+        published_at=paper.published_at,
+        submitted_on_daily_at=listing.submitted_at if listing else None,
+        title=paper.title,
+        submitted_on_daily_by=_user(submitter) if submitter else None,
+        summary=paper.abstract,
+        upvotes=paper.upvotes,
+        discussion_id=paper.discussion_id,
+        ai_summary=paper.ai_summary,
+        ai_keywords=paper.ai_keywords,
+        github_repo=paper.github_repo,
+        github_stars=paper.github_stars,
+        project_page=paper.project_page,
+        organization=_organization(paper.organization),
+    )
+
+
+def hf_daily_paper(entry: DailyEntry) -> HfDailyPaper:
+    """A daily listing in Hugging Face's shape."""
+    paper, submitter = entry.paper, entry.submitted_by
+    return HfDailyPaper(
+        paper=hf_paper(paper, entry),
+        published_at=paper.published_at,
+        title=paper.title,
+        summary=paper.abstract,
+        thumbnail=entry.thumbnail,
+        num_comments=entry.num_comments,
+        submitted_by=(
+            HfSubmitter(
+                name=submitter.username,
+                fullname=submitter.fullname,
+                avatar_url=submitter.avatar_url,
+            )
+            if submitter
+            else None
+        ),
+        organization=_organization(paper.organization),
+        is_author_participating=entry.is_author_participating,
+    )
+
+
+def _author(author: Author) -> HfAuthor:
+    return HfAuthor(name=author.name, user=HfUser(user=author.hf_user) if author.hf_user else None)
+
+
+def _user(submitter: Submitter) -> HfUser:
+    return HfUser(
+        user=submitter.username, fullname=submitter.fullname, avatar_url=submitter.avatar_url
+    )
+
+
+def _organization(organization: Organization | None) -> HfOrganization | None:
+    if organization is None:
+        return None
+    return HfOrganization(
+        name=organization.name, fullname=organization.fullname, avatar=organization.avatar_url
+    )

@@ -1,0 +1,226 @@
+"""Read queries: stored rows back into domain Papers and DailyEntries, a page at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Generic, Literal, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from paperfeed.domain import Author, DailyEntry, Organization, Paper, Submitter
+from paperfeed.store.models import (
+    AuthorRow,
+    DailyEntryRow,
+    OrganizationRow,
+    PaperAuthorRow,
+    PaperRow,
+)
+
+# "featured": papers on a daily list (daily_entries); "all": papers by first arXiv listing day.
+Scope = Literal["featured", "all"]
+# How a page of papers is ordered: most upvoted first, or most recently published first.
+Order = Literal["upvotes", "newest"]
+
+_CHUNK = 500  # ids per IN (...) list, under both databases' bound-parameter limits
+
+_papers = PaperRow.__table__
+_entries = DailyEntryRow.__table__
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Slice(Generic[T]):
+    """One page of a longer ordered result, and how long the whole result is."""
+
+    items: list[T]
+    total: int
+
+
+def daily_entries(
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    order: Order = "upvotes",
+    offset: int = 0,
+    limit: int = 50,
+    submitter: str | None = None,
+) -> Slice[DailyEntry]:
+    """Daily listings from `first` to `last` (inclusive), one page of them, with the total."""
+    where = [_entries.c.day.between(first, last)]
+    if submitter is not None:
+        where.append(_entries.c.submitted_by == submitter)
+    total = session.scalar(select(func.count()).select_from(_entries).where(*where)) or 0
+    query = (
+        select(_entries)
+        .join(_papers, _papers.c.id == _entries.c.paper_id)
+        .where(*where)
+        .order_by(*_order_by(order), _entries.c.day.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    rows = session.execute(query).mappings().all()
+    papers = load_papers(session, [row["paper_id"] for row in rows])
+    return Slice([_entry(row, papers[row["paper_id"]]) for row in rows], total)
+
+
+def announced_papers(
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    order: Order = "upvotes",
+    offset: int = 0,
+    limit: int = 50,
+) -> Slice[Paper]:
+    """Papers first announced on arXiv from `first` to `last`, one page of them, with the total."""
+    where = _papers.c.announced_on.between(first, last)
+    total = session.scalar(select(func.count()).select_from(_papers).where(where)) or 0
+    query = select(_papers.c.id).where(where).order_by(*_order_by(order))
+    ids = list(session.scalars(query.offset(offset).limit(limit)))
+    papers = load_papers(session, ids)
+    return Slice([papers[i] for i in ids], total)
+
+
+def has_daily_entries(session: Session) -> bool:
+    """Whether any daily list was ever imported (a pure arXiv install has none)."""
+    return session.scalar(select(_entries.c.id).limit(1)) is not None
+
+
+def latest_day(session: Session, scope: Scope) -> date | None:
+    """The most recent day with papers in the scope, or None on an empty site."""
+    column = _day_column(scope)
+    return session.scalar(select(func.max(column)))
+
+
+def day_before(session: Session, day: date, scope: Scope) -> date | None:
+    """The closest day before `day` that has papers in the scope."""
+    column = _day_column(scope)
+    return session.scalar(select(func.max(column)).where(column < day))
+
+
+def day_after(session: Session, day: date, scope: Scope) -> date | None:
+    """The closest day after `day` that has papers in the scope."""
+    column = _day_column(scope)
+    return session.scalar(select(func.min(column)).where(column > day))
+
+
+def get_paper(session: Session, arxiv_id: str) -> Paper | None:
+    """One paper by its id without version, or None."""
+    return load_papers(session, [arxiv_id]).get(arxiv_id)
+
+
+def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
+    """The days `paper` was featured on a daily list, oldest first."""
+    query = select(_entries).where(_entries.c.paper_id == paper.arxiv_id).order_by(_entries.c.day)
+    return [_entry(row, paper) for row in session.execute(query).mappings()]
+
+
+def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
+    """The papers with these ids, authors and organization included, in three queries."""
+    unique = list(dict.fromkeys(ids))
+    authors = _authors_of(session, unique)
+    papers: dict[str, Paper] = {}
+    for chunk in _chunks(unique):
+        query = (
+            select(
+                _papers,
+                OrganizationRow.name.label("org_name"),
+                OrganizationRow.fullname.label("org_fullname"),
+                OrganizationRow.avatar_url.label("org_avatar"),
+            )
+            .outerjoin(OrganizationRow, OrganizationRow.id == _papers.c.organization_id)
+            .where(_papers.c.id.in_(chunk))
+        )
+        for row in session.execute(query).mappings():
+            papers[row["id"]] = _paper(row, authors.get(row["id"], []))
+    return papers
+
+
+def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
+    result: dict[str, list[Author]] = {}
+    for chunk in _chunks(ids):
+        query = (
+            select(PaperAuthorRow.paper_id, AuthorRow.name, PaperAuthorRow.hf_user)
+            .join(AuthorRow, AuthorRow.id == PaperAuthorRow.author_id)
+            .where(PaperAuthorRow.paper_id.in_(chunk))
+            .order_by(PaperAuthorRow.paper_id, PaperAuthorRow.position)
+        )
+        for paper_id, name, hf_user in session.execute(query):
+            result.setdefault(paper_id, []).append(Author(name=name, hf_user=hf_user))
+    return result
+
+
+def _order_by(order: Order) -> list:
+    newest = [_papers.c.published_at.desc().nulls_last(), _papers.c.id.desc()]
+    if order == "newest":
+        return newest
+    return [_papers.c.upvotes_base.desc(), *newest]
+
+
+def _day_column(scope: Scope):
+    return _entries.c.day if scope == "featured" else _papers.c.announced_on
+
+
+def _paper(row, authors: list[Author]) -> Paper:
+    organization = None
+    if row["org_name"] is not None:
+        organization = Organization(
+            name=row["org_name"], fullname=row["org_fullname"], avatar_url=row["org_avatar"]
+        )
+    return Paper(
+        arxiv_id=row["id"],
+        version=row["version"],
+        title=row["title"],
+        abstract=row["abstract"] or "",
+        authors=authors,
+        categories=(row["categories"] or "").split(),
+        published_at=_utc(row["published_at"]),
+        announced_on=row["announced_on"],
+        updated_at=_utc(row["updated_at"]),
+        comments=row["comments"],
+        journal_ref=row["journal_ref"],
+        doi=row["doi"],
+        license=row["license"],
+        organization=organization,
+        upvotes=row["upvotes_base"] or 0,
+        github_repo=row["github_repo"],
+        github_stars=row["github_stars"],
+        project_page=row["project_page"],
+        ai_summary=row["ai_summary"],
+        ai_keywords=row["ai_keywords"],
+        discussion_id=row["discussion_id"],
+        source=row["metadata_source"],
+    )
+
+
+def _entry(row, paper: Paper) -> DailyEntry:
+    submitter = None
+    if row["submitted_by"] is not None:
+        submitter = Submitter(
+            username=row["submitted_by"],
+            fullname=row["submitted_by_fullname"],
+            avatar_url=row["submitted_by_avatar"],
+        )
+    return DailyEntry(
+        day=row["day"],
+        paper=paper,
+        submitted_by=submitter,
+        submitted_at=_utc(row["submitted_at"]),
+        num_comments=row["num_comments"] or 0,
+        thumbnail=row["thumbnail"],
+        is_author_participating=bool(row["is_author_participating"]),
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Stored timestamps are naive UTC; domain objects carry the zone."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

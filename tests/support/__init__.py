@@ -1,0 +1,1 @@
+"""Test helpers: stand-ins for remote services, shared by test modules."""
