@@ -60,7 +60,7 @@ def import_file(
         try:
             for lines_done, line in _lines(raw, path, skip):
                 try:
-                    batch.append(parse_record(json.loads(line)))
+                    batch.append(parse_record(json.loads(line.rstrip(b"\r\n"))))
                 except json.JSONDecodeError as error:
                     report.reject(f"{path}:{lines_done}", f"not valid JSON ({error.msg})")
                 except MalformedRecord as error:
