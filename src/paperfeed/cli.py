@@ -17,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from sqlalchemy.engine import make_url
 
 from paperfeed.ingest.report import IngestReport
 from paperfeed.settings import Settings, get_settings
@@ -110,7 +111,8 @@ def db_upgrade() -> None:
     """Create or migrate the database schema to the latest version."""
     settings = _settings()
     _open_db(settings).close()
-    out.print(f"database is up to date: {settings.database_url}", highlight=False)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    out.print(f"database is up to date: {shown}", highlight=False)
 
 
 @ingest_app.command("hf-daily")

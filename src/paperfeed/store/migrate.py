@@ -29,3 +29,8 @@ def is_up_to_date(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to `revision` ('base' removes every table)."""
+    command.downgrade(alembic_config(engine), revision)

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from paperfeed.domain import Author, DailyEntry, Organization, Paper, Submitter
 from paperfeed.store.models import (
-    AuthorRow,
     DailyEntryRow,
     OrganizationRow,
     PaperAuthorRow,
@@ -120,7 +119,7 @@ def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
 
 
 def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
-    """The papers with these ids, authors and organization included, in three queries."""
+    """The papers with these ids, authors (as each paper spells them) and organization included."""
     unique = list(dict.fromkeys(ids))
     authors = _authors_of(session, unique)
     papers: dict[str, Paper] = {}
@@ -144,8 +143,7 @@ def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
     result: dict[str, list[Author]] = {}
     for chunk in _chunks(ids):
         query = (
-            select(PaperAuthorRow.paper_id, AuthorRow.name, PaperAuthorRow.hf_user)
-            .join(AuthorRow, AuthorRow.id == PaperAuthorRow.author_id)
+            select(PaperAuthorRow.paper_id, PaperAuthorRow.name, PaperAuthorRow.hf_user)
             .where(PaperAuthorRow.paper_id.in_(chunk))
             .order_by(PaperAuthorRow.paper_id, PaperAuthorRow.position)
         )
@@ -194,6 +192,7 @@ def _paper(row, authors: list[Author]) -> Paper:
         ai_keywords=row["ai_keywords"],
         discussion_id=row["discussion_id"],
         source=row["metadata_source"],
+        listed_on=row["listed_on"],
     )
 
 

@@ -257,7 +257,9 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
                 select(AuthorRow.name_key, AuthorRow.id).where(AuthorRow.name_key.in_(chunk))
             ).all()
         )
-    session.execute(delete(PaperAuthorRow).where(PaperAuthorRow.paper_id.in_(list(author_lists))))
+    replaced = PaperAuthorRow.paper_id.in_(list(author_lists))
+    previous = set(session.scalars(select(PaperAuthorRow.author_id).where(replaced)))
+    session.execute(delete(PaperAuthorRow).where(replaced))
     links = [
         {
             "paper_id": paper_id,
@@ -271,6 +273,12 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
     ]
     if links:
         session.execute(PaperAuthorRow.__table__.insert(), links)
+    orphans = previous - {link["author_id"] for link in links}
+    if orphans:  # a spelling no paper uses any more
+        still_used = select(PaperAuthorRow.author_id).where(PaperAuthorRow.author_id.in_(orphans))
+        session.execute(
+            delete(AuthorRow).where(AuthorRow.id.in_(orphans), AuthorRow.id.not_in(still_used))
+        )
 
 
 def _save_organizations(session: Session, papers: list[Paper]) -> dict[str, int]:
