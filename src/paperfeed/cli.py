@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +21,7 @@ from rich.progress import (
 )
 from sqlalchemy.engine import make_url
 
+from paperfeed.ingest.http import RemoteError
 from paperfeed.ingest.report import IngestReport
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
@@ -86,6 +89,23 @@ def _open_db(settings: Settings) -> Database:
 
 def _finish(report: IngestReport, what: str) -> None:
     """Print the summary and every rejection, then exit with the documented status."""
+    _summary(report, what)
+    if report.rejected:
+        err.print(f"{len(report.rejected)} rejected; everything else was imported.")
+        raise typer.Exit(EXIT_REJECTED)
+
+
+@contextmanager
+def _remote_errors(advice: str) -> Iterator[None]:
+    """Turn a remote source's final failure into one clear line and exit status 1."""
+    try:
+        yield
+    except RemoteError as error:
+        err.print(f"error: {error}; {advice}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+
+
+def _summary(report: IngestReport, what: str) -> None:
     papers, entries = report.saved.papers, report.saved.entries
     line = (
         f"{what}: papers {papers.inserted} new, {papers.updated} updated, "
@@ -101,9 +121,6 @@ def _finish(report: IngestReport, what: str) -> None:
     out.print(line, highlight=False)
     for rejection in report.rejected:
         err.print(f"rejected {rejection}", highlight=False, markup=False)
-    if report.rejected:
-        err.print(f"{len(report.rejected)} rejected; everything else was imported.")
-        raise typer.Exit(EXIT_REJECTED)
 
 
 @db_app.command("upgrade")
@@ -203,7 +220,7 @@ def ingest_oai(
 
     settings = _settings()
     db = _open_db(settings)
-    with _progress() as bar:
+    with _progress() as bar, _remote_errors("the next run resumes from the last page saved"):
         report = oai.harvest(
             db,
             url=url or settings.oai_url,
@@ -216,6 +233,43 @@ def ingest_oai(
             restart=restart,
         )
     _finish(report, "oai")
+
+
+@app.command()
+def quickstart(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the shared data sets (default: found beside the checkout)."),
+    ] = None,
+    serve_site: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the site when the import is done.")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Set up a site on real papers and start it: one command for a newcomer.
+
+    Imports the shared data sets when they are found (every Hugging Face daily listing and the
+    arXiv snapshot, about half a minute), otherwise the last week from Hugging Face and arXiv's
+    OAI-PMH service. Sources already imported are skipped, so running it again is quick.
+    """
+    from paperfeed.ingest import quickstart as setup
+
+    settings = _settings()
+    db = _open_db(settings)
+    data_dir = setup.find_data_dir(data)
+    with _progress() as bar:
+        if data_dir:
+            err.print(f"importing the data sets in {data_dir}", highlight=False)
+            reports = setup.import_local(db, data_dir, BarProgress(bar))
+        else:
+            err.print("no local data sets found: fetching the last week from the live sources")
+            reports = setup.import_live(db, settings, BarProgress(bar))
+    for name, report in reports:
+        _summary(report, name)
+    db.close()
+    if serve_site:
+        serve(host=host, port=port, workers=1)
 
 
 @app.command()

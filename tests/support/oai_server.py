@@ -80,7 +80,10 @@ class OaiServer:
     def __enter__(self) -> OaiServer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        serve = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        serve.start()
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}/oai"
         return self
 
@@ -120,7 +123,8 @@ class OaiServer:
         page = offset // self.page_size + 1
         with self._lock:
             busy = page == self.busy_page and self.busy_times > 0
-            self.busy_times -= busy
+            if busy:
+                self.busy_times -= 1
         if busy:
             self._log(params, 503, page, at)
             return 503, {"Retry-After": str(self.retry_after)}, b"busy, come back later"
@@ -139,7 +143,8 @@ class OaiServer:
         data = _envelope(params, f"<ListRecords>{body}</ListRecords>")
         with self._lock:
             truncate = page == self.malformed_page and self.malformed_times > 0
-            self.malformed_times -= truncate
+            if truncate:
+                self.malformed_times -= 1
         if truncate:
             data = data[: len(data) // 2]
         return 200, {}, self.tamper(page, data) if self.tamper else data

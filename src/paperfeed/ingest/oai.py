@@ -105,7 +105,7 @@ def harvest(
     ) as client:
         while True:
             try:
-                state = state or _fresh_state()
+                state = {**_fresh_state(), **(state or {})}
                 _harvest_pages(db, client, url, window, key, state, report, label, progress)
                 return report
             except OaiError as error:
@@ -171,6 +171,7 @@ def _harvest_pages(
 
 def _fetch(client: PoliteClient, url: str, params: dict[str, str]) -> tuple[Any, str]:
     """The parsed response and the URL it came from; malformed XML is asked for again."""
+    where, problem = url, None
     for attempt in range(_MALFORMED_RETRIES + 1):
         response = client.get(url, params=params)
         where = str(response.url)
