@@ -69,6 +69,7 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no bar, and no stray blank line, in logs and pipes
     )
 
 
