@@ -23,10 +23,11 @@ def format_timestamp(value: datetime) -> str:
     return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
 
 
+_EXAMPLE_TIME = "2025-06-09T17:59:53.000Z"
 HfTimestamp = Annotated[
     datetime,
     PlainSerializer(format_timestamp, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time", "example": "2025-06-09T17:59:53.000Z"}),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [_EXAMPLE_TIME]}),
 ]
 
 

@@ -1,0 +1,77 @@
+"""The JSON API, in Hugging Face's shapes: GET /api/daily_papers and GET /api/papers/{id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+
+from paperfeed.domain import parse_arxiv_id
+from paperfeed.feed import PeriodKind, feed_page, paper_detail, parse_period
+from paperfeed.hf_api import HfDailyPaper, HfError, HfPaper, hf_daily_paper, hf_paper
+from paperfeed.web.deps import DbSession
+
+router = APIRouter(prefix="/api", tags=["papers"])
+
+_ERRORS = {404: {"model": HfError}, 422: {"model": HfError}}
+
+
+@router.get(
+    "/daily_papers",
+    response_model=list[HfDailyPaper],
+    response_model_exclude_none=True,
+    responses={422: {"model": HfError}},
+)
+def daily_papers(
+    session: DbSession,
+    day: Annotated[
+        str | None, Query(alias="date", description="A day, YYYY-MM-DD.", examples=["2025-06-10"])
+    ] = None,
+    week: Annotated[
+        str | None, Query(description="An ISO week, YYYY-Www.", examples=["2025-W24"])
+    ] = None,
+    month: Annotated[
+        str | None, Query(description="A month, YYYY-MM.", examples=["2025-06"])
+    ] = None,
+    sort: Annotated[
+        Literal["trending", "publishedAt"],
+        Query(description="trending: most upvoted first; publishedAt: newest first."),
+    ] = "trending",
+    p: Annotated[int, Query(ge=0, le=1_000_000, description="Page index, from 0.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="Entries per page.")] = 50,
+    submitter: Annotated[str | None, Query(description="Only entries this user submitted.")] = None,
+) -> list[HfDailyPaper]:
+    """Papers featured on the daily lists of a day, week or month (default: the latest day)."""
+    given: list[tuple[PeriodKind, str]] = [
+        (kind, text) for kind, text in (("day", day), ("week", week), ("month", month)) if text
+    ]
+    if len(given) > 1:
+        raise RequestValidationError(
+            [{"loc": ("query", "date"), "msg": "give at most one of date, week and month"}]
+        )
+    period = parse_period(*given[0]) if given else None
+    page = feed_page(
+        session,
+        period,
+        scope="featured",
+        sort="trending" if sort == "trending" else "newest",
+        page=p + 1,
+        page_size=limit,
+        submitter=submitter,
+    )
+    return [hf_daily_paper(entry) for entry in page.entries]
+
+
+@router.get(
+    "/papers/{arxiv_id:path}",
+    response_model=HfPaper,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+)
+def paper(arxiv_id: str, session: DbSession) -> HfPaper:
+    """One paper by arXiv id (a version or arXiv: prefix is accepted and ignored)."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    detail = paper_detail(session, canonical)
+    first_listing = detail.listings[0] if detail.listings else None
+    return hf_paper(detail.paper, first_listing)

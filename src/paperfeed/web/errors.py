@@ -1,0 +1,74 @@
+"""Error responses: JSON {"error": ...} under /api, an HTML page everywhere else."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from paperfeed.domain import InvalidArxivId
+from paperfeed.feed import InvalidPeriod, PaperNotFound
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    404: "Not found",
+    405: "Method not allowed",
+    422: "Invalid request",
+    500: "Something went wrong",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error paperfeed raises to a response in the form the client asked for."""
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InvalidPeriod, _invalid_request)
+    app.add_exception_handler(InvalidArxivId, _not_found)
+    app.add_exception_handler(PaperNotFound, _not_found)
+    app.add_exception_handler(Exception, _server_error)
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """JSON for API paths, a page for people otherwise."""
+    if request.url.path == "/api" or request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message}, status_code=status)
+    templates = request.app.state.templates
+    context = {"status": status, "title": _TITLES.get(status, "Error"), "message": message}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    message = str(error.detail) if error.detail else _TITLES.get(error.status_code, "Error")
+    if error.status_code == 404 and message == "Not Found":
+        message = f"Nothing found at {request.url.path[:200]}"
+    response = error_response(request, error.status_code, message)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "query")
+        problems.append(f"{where}: {problem.get('msg', 'invalid value')}")
+    return error_response(request, 422, "; ".join(problems) or "invalid request")
+
+
+async def _invalid_request(request: Request, error: Exception) -> Response:
+    return error_response(request, 422, str(error))
+
+
+async def _not_found(request: Request, error: Exception) -> Response:
+    return error_response(request, 404, str(error))
+
+
+async def _server_error(request: Request, error: Exception) -> Response:
+    log.exception("error serving %s", request.url.path)
+    return error_response(request, 500, "The server could not answer this request.")

@@ -1,0 +1,84 @@
+"""The Jinja environment: templates folder, autoescaping, and the filters templates use."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+from paperfeed.domain import Author
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+def make_templates() -> Jinja2Templates:
+    """Templates with autoescaping on for every file, and paperfeed's filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        squash=squash,
+        shorten=shorten,
+        paragraphs=paragraphs,
+        day=format_day,
+        http_url=http_url,
+        first_authors=first_authors,
+    )
+    return Jinja2Templates(env=env, context_processors=[_site])
+
+
+def _site(request: Request) -> dict[str, Any]:
+    """Variables every page gets."""
+    return {"site_name": request.app.state.settings.site_name}
+
+
+def squash(text: str | None) -> str:
+    """Runs of whitespace (line breaks in titles and abstracts) as single spaces."""
+    return " ".join((text or "").split())
+
+
+def shorten(text: str | None, width: int = 300) -> str:
+    """At most about `width` characters, cut at a word boundary, with an ellipsis if cut."""
+    text = squash(text)
+    if len(text) <= width:
+        return text
+    cut = text[: width + 1].rsplit(" ", 1)[0] if " " in text[:width] else text[:width]
+    return cut.rstrip(" ,;:.-") + "\u2026"
+
+
+def paragraphs(text: str | None) -> list[str]:
+    """Blank-line separated paragraphs, each with its whitespace squashed."""
+    return [p for p in (squash(part) for part in _PARAGRAPH_BREAK.split(text or "")) if p]
+
+
+def format_day(value: date | datetime | None) -> str:
+    """'10 Jun 2025' (empty for an unknown date)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%b %Y}"
+
+
+def http_url(value: str | None) -> str | None:
+    """The URL if it is http(s), else None: data never becomes a javascript: link."""
+    if not value:
+        return None
+    return value if urlsplit(value.strip()).scheme in ("http", "https") else None
+
+
+def first_authors(authors: list[Author], count: int = 4) -> tuple[list[str], int]:
+    """The first `count` names, and how many more there are (all of them if one would remain)."""
+    names = [squash(a.name) for a in authors]
+    if len(names) <= count + 1:
+        return names, 0
+    return names[:count], len(names) - count

@@ -1,0 +1,1 @@
+"""Tests of feed periods, the feed service and BibTeX citations."""

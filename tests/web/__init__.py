@@ -1,0 +1,1 @@
+"""Tests of the web site and the JSON API, on databases filled from the real shared files."""
