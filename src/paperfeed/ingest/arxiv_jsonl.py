@@ -140,6 +140,11 @@ def _fingerprint(path: Path) -> str:
 
 
 def _author_names(record: dict) -> list[str]:
+    # Listings sometimes carry separators as names (":" after a collaboration name): drop them.
+    return [name for name in _listed_names(record) if any(ch.isalnum() for ch in name)]
+
+
+def _listed_names(record: dict) -> list[str]:
     parsed = record.get("authors_parsed")
     if isinstance(parsed, list) and parsed:  # the snapshot's [last, first, suffix] triples
         return [" ".join(p for p in (*part[1:2], part[0], *part[2:3]) if p) for part in parsed]
