@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,7 @@ def parse_arxiv_id(text: str) -> tuple[str, int | None]:
     raise InvalidArxivId(f"not an arXiv identifier: {text[:80]!r}")
 
 
+@lru_cache(maxsize=1 << 16)  # bulk imports meet the same authors again and again
 def normalize_name(name: str) -> str:
     """The key two spellings of one author's name share: no accents, case or extra spaces."""
     decomposed = unicodedata.normalize("NFKD", name)
