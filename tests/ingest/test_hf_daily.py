@@ -205,3 +205,26 @@ def _wait_for_checkpoints(env: dict, at_least: int, process: subprocess.Popen) -
             pytest.fail(f"import ended early: {process.stderr.read().decode()}")
         time.sleep(0.05)
     pytest.fail("import made no progress")
+
+
+def test_cli_fetches_a_range_of_days(tmp_path: Path) -> None:
+    days = ["2025-06-06", "2025-06-07", "2025-06-08", "2025-06-09"]
+    expected = hf_entries(
+        [HF_API_DIR / f"{d}.json" for d in days if (HF_API_DIR / f"{d}.json").exists()]
+    )
+
+    with serve_daily_papers(HF_API_DIR) as server:
+        result = _cli(
+            "ingest", "hf-daily", "--from", days[0], "--to", days[-1], "--endpoint", server.url
+        )
+
+    assert result.returncode == 0, result.stderr
+    assert f"daily listings {len(expected)} new" in result.stdout
+    assert [r.split("date=")[1][:10] for r in server.requests] == days
+
+
+def test_cli_rejects_a_bad_date() -> None:
+    result = _cli("ingest", "hf-daily", "--date", "2025-02-30")
+
+    assert result.returncode == 2
+    assert "--date must be a date YYYY-MM-DD" in result.stderr

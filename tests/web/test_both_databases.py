@@ -1,0 +1,101 @@
+"""Every route on SQLite and PostgreSQL, and `paperfeed serve` with several workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from conftest import HF_API_DIR
+from fastapi.testclient import TestClient
+from support.files import hf_files
+
+from paperfeed.ingest import hf_daily
+from paperfeed.settings import Settings
+from paperfeed.store.db import Database
+from paperfeed.web.app import create_app
+
+DAY = "2025-06-10"
+ROUTES = [
+    "/",
+    "/papers",
+    f"/papers/date/{DAY}",
+    "/papers/week/2025-W24",
+    "/papers/month/2025-06",
+    "/papers/month/2025-06?scope=all&sort=newest",
+    "/papers/2506.08007",
+    "/api/papers/2506.08007",
+    f"/api/daily_papers?date={DAY}",
+    "/api/daily_papers?month=2025-06&sort=publishedAt&p=1&limit=20",
+    "/docs",
+    "/openapi.json",
+]
+
+
+def test_every_route_answers_the_same_on_both_databases(db: Database) -> None:
+    hf_daily.import_paths(db, hf_files(HF_API_DIR, "2025-06"))
+    expected = json.loads((HF_API_DIR / f"{DAY}.json").read_text())
+
+    with TestClient(create_app(Settings(database_url=db.url), db)) as client:
+        for route in ROUTES:
+            assert client.get(route).status_code == 200, route
+        listed = client.get(f"/api/daily_papers?date={DAY}").json()
+        assert client.get("/papers/2599.99999").status_code == 404
+        assert client.get("/api/daily_papers?date=2025-13-01").status_code == 422
+
+    assert [e["paper"]["id"] for e in listed] == [e["paper"]["id"] for e in expected]
+    assert [e["paper"]["upvotes"] for e in listed] == [e["paper"]["upvotes"] for e in expected]
+
+
+def test_serve_with_several_workers(database_url: str) -> None:
+    db = Database(database_url)
+    hf_daily.import_paths(db, hf_files(HF_API_DIR, "2025-06-1"))
+    db.close()
+    port = _free_port()
+    env = {**os.environ, "PAPERFEED_DATABASE_URL": database_url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "paperfeed.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(
+                pool.map(lambda _: httpx.get(f"{base}/api/daily_papers?date={DAY}"), range(40))
+            )
+        page = httpx.get(f"{base}/papers/date/{DAY}")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1  # every worker gives the same answer
+    assert page.status_code == 200 and "Reinforcement Pre-Training" in page.text
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_up(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"serve exited: {server.stderr.read().decode()}")
+        try:
+            if httpx.get(f"{base}/api/daily_papers?date={DAY}").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail("serve did not start")
