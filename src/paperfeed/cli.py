@@ -215,7 +215,8 @@ def ingest_oai(
 ) -> None:
     """Harvest arXiv metadata over OAI-PMH; a killed harvest resumes from its checkpoint.
 
-    Exit status: 0 all imported, 3 some records rejected (listed on stderr).
+    Exit status: 0 all imported, 3 some records rejected (listed on stderr), 1 the source failed
+    (run again to resume).
     """
     from paperfeed.ingest import oai
 

@@ -37,6 +37,8 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 _MALFORMED_RETRIES = 2
 # How often an expired resumption token may send one harvest back to the window's start.
 _MAX_RESTARTS = 2
+# A first version announced more than this many days after submission is rare (holds, holidays).
+_NEW_PAPER_DAYS = 10
 
 
 class OaiError(RemoteError):
@@ -230,30 +232,33 @@ def _papers_of(page: _Page, state: dict, report: HarvestReport) -> list[Paper]:
         try:
             if metadata is None:
                 raise ValueError("no <arXiv> metadata")
-            papers.append(_to_paper(metadata))
+            datestamp = _text(header, "o:datestamp") if header is not None else None
+            papers.append(_to_paper(metadata, datestamp))
         except ValueError as error:  # InvalidArxivId included
             state["rejected"].append([where, str(error)])
     return papers
 
 
-def _to_paper(metadata: Any) -> Paper:
+def _to_paper(metadata: Any, datestamp: str | None = None) -> Paper:
     raw_id = _text(metadata, "a:id")
     if not raw_id:
         raise ValueError("record has no <id>")
     arxiv_id, version = parse_arxiv_id(raw_id)
-    title = _text(metadata, "a:title")
+    title = _text(metadata, "a:title", keep_whitespace=True)
     if not title:
         raise ValueError(f"{arxiv_id} has no <title>")
     names = (_author_name(a) for a in metadata.iterfind("a:authors/a:author", _NS))
+    created, updated = _day(_text(metadata, "a:created")), _day(_text(metadata, "a:updated"))
     return Paper(
         arxiv_id=arxiv_id,
         version=version,
         title=title,
-        abstract=_text(metadata, "a:abstract") or "",
+        abstract=_text(metadata, "a:abstract", keep_whitespace=True) or "",
         authors=[Author(name=name) for name in names if name],
         categories=(_text(metadata, "a:categories") or "").split(),
-        published_at=_day(_text(metadata, "a:created")),
-        updated_at=_day(_text(metadata, "a:updated")),
+        published_at=created,
+        updated_at=updated,
+        announced_on=_announced_on(created, updated, _day(datestamp)),
         comments=_text(metadata, "a:comments"),
         journal_ref=_text(metadata, "a:journal-ref"),
         doi=_text(metadata, "a:doi"),
@@ -267,12 +272,29 @@ def _author_name(author: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _text(parent: Any, path: str) -> str | None:
-    """The element's text with arXiv's line wrapping undone; None when absent or empty."""
+def _announced_on(
+    created: datetime | None, updated: datetime | None, datestamp: datetime | None
+) -> date | None:
+    """The listing day of a new paper: a first version's record is stamped when it is announced.
+
+    A replaced or re-stamped paper's datestamp says nothing about its first announcement, so
+    those get None (the writer keeps the earliest day any source gave).
+    """
+    if created is None or datestamp is None or updated is not None:
+        return None
+    return datestamp.date() if 0 <= (datestamp - created).days <= _NEW_PAPER_DAYS else None
+
+
+def _text(parent: Any, path: str, *, keep_whitespace: bool = False) -> str | None:
+    """The element's text, stripped (or, by default, with runs of whitespace made one space).
+
+    Titles and abstracts keep their inner whitespace: it is data, as in the bulk snapshot.
+    """
     element = parent.find(path, _NS)
     if element is None:
         return None
-    return " ".join("".join(element.itertext()).split()) or None
+    text = "".join(element.itertext())
+    return (text.strip() if keep_whitespace else " ".join(text.split())) or None
 
 
 def _day(text: str | None) -> datetime | None:
