@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -21,6 +20,7 @@ from rich.progress import (
 )
 from sqlalchemy.engine import make_url
 
+from paperfeed import logs
 from paperfeed.ingest.http import RemoteError
 from paperfeed.ingest.report import IngestReport
 from paperfeed.settings import Settings, get_settings
@@ -75,11 +75,7 @@ def _progress() -> Progress:
 
 def _settings() -> Settings:
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
-        '"message": "%(message)s"}',
-    )
+    logs.configure(settings.log_level)
     settings.ensure_home()
     return settings
 
