@@ -12,10 +12,13 @@ from pydantic import BaseModel, Field
 
 # New-style ids (0704.0001 .. 2506.08007) and old-style ids (hep-th/9901001, cs.AI/0101001).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
-_OLD_ID = re.compile(r"^([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
+_OLD_ID = re.compile(r"^([a-z\-]{1,20}(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
 _ID_IN_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?$")
 
 MetadataSource = Literal["arxiv", "hf"]
+# Lengths of the stored unique keys (PostgreSQL enforces them; SQLite would not notice).
+NAME_KEY_MAX = 500
+ORGANIZATION_NAME_MAX = 200
 
 
 class InvalidArxivId(ValueError):
@@ -41,7 +44,8 @@ def normalize_name(name: str) -> str:
     """The key two spellings of one author's name share: no accents, case or extra spaces."""
     decomposed = unicodedata.normalize("NFKD", name)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.casefold().replace(".", ". ").split())
+    # Run-together author lists make "names" of any length: the key keeps a bounded prefix.
+    return " ".join(stripped.casefold().replace(".", ". ").split())[:NAME_KEY_MAX]
 
 
 class Author(BaseModel):
@@ -54,7 +58,11 @@ class Author(BaseModel):
 class Organization(BaseModel):
     """An organization papers are attributed to (Hugging Face organization data)."""
 
-    name: str = Field(description="Stable short name, e.g. 'ByteDance-Seed'.")
+    name: str = Field(
+        min_length=1,
+        max_length=ORGANIZATION_NAME_MAX,
+        description="Stable short name, e.g. 'ByteDance-Seed'.",
+    )
     fullname: str | None = None
     avatar_url: str | None = None
 

@@ -104,6 +104,7 @@ def test_truncated_json_and_bad_entries(sqlite_db: Database, tmp_path: Path) -> 
     entries[1]["paper"]["title"] = entries[1]["title"] = "  "
     entries[2]["paper"]["id"] = "not-an-id"
     entries[3] = "a string"
+    entries[4]["paper"]["organization"] = {"name": "o" * 201, "fullname": "Overlong"}
     edited = tmp_path / "2025-06-11.json"
     edited.write_text(json.dumps(entries))
 
@@ -116,7 +117,8 @@ def test_truncated_json_and_bad_entries(sqlite_db: Database, tmp_path: Path) -> 
     assert problems["2025-06-11.json#1"].endswith("has no title")
     assert "not an arXiv identifier" in problems["2025-06-11.json#2"]
     assert "not a JSON object" in problems["2025-06-11.json#3"]
-    assert count(sqlite_db, "daily_entries") == len(entries) - 4  # the good ones, all of them
+    assert "at most 200 characters" in problems["2025-06-11.json#4"]
+    assert count(sqlite_db, "daily_entries") == len(entries) - 5  # the good ones, all of them
     assert count(sqlite_db, "checkpoints") == 1  # the bad file is retried next time
 
 

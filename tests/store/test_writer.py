@@ -116,3 +116,20 @@ def _clear(first_url: str) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             session.execute(table.delete())
     database.close()
+
+
+def test_overlong_real_values_fit_on_both_databases(db: Database) -> None:
+    # 2506.02197's listing runs 30 author names together into one 512-character "name".
+    with gzip.open(ARXIV_JSONL, "rt") as lines:
+        record = next(r for r in map(json.loads, lines) if r["id"] == "2506.02197")
+    paper = parse_record({**record, "comments": "x" * 5000, "categories": "y" * 100 + " cs.CV"})
+
+    with db.transaction() as session:
+        assert save_papers(session, [paper]).inserted == 1
+
+    with db.sessions() as session:
+        stored = session.get(PaperRow, "2506.02197")
+        assert [link.name for link in stored.author_links] == record["authors_list"]
+        assert max(len(link.author.name_key) for link in stored.author_links) == 500
+        assert stored.comments == "x" * 5000
+        assert stored.primary_category == "y" * 100

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from paperfeed.domain import Author, InvalidArxivId, Paper, parse_arxiv_id
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink
+from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink, explain
 from paperfeed.store.db import Database
 from paperfeed.store.writer import read_checkpoint, save_papers, write_checkpoint
 
@@ -113,7 +113,7 @@ def parse_record(record: Any) -> Paper:
             source="arxiv",
         )
     except (ValueError, TypeError) as error:  # pydantic's ValidationError is a ValueError
-        raise MalformedRecord(f"paper {arxiv_id}: {str(error).splitlines()[0]}") from None
+        raise MalformedRecord(f"paper {arxiv_id}: {explain(error)}") from None
 
 
 def _lines(raw: IO[bytes], path: Path, skip: int) -> Iterator[tuple[int, bytes]]:

@@ -21,7 +21,7 @@ from paperfeed.domain import (
     parse_arxiv_id,
 )
 from paperfeed.ingest.http import PoliteClient, RemoteError
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink
+from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink, explain
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.writer import read_checkpoint, save_daily_entries, write_checkpoint
@@ -145,7 +145,7 @@ def parse_entry(raw: Any, fallback_day: date | None = None) -> DailyEntry:
             is_author_participating=bool(raw.get("isAuthorParticipating")),
         )
     except (ValueError, TypeError) as error:  # pydantic's ValidationError is a ValueError
-        raise MalformedEntry(f"paper {arxiv_id}: {_first_line(error)}") from None
+        raise MalformedEntry(f"paper {arxiv_id}: {explain(error)}") from None
 
 
 def _expand(paths: Iterable[Path], report: IngestReport) -> list[Path]:
@@ -277,7 +277,3 @@ def _timestamp(value: Any, field: str) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise MalformedEntry(f"{field} is not a timestamp: {value[:40]!r}") from None
-
-
-def _first_line(error: Exception) -> str:
-    return " ".join(str(error).split("\n")[:2])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import ValidationError
+
 from paperfeed.store.writer import SaveResult
 
 
@@ -51,3 +53,13 @@ class NoProgress:
 
     def advance(self, amount: int = 1) -> None:
         pass
+
+
+def explain(error: Exception) -> str:
+    """One line saying what is wrong with a record, from a validation or type error."""
+    if isinstance(error, ValidationError):
+        model = error.title.lower()
+        return "; ".join(
+            f"{model} {'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
+        )
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

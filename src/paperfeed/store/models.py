@@ -19,7 +19,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from paperfeed.domain import NAME_KEY_MAX, ORGANIZATION_NAME_MAX
+
 # Stable constraint names so Alembic migrations are the same on every database.
+# Text is unbounded on both databases; only unique keys have a length, which the domain enforces.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -37,8 +40,8 @@ class OrganizationRow(Base):
     __tablename__ = "organizations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    fullname: Mapped[str | None] = mapped_column(String(300))
+    name: Mapped[str] = mapped_column(String(ORGANIZATION_NAME_MAX), unique=True)
+    fullname: Mapped[str | None] = mapped_column(Text)
     avatar_url: Mapped[str | None] = mapped_column(Text)
 
 
@@ -46,8 +49,8 @@ class AuthorRow(Base):
     __tablename__ = "authors"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(500))
-    name_key: Mapped[str] = mapped_column(String(500), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), unique=True)
 
 
 class PaperRow(Base):
@@ -58,14 +61,14 @@ class PaperRow(Base):
     title: Mapped[str] = mapped_column(Text)
     abstract: Mapped[str] = mapped_column(Text, default="")
     categories: Mapped[str] = mapped_column(Text, default="")  # space-separated, primary first
-    primary_category: Mapped[str | None] = mapped_column(String(40), index=True)
+    primary_category: Mapped[str | None] = mapped_column(Text, index=True)
     published_at: Mapped[datetime | None] = mapped_column(DateTime)
     announced_on: Mapped[date | None] = mapped_column(Date, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     comments: Mapped[str | None] = mapped_column(Text)
     journal_ref: Mapped[str | None] = mapped_column(Text)
-    doi: Mapped[str | None] = mapped_column(String(200))
-    license: Mapped[str | None] = mapped_column(String(300))
+    doi: Mapped[str | None] = mapped_column(Text)
+    license: Mapped[str | None] = mapped_column(Text)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     upvotes_base: Mapped[int] = mapped_column(Integer, default=0)
     github_repo: Mapped[str | None] = mapped_column(Text)
@@ -73,7 +76,7 @@ class PaperRow(Base):
     project_page: Mapped[str | None] = mapped_column(Text)
     ai_summary: Mapped[str | None] = mapped_column(Text)
     ai_keywords: Mapped[list[str] | None] = mapped_column(JSON)
-    discussion_id: Mapped[str | None] = mapped_column(String(64))
+    discussion_id: Mapped[str | None] = mapped_column(Text)
     metadata_source: Mapped[str] = mapped_column(String(8), default="arxiv")
     # The daily listing the Hugging Face fields were read from: older captures never overwrite.
     listed_on: Mapped[date | None] = mapped_column(Date)
@@ -92,8 +95,8 @@ class PaperAuthorRow(Base):
     )
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), index=True)
-    name: Mapped[str] = mapped_column(String(500))  # as this paper spells it
-    hf_user: Mapped[str | None] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(Text)  # as this paper spells it
+    hf_user: Mapped[str | None] = mapped_column(Text)
 
     author: Mapped[AuthorRow] = relationship(lazy="joined")
 
@@ -108,8 +111,8 @@ class DailyEntryRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date)  # indexed by the unique (day, paper_id)
     paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
-    submitted_by: Mapped[str | None] = mapped_column(String(100))
-    submitted_by_fullname: Mapped[str | None] = mapped_column(String(300))
+    submitted_by: Mapped[str | None] = mapped_column(Text)
+    submitted_by_fullname: Mapped[str | None] = mapped_column(Text)
     submitted_by_avatar: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     num_comments: Mapped[int] = mapped_column(Integer, default=0)
@@ -125,6 +128,6 @@ class CheckpointRow(Base):
 
     __tablename__ = "checkpoints"
 
-    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
     state: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime)

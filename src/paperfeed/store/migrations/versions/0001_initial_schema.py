@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 18:05:43.146635
+Create Date: 2026-11-25 18:30:17.980346
 """
 
 from collections.abc import Sequence
@@ -20,14 +20,14 @@ def upgrade() -> None:
     op.create_table(
         "authors",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=500), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
         sa.Column("name_key", sa.String(length=500), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_authors")),
         sa.UniqueConstraint("name_key", name=op.f("uq_authors_name_key")),
     )
     op.create_table(
         "checkpoints",
-        sa.Column("key", sa.String(length=500), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
         sa.Column("state", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_checkpoints")),
@@ -36,7 +36,7 @@ def upgrade() -> None:
         "organizations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("fullname", sa.String(length=300), nullable=True),
+        sa.Column("fullname", sa.Text(), nullable=True),
         sa.Column("avatar_url", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organizations")),
         sa.UniqueConstraint("name", name=op.f("uq_organizations_name")),
@@ -48,14 +48,14 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("abstract", sa.Text(), nullable=False),
         sa.Column("categories", sa.Text(), nullable=False),
-        sa.Column("primary_category", sa.String(length=40), nullable=True),
+        sa.Column("primary_category", sa.Text(), nullable=True),
         sa.Column("published_at", sa.DateTime(), nullable=True),
         sa.Column("announced_on", sa.Date(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("comments", sa.Text(), nullable=True),
         sa.Column("journal_ref", sa.Text(), nullable=True),
-        sa.Column("doi", sa.String(length=200), nullable=True),
-        sa.Column("license", sa.String(length=300), nullable=True),
+        sa.Column("doi", sa.Text(), nullable=True),
+        sa.Column("license", sa.Text(), nullable=True),
         sa.Column("organization_id", sa.Integer(), nullable=True),
         sa.Column("upvotes_base", sa.Integer(), nullable=False),
         sa.Column("github_repo", sa.Text(), nullable=True),
@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column("project_page", sa.Text(), nullable=True),
         sa.Column("ai_summary", sa.Text(), nullable=True),
         sa.Column("ai_keywords", sa.JSON(), nullable=True),
-        sa.Column("discussion_id", sa.String(length=64), nullable=True),
+        sa.Column("discussion_id", sa.Text(), nullable=True),
         sa.Column("metadata_source", sa.String(length=8), nullable=False),
         sa.Column("listed_on", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -87,8 +87,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("paper_id", sa.String(length=40), nullable=False),
-        sa.Column("submitted_by", sa.String(length=100), nullable=True),
-        sa.Column("submitted_by_fullname", sa.String(length=300), nullable=True),
+        sa.Column("submitted_by", sa.Text(), nullable=True),
+        sa.Column("submitted_by_fullname", sa.Text(), nullable=True),
         sa.Column("submitted_by_avatar", sa.Text(), nullable=True),
         sa.Column("submitted_at", sa.DateTime(), nullable=True),
         sa.Column("num_comments", sa.Integer(), nullable=False),
@@ -112,8 +112,8 @@ def upgrade() -> None:
         sa.Column("paper_id", sa.String(length=40), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=False),
-        sa.Column("name", sa.String(length=500), nullable=False),
-        sa.Column("hf_user", sa.String(length=100), nullable=True),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("hf_user", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["author_id"], ["authors.id"], name=op.f("fk_paper_authors_author_id_authors")
         ),
