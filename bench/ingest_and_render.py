@@ -48,7 +48,9 @@ def timed(function, repeat: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="shared data folder")
-    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument(
+        "--database-url", default=None, help="an empty database (default: new SQLite)"
+    )
     parser.add_argument("--month", default="2025-06")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
