@@ -131,3 +131,15 @@ class CheckpointRow(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     state: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# --- accounts, upvotes, comments, submissions (migration 0002) ---
+
+
+# --- collections (migration 0003) ---
+
+
+# --- search: embeddings and index state (migration 0004) ---
+
+
+# --- digests: subscriptions and outbox (migration 0005) ---
