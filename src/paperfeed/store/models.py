@@ -143,3 +143,4 @@ class CheckpointRow(Base):
 
 
 # --- digests: subscriptions and outbox (migration 0005) ---
+# --- search: index state (migration 0006) ---
