@@ -45,6 +45,8 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("PAPERFEED_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PAPERFEED_HTTP_DELAY_S", "0")
+    # No test app embeds papers behind the test's back; tests of that turn it on themselves.
+    monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "false")
     from paperfeed.settings import get_settings
 
     get_settings.cache_clear()

@@ -8,7 +8,7 @@ Keys whose value paperfeed does not know are left out rather than invented: seri
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -167,3 +167,19 @@ def _organization(organization: Organization | None) -> HfOrganization | None:
     return HfOrganization(
         name=organization.name, fullname=organization.fullname, avatar=organization.avatar_url
     )
+
+
+class HfSearchResult(HfDailyPaper):
+    """One hit of GET /api/papers/search: Hugging Face's daily-entry shape, plus why it matched."""
+
+    why: str | None = Field(
+        default=None, description="paperfeed's reason: matched query words, semantic score."
+    )
+
+
+def hf_search_result(paper: Paper, listing: DailyEntry | None, why: str) -> HfSearchResult:
+    """A search hit in Hugging Face's shape; `listing` is the paper's first daily listing."""
+    if listing is None:
+        listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
+    entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
+    return HfSearchResult(**entry.model_dump(), why=why)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,6 +50,70 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(default=60.0, gt=0)
     http_retries: int = Field(default=5, ge=0, description="Retries of a failed remote request.")
     log_level: str = "WARNING"
+    # --- accounts, submissions, trending (issue 4) ---
+    arxiv_api_url: str = Field(
+        default="https://export.arxiv.org/api/query",
+        description="arXiv API, for the metadata of a submitted paper not stored yet.",
+    )
+    session_days: int = Field(default=14, ge=1, description="How long a log-in lasts.")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only (set behind TLS)."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed log-ins per username and address within the window."
+    )
+    login_window_minutes: int = Field(default=15, ge=1)
+    submit_max_age_days: int = Field(
+        default=7, ge=0, description="Oldest paper (days since first version) one may submit."
+    )
+    submit_daily_cap: int = Field(default=5, ge=0, description="Submissions per user per day.")
+    trending_gravity: float = Field(
+        default=1.8, gt=0, description="How fast a paper's trending score decays with age."
+    )
+    trending_days: int = Field(default=7, ge=1, description="Days of daily lists /trending ranks.")
+    # --- digests: mail delivery and schedule (issue 5) ---
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs tokens in links; default: generated once into the home.",
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server for outgoing mail.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    mail_from: str = Field(
+        default="paperfeed <paperfeed@localhost>", description="From address of every mail."
+    )
+    digest_send_time: str = Field(
+        default="07:00",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="UTC time (HH:MM) the built-in schedule sends the digests.",
+    )
+    digest_schedule: bool = Field(
+        default=False, description="Run the digest schedule inside `paperfeed serve`."
+    )
+    # --- search: embeddings (issue 3) ---
+    embedding_model: Literal["minilm", "static"] = Field(
+        default="minilm",
+        description="Sentence-embedding model for papers and queries: minilm or static (model2vec).",
+    )
+    embed_in_background: bool = Field(
+        default=True,
+        description="Embed new and changed papers in a background thread of `paperfeed serve`.",
+    )
+    embed_threads: int = Field(
+        default=1, ge=0, description="CPU threads of the background embedder (0: all cores)."
+    )
+    embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per model batch.")
+    embed_poll_s: float = Field(
+        default=30.0, gt=0, description="Seconds the background embedder waits when idle."
+    )
+    # --- search: indexes and ranking (issue 3) ---
+    search_dense: bool = Field(
+        default=True,
+        description="Rank with paper vectors as well as BM25 (off: BM25 only, no model loaded).",
+    )
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

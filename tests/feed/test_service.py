@@ -17,7 +17,6 @@ from paperfeed.feed import (
     latest_period,
     paper_detail,
     parse_period,
-    trending_order,
 )
 from paperfeed.ingest import hf_daily
 from paperfeed.store.db import Database
@@ -30,10 +29,6 @@ JUNE_FILES = [f for f in hf_files(HF_API_DIR, "2025-06") if f.stem <= "2025-06-1
 def june(sqlite_db: Database) -> Database:
     assert hf_daily.import_paths(sqlite_db, JUNE_FILES).ok
     return sqlite_db
-
-
-def test_trending_means_most_upvoted_for_now() -> None:
-    assert trending_order() == "upvotes"
 
 
 def test_a_site_with_daily_lists_defaults_to_featured_papers(june: Database) -> None:

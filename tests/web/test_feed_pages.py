@@ -67,7 +67,7 @@ def test_a_card_shows_authors_organization_date_votes_and_a_short_abstract(
     if len(paper["authors"]) > 5:
         assert f"+{len(paper['authors']) - 4} more" in card
     assert "3 Oct 2025" in card
-    assert f"{paper['upvotes']}</div>" in card
+    assert f'<span class="count">{paper["upvotes"]}</span>' in card
     shown = html.unescape(card.split('<p class="abstract">')[1].split("</p>")[0])
     assert shown.endswith("\u2026") and len(shown) <= 301
     assert " ".join(paper["summary"].split()).startswith(shown[:-1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from urllib.parse import quote
 
 import pytest
 from conftest import HF_API_DIR
@@ -24,7 +25,8 @@ def test_the_paper_page_shows_the_whole_record(client: TestClient) -> None:
     text = html.unescape(page.text)
     assert f"<h1>{paper['title']}</h1>" in text
     names = [a["name"] for a in paper["authors"]]
-    assert ", ".join(f'<span class="author">{n}</span>' for n in names) in text
+    links = [f'<a class="author" href="/authors/{quote(n)}">{n}</a>' for n in names]
+    assert ", ".join(links) in text
     assert "ByteDance Seed" in text
     assert 'Published</dt><dd><time datetime="2025-10-02T17:55:42+00:00">2 Oct 2025' in text
     assert f"{paper['upvotes']}</span>" in text

@@ -13,7 +13,6 @@ from paperfeed.feed.service import (
     feed_page,
     latest_period,
     paper_detail,
-    trending_order,
 )
 
 __all__ = [
@@ -32,5 +31,4 @@ __all__ = [
     "latest_period",
     "paper_detail",
     "parse_period",
-    "trending_order",
 ]

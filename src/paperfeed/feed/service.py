@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from paperfeed.domain import DailyEntry, Paper
 from paperfeed.feed.periods import Period, PeriodKind
+from paperfeed.rank import trending
 from paperfeed.store import reader
 from paperfeed.store.reader import Order, Scope
 
-# "trending": what the community ranks highest; "newest": most recently published first.
-Sort = Literal["trending", "newest"]
+# "upvotes": most upvoted first (imported plus local votes), as Hugging Face's daily pages;
+# "trending": the gravity score of paperfeed.rank.trending; "newest": most recently published.
+Sort = Literal["upvotes", "trending", "newest"]
 
 
 class PaperNotFound(LookupError):
@@ -70,14 +72,6 @@ class PaperDetail:
     listings: list[DailyEntry]
 
 
-def trending_order() -> Order:
-    """How 'trending' ranks papers: by upvotes for now.
-
-    The one place to change when trending gets a gravity score (upvotes decaying with age).
-    """
-    return "upvotes"
-
-
 def default_scope(session: Session) -> Scope:
     """'featured' (the daily lists), or 'all' on a site that has never imported one."""
     return "featured" if reader.has_daily_entries(session) else "all"
@@ -94,19 +88,37 @@ def feed_page(
     period: Period | None,
     *,
     scope: Scope | None = None,
-    sort: Sort = "trending",
+    sort: Sort = "upvotes",
     page: int = 1,
     page_size: int = 50,
     submitter: str | None = None,
+    now: datetime | None = None,
+    gravity: float = trending.DEFAULT_GRAVITY,
 ) -> FeedPage:
-    """One page of the feed for `period` (default: the latest day with papers)."""
+    """One page of the feed for `period` (default: the latest day with papers).
+
+    `now` and `gravity` matter only to sort="trending" (see paperfeed.rank.trending).
+    """
     scope = scope or default_scope(session)
     period = period or latest_period(session, "day", scope)
     if period is None:
         return FeedPage(None, scope, sort, page, page_size, 0, [])
-    order: Order = trending_order() if sort == "trending" else "newest"
+    order: Order = "upvotes" if sort == "upvotes" else "newest"
     offset = (page - 1) * page_size
-    if scope == "featured":
+    if sort == "trending" and scope == "featured":
+        ranked = trending.rank_entries(
+            session, period.first, period.last, now=now, gravity=gravity, submitter=submitter
+        )
+        window = [int(r.key) for r in ranked[offset : offset + page_size]]
+        items = [FeedItem(entry.paper, entry) for entry in reader.entries_by_ids(session, window)]
+        total = len(ranked)
+    elif sort == "trending":
+        ranked = trending.rank_papers(session, period.first, period.last, now=now, gravity=gravity)
+        window = [str(r.key) for r in ranked[offset : offset + page_size]]
+        papers = reader.load_papers(session, window)
+        items = [FeedItem(papers[i]) for i in window]
+        total = len(ranked)
+    elif scope == "featured":
         entries = reader.daily_entries(
             session, period.first, period.last, order=order, offset=offset, limit=page_size,
             submitter=submitter,

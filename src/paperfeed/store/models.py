@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -71,6 +72,9 @@ class PaperRow(Base):
     license: Mapped[str | None] = mapped_column(Text)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     upvotes_base: Mapped[int] = mapped_column(Integer, default=0)
+    # Local community counters, kept by paperfeed.community in the vote's/comment's transaction.
+    upvotes_local: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    comments_local: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     github_repo: Mapped[str | None] = mapped_column(Text)
     github_stars: Mapped[int | None] = mapped_column(Integer)
     project_page: Mapped[str | None] = mapped_column(Text)
@@ -136,11 +140,232 @@ class CheckpointRow(Base):
 # --- accounts, upvotes, comments, submissions (migration 0002) ---
 
 
+USERNAME_MAX = 40
+
+
+class UserRow(Base):
+    """A local account; the first one registered is an admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
+    email: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiTokenRow(Base):
+    """A personal API token; only its SHA-256 is stored (tokens are 256-bit random)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UpvoteRow(Base):
+    """One user's upvote of one paper; the primary key makes a second one impossible."""
+
+    __tablename__ = "upvotes"
+    __table_args__ = (Index("ix_upvotes_paper_id", "paper_id"),)
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CommentRow(Base):
+    """A comment on a paper page; hidden ones are kept but shown to nobody but admins."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_paper_id", "paper_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SubmissionRow(Base):
+    """A paper a local user put on a day's list (the daily entry says 'submitted by')."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("day", "paper_id"),
+        Index("ix_submissions_user_id_day", "user_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LoginFailureRow(Base):
+    """A failed log-in, kept for the rate limit window (shared by every worker)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))  # normalized username | client address
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+
 # --- collections (migration 0003) ---
+
+
+COLLECTION_NAME_MAX = 100
+
+
+class CollectionRow(Base):
+    """A user's named list of saved papers; a private one is seen by its owner only."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)  # also the index of a user's lists
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(COLLECTION_NAME_MAX))
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CollectionPaperRow(Base):
+    """A paper saved in a collection, and when it was saved there."""
+
+    __tablename__ = "collection_papers"
+    __table_args__ = (Index("ix_collection_papers_paper_id", "paper_id"),)
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 # --- search: embeddings and index state (migration 0004) ---
 
 
+EMBEDDING_MODEL_MAX = 100
+
+
+class PaperEmbeddingRow(Base):
+    """A paper's vector under one embedding model, with the hash of the text it was made from.
+
+    The key starts with the model so one model's vectors are one index range, read in id order.
+    """
+
+    __tablename__ = "paper_embeddings"
+    __table_args__ = (
+        Index("ix_paper_embeddings_paper_id", "paper_id"),
+        Index("ix_paper_embeddings_model_created_at", "model", "created_at"),
+    )
+
+    model: Mapped[str] = mapped_column(String(EMBEDDING_MODEL_MAX), primary_key=True)
+    paper_id: Mapped[str] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    text_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the embedded text
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, dim values
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 # --- digests: subscriptions and outbox (migration 0005) ---
+
+
+EMAIL_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
+
+
+class SubscriptionRow(Base):
+    """An address that asked for digests: what it wants, and whether it confirmed, left or bounced."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)  # lower-cased
+    frequency: Mapped[str] = mapped_column(String(8))  # daily | weekly
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    organizations: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # pending (not confirmed) | active | unsubscribed | bounced; only active ones get digests
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime)  # unsubscribed or bounced
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
+    confirmations_sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxRow(Base):
+    """One mail to one subscriber, composed before it is sent; (subscription, key) is unique.
+
+    The key is the idempotency key: a digest's period ('daily:2025-06-10', 'weekly:2025-W24') or
+    'confirm:N' for the Nth confirmation mail. The rendered message is stored with its Message-ID,
+    so a restarted sender sends exactly the bytes it composed.
+    """
+
+    __tablename__ = "digest_outbox"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "key"),
+        Index("ix_digest_outbox_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(8))  # digest | confirm
+    # pending | sending (claimed) | sent | skipped (nothing to say) | failed (bounced or left)
+    status: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    message_id: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # the whole RFC 5322 message, 7-bit, CRLF lines
+    paper_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)  # why skipped or failed, the last SMTP error
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[str | None] = mapped_column(Text)  # host:pid of the sender holding it
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
 # --- search: index state (migration 0006) ---
+
+
+class SearchChangeRow(Base):
+    """A change to a paper that the search indexes have not caught up with yet (an outbox).
+
+    store/writer.py adds a row in the same transaction as the change; the indexer deletes exactly
+    the rows it read before reading the papers, so a crash leaves work to redo, never a change lost.
+    """
+
+    __tablename__ = "search_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[str] = mapped_column(String(40))
+

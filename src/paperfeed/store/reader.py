@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from paperfeed.domain import Author, DailyEntry, Organization, Paper, Submitter
 from paperfeed.store.models import (
+    AuthorRow,
     DailyEntryRow,
     OrganizationRow,
     PaperAuthorRow,
@@ -54,7 +55,7 @@ def daily_entries(
         where.append(_entries.c.submitted_by == submitter)
     total = session.scalar(select(func.count()).select_from(_entries).where(*where)) or 0
     query = (
-        select(_entries)
+        select(_entries, _papers.c.comments_local)
         .join(_papers, _papers.c.id == _entries.c.paper_id)
         .where(*where)
         .order_by(*_order_by(order), _entries.c.day.desc())
@@ -114,8 +115,27 @@ def get_paper(session: Session, arxiv_id: str) -> Paper | None:
 
 def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
     """The days `paper` was featured on a daily list, oldest first."""
-    query = select(_entries).where(_entries.c.paper_id == paper.arxiv_id).order_by(_entries.c.day)
+    query = (
+        select(_entries, _papers.c.comments_local)
+        .join(_papers, _papers.c.id == _entries.c.paper_id)
+        .where(_entries.c.paper_id == paper.arxiv_id)
+        .order_by(_entries.c.day)
+    )
     return [_entry(row, paper) for row in session.execute(query).mappings()]
+
+
+def entries_by_ids(session: Session, entry_ids: Sequence[int]) -> list[DailyEntry]:
+    """Daily listings by row id, in the order given (unknown ids are left out)."""
+    rows: dict[int, dict] = {}
+    for start in range(0, len(entry_ids), _CHUNK):
+        query = (
+            select(_entries, _papers.c.comments_local)
+            .join(_papers, _papers.c.id == _entries.c.paper_id)
+            .where(_entries.c.id.in_(list(entry_ids[start : start + _CHUNK])))
+        )
+        rows.update({row["id"]: row for row in session.execute(query).mappings()})
+    papers = load_papers(session, [row["paper_id"] for row in rows.values()])
+    return [_entry(rows[i], papers[rows[i]["paper_id"]]) for i in entry_ids if i in rows]
 
 
 def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
@@ -156,7 +176,7 @@ def _order_by(order: Order) -> list:
     newest = [_papers.c.published_at.desc().nulls_last(), _papers.c.id.desc()]
     if order == "newest":
         return newest
-    return [_papers.c.upvotes_base.desc(), *newest]
+    return [(_papers.c.upvotes_base + _papers.c.upvotes_local).desc(), *newest]
 
 
 def _day_column(scope: Scope):
@@ -184,7 +204,7 @@ def _paper(row, authors: list[Author]) -> Paper:
         doi=row["doi"],
         license=row["license"],
         organization=organization,
-        upvotes=row["upvotes_base"] or 0,
+        upvotes=(row["upvotes_base"] or 0) + (row["upvotes_local"] or 0),  # imported + local
         github_repo=row["github_repo"],
         github_stars=row["github_stars"],
         project_page=row["project_page"],
@@ -209,7 +229,7 @@ def _entry(row, paper: Paper) -> DailyEntry:
         paper=paper,
         submitted_by=submitter,
         submitted_at=_utc(row["submitted_at"]),
-        num_comments=row["num_comments"] or 0,
+        num_comments=(row["num_comments"] or 0) + (row.get("comments_local") or 0),
         thumbnail=row["thumbnail"],
         is_author_participating=bool(row["is_author_participating"]),
     )
@@ -223,3 +243,141 @@ def _utc(value: datetime | None) -> datetime | None:
 def _chunks(items: list[str]) -> Iterable[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+# --- organizations and authors: their papers and counts ---
+
+
+@dataclass(frozen=True)
+class OrganizationCounts:
+    """An organization with how many stored papers it has and their upvotes in all."""
+
+    organization: Organization
+    papers: int
+    upvotes: int
+
+
+@dataclass(frozen=True)
+class AuthorCounts:
+    """An author (one normalized name) with a display spelling and their stored papers' counts."""
+
+    author_id: int
+    name: str
+    name_key: str
+    papers: int
+    upvotes: int
+
+
+def organizations(
+    session: Session, *, offset: int = 0, limit: int = 50
+) -> Slice[OrganizationCounts]:
+    """Organizations with papers, those with the most papers first, one page of them."""
+    total = session.scalar(
+        select(func.count(func.distinct(_papers.c.organization_id))).where(
+            _papers.c.organization_id.is_not(None)
+        )
+    )
+    query = (
+        _organization_counts()
+        .order_by(
+            func.count(_papers.c.id).desc(),
+            func.sum(_upvotes()).desc(),
+            OrganizationRow.name,
+        )
+        .offset(offset)
+        .limit(limit)
+    )
+    return Slice([_organization_counts_of(row) for row in session.execute(query)], total or 0)
+
+
+def organization(session: Session, name: str) -> OrganizationCounts | None:
+    """The organization with this name (exactly as stored) and its counts, or None."""
+    row = session.execute(_organization_counts().where(OrganizationRow.name == name)).first()
+    return _organization_counts_of(row) if row else None
+
+
+def organization_papers(
+    session: Session, name: str, *, order: Order = "upvotes", offset: int = 0, limit: int = 50
+) -> Slice[Paper]:
+    """One page of the papers attributed to the organization named `name`, with the total."""
+    org_id = select(OrganizationRow.id).where(OrganizationRow.name == name).scalar_subquery()
+    return _paper_slice(session, _papers.c.organization_id == org_id, order, offset, limit)
+
+
+def author(session: Session, name_key: str) -> AuthorCounts | None:
+    """The author whose normalized name is `name_key`, spelled as most of their papers do."""
+    row = session.execute(
+        select(AuthorRow.id, AuthorRow.name).where(AuthorRow.name_key == name_key)
+    ).first()
+    if row is None:
+        return None
+    author_id, first_spelling = row
+    counts = session.execute(
+        select(func.count(_papers.c.id), func.coalesce(func.sum(_upvotes()), 0))
+        .join(PaperAuthorRow, PaperAuthorRow.paper_id == _papers.c.id)
+        .where(PaperAuthorRow.author_id == author_id)
+    ).one()
+    uses = func.count().label("uses")
+    spelling = session.scalar(
+        select(PaperAuthorRow.name)
+        .where(PaperAuthorRow.author_id == author_id)
+        .group_by(PaperAuthorRow.name)
+        .order_by(uses.desc(), PaperAuthorRow.name)
+        .limit(1)
+    )
+    return AuthorCounts(
+        author_id=author_id,
+        name=" ".join((spelling or first_spelling).split()),
+        name_key=name_key,
+        papers=counts[0],
+        upvotes=counts[1],
+    )
+
+
+def author_papers(
+    session: Session, author_id: int, *, order: Order = "upvotes", offset: int = 0, limit: int = 50
+) -> Slice[Paper]:
+    """One page of the papers listing the author `author_id`, with the total."""
+    wrote = (
+        select(PaperAuthorRow.paper_id).where(PaperAuthorRow.author_id == author_id).distinct()
+    )
+    return _paper_slice(session, _papers.c.id.in_(wrote), order, offset, limit)
+
+
+def _upvotes():
+    """A paper's upvotes: the imported count plus local votes."""
+    return _papers.c.upvotes_base + _papers.c.upvotes_local
+
+
+def _organization_counts():
+    return (
+        select(
+            OrganizationRow.name,
+            OrganizationRow.fullname,
+            OrganizationRow.avatar_url,
+            func.count(_papers.c.id).label("papers"),
+            func.coalesce(func.sum(_upvotes()), 0).label("upvotes"),
+        )
+        .join(_papers, _papers.c.organization_id == OrganizationRow.id)
+        .group_by(
+            OrganizationRow.id,
+            OrganizationRow.name,
+            OrganizationRow.fullname,
+            OrganizationRow.avatar_url,
+        )
+    )
+
+
+def _organization_counts_of(row) -> OrganizationCounts:
+    name, fullname, avatar_url, papers, upvotes = row
+    return OrganizationCounts(
+        Organization(name=name, fullname=fullname, avatar_url=avatar_url), papers, upvotes
+    )
+
+
+def _paper_slice(session: Session, where, order: Order, offset: int, limit: int) -> Slice[Paper]:
+    total = session.scalar(select(func.count()).select_from(_papers).where(where)) or 0
+    query = select(_papers.c.id).where(where).order_by(*_order_by(order))
+    ids = list(session.scalars(query.offset(offset).limit(limit)))
+    papers = load_papers(session, ids)
+    return Slice([papers[i] for i in ids], total)

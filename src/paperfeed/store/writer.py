@@ -25,8 +25,12 @@ from paperfeed.store.models import (
     OrganizationRow,
     PaperAuthorRow,
     PaperRow,
+    SearchChangeRow,
 )
 
+# Local vote and comment counters: changed only in a vote's or comment's own transaction, so an
+# import running meanwhile must not write back the value it read.
+COMMUNITY_COUNTERS = ("upvotes_local", "comments_local")
 # Columns arXiv owns; Hugging Face fills them only for papers arXiv has not supplied.
 BIBLIOGRAPHIC = (
     "version", "title", "abstract", "categories", "primary_category", "published_at",
@@ -146,6 +150,10 @@ def _save_paper_chunk(session: Session, papers: list[Paper]) -> WriteStats:
         )
     if author_lists:
         _replace_authors(session, author_lists)
+    if rows:  # the search indexes' outbox, committed with the change (search/indexer.py reads it)
+        session.execute(
+            SearchChangeRow.__table__.insert(), [{"paper_id": row["id"]} for row in rows]
+        )
     return stats
 
 
@@ -178,6 +186,8 @@ def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict
     if old is None:
         return incoming
     row = dict(old)
+    for key in COMMUNITY_COUNTERS:  # kept by paperfeed.community; imports never write them
+        del row[key]
     # The owner's values replace stored ones, others only fill gaps; nobody erases a value.
     owner = _owns_bibliography(old, paper)
     for key in BIBLIOGRAPHIC:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import PeriodKind, feed_page, paper_detail, parse_period
-from paperfeed.hf_api import HfDailyPaper, HfError, HfPaper, hf_daily_paper, hf_paper
+from paperfeed.hf_api import (
+    HfDailyPaper,
+    HfError,
+    HfPaper,
+    HfSearchResult,
+    hf_daily_paper,
+    hf_paper,
+    hf_search_result,
+)
+from paperfeed.search.service import MAX_RESULTS, first_listings, search, similar
 from paperfeed.web.deps import DbSession
+from paperfeed.web.views.search import search_indexes
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -35,9 +45,12 @@ def daily_papers(
         str | None, Query(description="A month, YYYY-MM.", examples=["2025-06"])
     ] = None,
     sort: Annotated[
-        Literal["trending", "publishedAt"],
-        Query(description="trending: most upvoted first; publishedAt: newest first."),
-    ] = "trending",
+        Literal["trending", "publishedAt"] | None,
+        Query(
+            description="Default: most upvoted first; trending: upvotes decayed by age "
+            "(score = upvotes / (age_hours + 2)^1.8); publishedAt: newest first."
+        ),
+    ] = None,
     p: Annotated[int, Query(ge=0, le=1_000_000, description="Page index, from 0.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Entries per page.")] = 50,
     submitter: Annotated[str | None, Query(description="Only entries this user submitted.")] = None,
@@ -55,12 +68,55 @@ def daily_papers(
         session,
         period,
         scope="featured",
-        sort="trending" if sort == "trending" else "newest",
+        sort={None: "upvotes", "trending": "trending", "publishedAt": "newest"}[sort],
         page=p + 1,
         page_size=limit,
         submitter=submitter,
     )
     return [hf_daily_paper(entry) for entry in page.entries]
+
+
+@router.get(
+    "/papers/search",
+    response_model=list[HfSearchResult],
+    response_model_exclude_none=True,
+    responses={422: {"model": HfError}},
+)
+def search_papers(
+    request: Request,
+    session: DbSession,
+    q: Annotated[str, Query(max_length=10_000, description="Words, an arXiv id or a name.")] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Results to return.")] = 20,
+) -> list[HfSearchResult]:
+    """Papers matching a query, best first (BM25 and semantic similarity, fused)."""
+    result = search(session, search_indexes(request), q, limit=limit)
+    listings = first_listings(session, [hit.paper for hit in result.hits])
+    return [
+        hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
+        for hit in result.hits
+    ]
+
+
+@router.get(
+    "/papers/{arxiv_id:path}/similar",
+    response_model=list[HfSearchResult],
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+)
+def similar_papers(
+    arxiv_id: str,
+    request: Request,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Results to return.")] = 10,
+) -> list[HfSearchResult]:
+    """The papers most like this one (vector neighbours fused with BM25 on its text)."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    hits = similar(session, search_indexes(request), canonical, limit=limit)
+    listings = first_listings(session, [hit.paper for hit in hits])
+    return [
+        hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
+        for hit in hits
+    ]
 
 
 @router.get(

@@ -10,12 +10,20 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
+from paperfeed.digest.schedule import start_thread as start_schedule
+from paperfeed.search.backfill import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
-from paperfeed.web import api
+from paperfeed.web import api, collections_api, community_api, contributors_api, status
+from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.templating import make_templates
-from paperfeed.web.views import feed, paper
+from paperfeed.web.views import accounts as account_views
+from paperfeed.web.views import authors, feed, feeds, orgs, paper
+from paperfeed.web.views import collections as collection_views
+from paperfeed.web.views import community as community_views
+from paperfeed.web.views import digest as digest_views
+from paperfeed.web.views import search as search_views
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -31,7 +39,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        embedder = _app.state.background_embedder
+        if embedder is not None:
+            embedder.start()  # the site serves at once; vectors fill in behind it
+        schedule = start_schedule(database, settings) if settings.digest_schedule else None
         yield
+        if schedule is not None:
+            schedule[1].set()  # stop the digest schedule thread
+        if embedder is not None:
+            embedder.stop()
         if owns_db:
             database.close()
 
@@ -44,9 +60,26 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.templates = make_templates()
+    app.state.background_embedder = (
+        BackgroundEmbedder(database, settings) if settings.embed_in_background else None
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(community_api.router)  # before api: /api/papers/{id:path} is greedy
+    app.include_router(status.router)  # before api: /api/papers/{id:path} is greedy
+    app.include_router(collections_api.router)
+    app.include_router(contributors_api.router)
     app.include_router(api.router)
     app.include_router(feed.router)
+    app.include_router(account_views.router)
+    app.include_router(community_views.router)
+    app.include_router(feeds.router)  # before orgs and authors: /authors/{name:path} is greedy
+    app.include_router(collection_views.router)
+    app.include_router(orgs.router)
+    app.include_router(authors.router)
+    app.include_router(digest_views.router)
+    app.include_router(search_views.router)
     app.include_router(paper.router)  # last: /papers/{id:path} would match the feed's paths
     install_error_handlers(app)
+    install_auth(app, settings)
+    collection_views.install(app)
     return app

@@ -33,7 +33,7 @@ class FeedQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    sort: Sort = Field("trending", description="trending (most upvoted) or newest.")
+    sort: Sort = Field("upvotes", description="upvotes (most upvoted), trending or newest.")
     scope: Scope | None = Field(None, description="featured (daily lists) or all papers.")
     page: int = Field(1, ge=1, le=100_000)
 
@@ -94,7 +94,7 @@ def feed_url(
     """The address of a feed page; parameters at their defaults are left out."""
     path = f"/papers/{_SEGMENT[period.kind]}/{period.slug}" if period else "/papers"
     params: dict[str, str | int] = {}
-    if sort != "trending":
+    if sort != "upvotes":
         params["sort"] = sort
     if scope != default_scope:
         params["scope"] = scope

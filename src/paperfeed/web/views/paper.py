@@ -5,15 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from paperfeed.community import comments
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import bibtex, paper_detail
+from paperfeed.search.service import similar
+from paperfeed.web.auth import CurrentUser
 from paperfeed.web.deps import DbSession, Templates
+from paperfeed.web.views.search import search_indexes
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
+SIMILAR_COUNT = 8  # similar papers listed under a paper
+
 
 @router.get("/papers/{arxiv_id:path}")
-def paper_page(arxiv_id: str, request: Request, session: DbSession, templates: Templates):
+def paper_page(
+    arxiv_id: str, request: Request, session: DbSession, templates: Templates, viewer: CurrentUser
+):
     """/papers/2506.08007 or /papers/hep-th/9901001; other spellings redirect there."""
     if not arxiv_id:
         return RedirectResponse("/papers", status_code=301)
@@ -22,4 +30,7 @@ def paper_page(arxiv_id: str, request: Request, session: DbSession, templates: T
         return RedirectResponse(f"/papers/{canonical}", status_code=301)
     detail = paper_detail(session, canonical)
     context = {"paper": detail.paper, "listings": detail.listings, "bibtex": bibtex(detail.paper)}
+    admin = viewer is not None and viewer.is_admin  # admins see hidden comments, to undo a hide
+    context["comments"] = comments.comments_of(session, canonical, include_hidden=admin)
+    context["similar"] = similar(session, search_indexes(request), canonical, limit=SIMILAR_COUNT)
     return templates.TemplateResponse(request, "paper.html", context)

@@ -1,0 +1,1 @@
+"""The community layer: accounts, upvotes, comments and submissions on top of the paper store."""

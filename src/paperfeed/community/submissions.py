@@ -1,0 +1,160 @@
+"""Submitting a paper to today's daily list by arXiv id or URL, under configurable rules.
+
+The rules follow Hugging Face's: the submitter is logged in (the web layer requires it), the
+paper is at most `max_age_days` old (since its first version, else its first announcement), it
+is not on any daily list already, and one user submits at most `daily_cap` papers a UTC day.
+A paper not stored yet is fetched from the arXiv API through paperfeed.ingest and stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paperfeed.domain import DailyEntry, InvalidArxivId, Paper, parse_arxiv_id
+from paperfeed.ingest import arxiv_api
+from paperfeed.ingest.http import PoliteClient, RemoteError
+from paperfeed.settings import Settings
+from paperfeed.store import reader
+from paperfeed.store.models import DailyEntryRow, SubmissionRow, UserRow
+from paperfeed.store.writer import save_papers
+
+# Fetches a paper by id (no version) from arXiv: None if arXiv has no such paper.
+Fetcher = Callable[[str], Paper | None]
+SOURCE = "local"  # daily_entries.source of a list entry a local user submitted
+
+
+class SubmissionRefused(ValueError):
+    """The paper cannot be submitted; the message says why, `status` is the HTTP status."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SubmissionRules:
+    """The configurable rules (Hugging Face's by default)."""
+
+    max_age_days: int = 7
+    daily_cap: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SubmissionRules:
+        """The rules an operator configured (PAPERFEED_SUBMIT_*)."""
+        return cls(settings.submit_max_age_days, settings.submit_daily_cap)
+
+
+def arxiv_fetcher(settings: Settings) -> Fetcher:
+    """A Fetcher asking the arXiv API the settings name, briefly: a person is waiting."""
+
+    def fetch(arxiv_id: str) -> Paper | None:
+        timeout = min(settings.http_timeout_s, 30.0)
+        with PoliteClient(delay_s=0, timeout_s=timeout, retries=1) as client:
+            return arxiv_api.fetch_paper(client, settings.arxiv_api_url, arxiv_id)
+
+    return fetch
+
+
+def submit_paper(
+    session: Session,
+    user: UserRow,
+    text: str,
+    *,
+    fetch: Fetcher,
+    rules: SubmissionRules = SubmissionRules(),
+    now: datetime | None = None,
+) -> DailyEntry:
+    """Feature the paper `text` names (an id or arXiv URL) on today's list, submitted by `user`.
+
+    Raises SubmissionRefused with a message for the submitter. The caller commits.
+    """
+    now = _naive_utc(now or datetime.now(UTC))
+    today = now.date()
+    try:
+        arxiv_id, _version = parse_arxiv_id(text or "")
+    except InvalidArxivId:
+        raise SubmissionRefused(
+            f"{(text or '').strip()[:80]!r} is not an arXiv id or arXiv URL "
+            "(e.g. 2506.08007 or https://arxiv.org/abs/2506.08007)."
+        ) from None
+    if submissions_today(session, user, now) >= rules.daily_cap:
+        raise SubmissionRefused(
+            f"You have submitted {rules.daily_cap} paper{'s' if rules.daily_cap != 1 else ''} "
+            "today, the most one may; try again tomorrow (UTC).",
+            429,
+        )
+    listed = session.scalar(
+        select(func.min(DailyEntryRow.day)).where(DailyEntryRow.paper_id == arxiv_id)
+    )
+    if listed is not None:
+        raise SubmissionRefused(
+            f"{arxiv_id} is already on the daily list of {listed.isoformat()}.", 409
+        )
+    paper = reader.get_paper(session, arxiv_id)
+    if paper is None:
+        try:
+            fetched = fetch(arxiv_id)
+        except RemoteError as error:
+            raise SubmissionRefused(
+                f"arXiv could not be asked about {arxiv_id} just now ({error}); try again later.",
+                503,
+            ) from None
+        if fetched is None:
+            raise SubmissionRefused(f"arXiv has no paper {arxiv_id}.", 404)
+        save_papers(session, [fetched])
+        paper = reader.get_paper(session, arxiv_id)
+        assert paper is not None
+    _check_age(paper, now, rules)
+    try:
+        with session.begin_nested():
+            session.add(
+                DailyEntryRow(
+                    day=today, paper_id=arxiv_id, submitted_by=user.username,
+                    submitted_at=now, num_comments=0, is_author_participating=False,
+                    source=SOURCE,
+                )
+            )  # fmt: skip
+            session.add(
+                SubmissionRow(user_id=user.id, paper_id=arxiv_id, day=today, created_at=now)
+            )
+    except IntegrityError:  # someone submitted it at the same moment
+        raise SubmissionRefused(f"{arxiv_id} is already on today's list.", 409) from None
+    return reader.listings_of(session, paper)[-1]
+
+
+def submissions_today(session: Session, user: UserRow, now: datetime | None = None) -> int:
+    """How many papers the user has submitted this UTC day."""
+    today = _naive_utc(now or datetime.now(UTC)).date()
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(SubmissionRow)
+            .where(SubmissionRow.user_id == user.id, SubmissionRow.day == today)
+        )
+        or 0
+    )
+
+
+def _check_age(paper: Paper, now: datetime, rules: SubmissionRules) -> None:
+    if paper.published_at is not None:
+        born = _naive_utc(paper.published_at)
+    elif paper.announced_on is not None:
+        born = datetime.combine(paper.announced_on, datetime.min.time())
+    else:
+        raise SubmissionRefused(f"{paper.arxiv_id} has no known date; its age cannot be checked.")
+    if now - born > timedelta(days=rules.max_age_days):
+        raise SubmissionRefused(
+            f"{paper.arxiv_id} was published on {born.date().isoformat()}, more than "
+            f"{rules.max_age_days} days ago; only recent papers can be submitted.",
+            422,
+        )
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -1,0 +1,1 @@
+"""Email digests: subscriptions with double opt-in, composing, and exactly-once SMTP delivery."""

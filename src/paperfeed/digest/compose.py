@@ -1,0 +1,294 @@
+"""Which papers a digest holds: the period's top papers, interest matches, then "for you"."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paperfeed.domain import Paper
+from paperfeed.feed.periods import Period
+from paperfeed.rank import trending as rank_trending
+from paperfeed.store import reader
+from paperfeed.store.models import DailyEntryRow, OutboxRow, PaperRow, UpvoteRow
+
+from .subscriptions import Frequency, Interests
+
+# How many papers each section holds at most: (top, interests, for you).
+SECTION_SIZES: dict[Frequency, tuple[int, int, int]] = {
+    "daily": (5, 10, 5),
+    "weekly": (10, 15, 5),
+}
+# "For you" needs this many of the reader's terms in a paper (one shared word is chance).
+FOR_YOU_MIN_SHARED = 2
+_WORD = re.compile(r"[a-z][a-z0-9-]{3,}")
+_STOPWORDS_TEXT = """
+with from that this these those their there which while where when into onto over under about
+across after before between through using used uses based towards toward than more most less
+such also each other only very what your ours they them have been being were will would could
+should must does done make makes made many much paper papers approach method methods model
+models results show shows propose proposed study task tasks data large learning neural network
+networks novel work framework
+"""
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def period_of(frequency: Frequency, day: date) -> Period:
+    """The period a digest covers: the day itself, or the ISO week containing it."""
+    return Period.containing("day" if frequency == "daily" else "week", day)
+
+
+def period_key(frequency: Frequency, period: Period) -> str:
+    """The outbox idempotency key of a period: 'daily:2025-06-10', 'weekly:2025-W24'."""
+    return f"{frequency}:{period.slug}"
+
+
+def default_day(frequency: Frequency, today: date | None = None) -> date:
+    """The period a scheduled run covers: yesterday's list, or last week (complete by now)."""
+    today = today or datetime.now(UTC).date()
+    return today - timedelta(days=1 if frequency == "daily" else 7)
+
+
+def trending(papers: Iterable[Paper], since: dict[str, datetime], at: datetime) -> list[Paper]:
+    """The papers, most trending first: paperfeed.rank.trending's score measured at `at`.
+
+    `since` is when each paper was featured (else published); ties go to the newer, then the id.
+    The one place that decides what "top" means in a digest.
+    """
+
+    def key(paper: Paper) -> tuple:
+        start = since.get(paper.arxiv_id, at)
+        hours = (at - start).total_seconds() / 3600
+        return (-rank_trending.score(paper.upvotes, hours), -start.timestamp(), paper.arxiv_id)
+
+    return sorted(papers, key=key)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a digest: its kind, a heading, and its papers in order."""
+
+    kind: str  # top | interests | for_you
+    title: str
+    papers: list[Paper]
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    """What one subscriber's digest for one period says."""
+
+    frequency: Frequency
+    period: Period
+    sections: list[Section]
+
+    @property
+    def paper_ids(self) -> list[str]:
+        return [paper.arxiv_id for section in self.sections for paper in section.papers]
+
+    @property
+    def empty(self) -> bool:
+        return not any(section.papers for section in self.sections)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What a logged-in subscriber upvoted, as terms for the lexical "for you" match."""
+
+    upvoted: frozenset[str]
+    terms: frozenset[str]
+
+
+@dataclass
+class PeriodPapers:
+    """Every paper of one period, ranked, with indexes that make matching 10,000 readers cheap.
+
+    Interest matching is lexical: a keyword matches a paper whose title, abstract or Hugging Face
+    keywords contain it as whole words (case-insensitive); a category matches the paper's arXiv
+    categories (an archive such as 'cs' matches all of cs.*); an organization matches its short or
+    full name. Semantic matching can replace `_keyword_hits` when the search issue exposes one.
+    """
+
+    frequency: Frequency
+    period: Period
+    top: list[Paper]  # the period's featured papers (announced ones on a site without lists)
+    pool: list[Paper]  # every paper of the period, featured or announced, most trending first
+    _texts: list[str] = field(init=False, repr=False)
+    _words: list[frozenset[str]] = field(init=False, repr=False)
+    _by_category: dict[str, list[int]] = field(init=False, repr=False)
+    _by_org: dict[str, list[int]] = field(init=False, repr=False)
+    _keyword_cache: dict[str, list[int]] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._texts = [_searchable(paper) for paper in self.pool]
+        self._words = [_terms(f"{p.title} {' '.join(p.ai_keywords or [])}") for p in self.pool]
+        self._by_category = {}
+        self._by_org = {}
+        for index, paper in enumerate(self.pool):
+            for category in paper.categories:
+                self._by_category.setdefault(category.lower(), []).append(index)
+                archive = category.split(".")[0].lower()
+                if archive != category.lower():
+                    self._by_category.setdefault(archive, []).append(index)
+            if paper.organization:
+                names = {paper.organization.name, paper.organization.fullname or ""}
+                for name in names - {""}:
+                    self._by_org.setdefault(name.casefold(), []).append(index)
+
+    @property
+    def key(self) -> str:
+        return period_key(self.frequency, self.period)
+
+    @property
+    def has_papers(self) -> bool:
+        return bool(self.pool)
+
+    def select(
+        self,
+        interests: Interests,
+        *,
+        already_sent: set[str] | frozenset[str] = frozenset(),
+        reader_: Reader | None = None,
+    ) -> DigestContent:
+        """One subscriber's digest: no paper twice, none sent to them in an earlier digest."""
+        top_size, interest_size, for_you_size = SECTION_SIZES[self.frequency]
+        taken = set(already_sent)
+        top = _take(self.top, taken, top_size)
+        matches = _take((self.pool[i] for i in self._interest_hits(interests)), taken,
+                        interest_size)  # fmt: skip
+        for_you: list[Paper] = []
+        if reader_ is not None and reader_.terms:
+            taken |= reader_.upvoted
+            for_you = _take(self._for_you(reader_), taken, for_you_size)
+        label = "today" if self.frequency == "daily" else "this week"
+        sections = [
+            Section("top", f"Trending {label}", top),
+            Section("interests", "Matching your interests", matches),
+            Section("for_you", "For you, from what you upvoted", for_you),
+        ]
+        return DigestContent(self.frequency, self.period, [s for s in sections if s.papers])
+
+    def _interest_hits(self, interests: Interests) -> list[int]:
+        hits: set[int] = set()
+        for category in interests.categories:
+            hits.update(self._by_category.get(category.lower(), ()))
+        for organization in interests.organizations:
+            hits.update(self._by_org.get(organization.casefold(), ()))
+        for keyword in interests.keywords:
+            hits.update(self._keyword_hits(keyword))
+        return sorted(hits)  # pool order is trending order
+
+    def _keyword_hits(self, keyword: str) -> list[int]:
+        needle = " ".join(keyword.casefold().split())
+        cached = self._keyword_cache.get(needle)
+        if cached is None:
+            pattern = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
+            cached = [i for i, text in enumerate(self._texts) if needle in text
+                      and pattern.search(text)]  # fmt: skip
+            self._keyword_cache[needle] = cached
+        return cached
+
+    def _for_you(self, reader_: Reader) -> list[Paper]:
+        scored = []
+        for index, words in enumerate(self._words):
+            shared = len(words & reader_.terms)
+            if shared >= FOR_YOU_MIN_SHARED:
+                scored.append((-shared, index))
+        return [self.pool[index] for _, index in sorted(scored)]
+
+
+def load_period(session: Session, frequency: Frequency, day: date) -> PeriodPapers:
+    """The papers of the period containing `day`: featured on its daily lists or announced in it."""
+    period = period_of(frequency, day)
+    entries = DailyEntryRow.__table__
+    since: dict[str, datetime] = {}
+    query = select(entries.c.paper_id, entries.c.day, entries.c.submitted_at).where(
+        entries.c.day.between(period.first, period.last)
+    )
+    for paper_id, listed, submitted in session.execute(query):
+        start = submitted or datetime.combine(listed, time())
+        since[paper_id] = min(start, since.get(paper_id, start))
+    featured = list(since)
+    query = select(PaperRow.id, PaperRow.published_at, PaperRow.announced_on).where(
+        PaperRow.announced_on.between(period.first, period.last)
+    )
+    for paper_id, published, announced in session.execute(query):
+        since.setdefault(paper_id, published or datetime.combine(announced, time()))
+    papers = reader.load_papers(session, list(since))
+    pool = trending(papers.values(), since, rank_trending.reference_time(period.last))
+    featured_set = set(featured)
+    # A site that imports no daily lists (pure arXiv) has its top papers among all announced.
+    top = [p for p in pool if p.arxiv_id in featured_set] if featured_set else pool
+    return PeriodPapers(frequency, period, top, pool)
+
+
+def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Papers each subscription was sent (or is about to be) in earlier digests."""
+    sent: dict[int, set[str]] = {}
+    for start in range(0, len(subscription_ids), 500):
+        chunk = subscription_ids[start : start + 500]
+        query = select(OutboxRow.subscription_id, OutboxRow.paper_ids).where(
+            OutboxRow.subscription_id.in_(chunk),
+            OutboxRow.kind == "digest",
+            OutboxRow.status.in_(("pending", "sending", "sent")),
+        )
+        for subscription_id, paper_ids in session.execute(query):
+            sent.setdefault(subscription_id, set()).update(paper_ids or ())
+    return sent
+
+
+def readers(session: Session, user_ids: Sequence[int]) -> dict[int, Reader]:
+    """The upvotes of these users (issue 4's upvotes table) as "for you" profiles."""
+    upvoted: dict[int, set[str]] = {}
+    for start in range(0, len(user_ids), 500):
+        chunk = user_ids[start : start + 500]
+        query = select(UpvoteRow.user_id, UpvoteRow.paper_id).where(UpvoteRow.user_id.in_(chunk))
+        for user_id, paper_id in session.execute(query):
+            upvoted.setdefault(user_id, set()).add(paper_id)
+    if not upvoted:
+        return {}
+    liked = reader.load_papers(session, sorted(set().union(*upvoted.values())))
+    profiles = {}
+    for user_id, ids in upvoted.items():
+        terms: set[str] = set()
+        for paper_id in ids:
+            if paper := liked.get(paper_id):
+                terms |= _terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
+        profiles[user_id] = Reader(frozenset(ids), frozenset(terms))
+    return profiles
+
+
+def excerpt(paper: Paper, limit: int = 320) -> str:
+    """One or two sentences about the paper: the AI summary, else the abstract's opening."""
+    text = " ".join((paper.ai_summary or "").split())
+    if not text:
+        sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", " ".join(paper.abstract.split()))
+        text = sentences[0] if sentences else ""
+        if len(sentences) > 1 and len(text) + len(sentences[1]) < limit:
+            text = f"{text} {sentences[1]}"
+    if len(text) > limit:
+        text = text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ,;:.-") + "\u2026"
+    return text
+
+
+def _take(papers: Iterable[Paper], taken: set[str], size: int) -> list[Paper]:
+    chosen = []
+    for paper in papers:
+        if len(chosen) == size:
+            break
+        if paper.arxiv_id not in taken:
+            taken.add(paper.arxiv_id)
+            chosen.append(paper)
+    return chosen
+
+
+def _searchable(paper: Paper) -> str:
+    keywords = " ".join(paper.ai_keywords or [])
+    return " ".join(f"{paper.title} {paper.abstract} {keywords}".casefold().split())
+
+
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS)

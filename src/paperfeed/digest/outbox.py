@@ -1,0 +1,212 @@
+"""The outbox: one stored, rendered mail per (subscription, key), and its sending states.
+
+States: pending -> sending (claimed by one sender process) -> sent; or skipped (a digest with
+nothing new to say), or failed (the address bounced or left). See delivery.py for the order of
+commits that makes a killed and restarted sender send every mail exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from paperfeed.store.models import OutboxRow, SubscriptionRow
+
+from .subscriptions import utcnow
+
+# A claim by a sender on another host (whose life we cannot check) is taken over after this.
+STALE_CLAIM = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    """A mail this sender holds: the bytes to send and to whom."""
+
+    id: int
+    subscription_id: int
+    kind: str
+    recipient: str
+    message_id: str
+    message: bytes
+    subscriber_status: str
+
+
+def add(session: Session, **mail) -> bool:
+    """Store a mail unless one with its (subscription, key) exists; True if it was added."""
+    return add_many(session, [mail]) == 1
+
+
+def add_many(session: Session, mails: list[dict]) -> int:
+    """Store mails in one statement, skipping any whose (subscription, key) exists already.
+
+    Each dict names subscription_id, key, kind and recipient; message_id, message, paper_ids,
+    status and note are optional. Returns how many were added.
+    """
+    if not mails:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "message_id": "",
+            "message": "",
+            "paper_ids": [],
+            "status": "pending",
+            "note": None,
+            **mail,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for mail in mails
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(OutboxRow)
+        .on_conflict_do_nothing(index_elements=["subscription_id", "key"])
+        .returning(OutboxRow.id)
+    )
+    return len(session.execute(statement, rows).all())  # a skipped row returns nothing
+
+
+def keys_present(session: Session, key: str) -> set[int]:
+    """Subscriptions that already have a mail with this key (composed in an earlier run)."""
+    return set(session.scalars(select(OutboxRow.subscription_id).where(OutboxRow.key == key)))
+
+
+def last_created(session: Session, subscription_id: int, kind: str) -> datetime | None:
+    query = select(func.max(OutboxRow.created_at)).where(
+        OutboxRow.subscription_id == subscription_id, OutboxRow.kind == kind
+    )
+    return session.scalar(query)
+
+
+def owner_id() -> str:
+    """This process as a claim owner: host, pid and start time (a reused pid is not us)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def release_abandoned(session: Session, now: datetime | None = None) -> int:
+    """Give claims of dead senders back (a killed sender never reached the end of its DATA)."""
+    now = now or utcnow()
+    released = 0
+    query = select(OutboxRow.id, OutboxRow.claimed_by, OutboxRow.claimed_at).where(
+        OutboxRow.status == "sending"
+    )
+    for row_id, owner, claimed_at in session.execute(query).all():
+        alive = _owner_alive(owner or "")
+        if alive is False or (alive is None and (claimed_at or now) < now - STALE_CLAIM):
+            result = session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == row_id,
+                    OutboxRow.status == "sending",
+                    OutboxRow.claimed_by == owner,
+                )
+                .values(status="pending", claimed_by=None, claimed_at=None)
+            )
+            released += result.rowcount
+    return released
+
+
+def claim_next(
+    session: Session, owner: str, after_id: int = 0, *, subscription_id: int | None = None
+) -> ClaimedMail | None:
+    """Take the oldest pending mail (after `after_id`) for this sender; None when none is left."""
+    while True:
+        query = (
+            select(OutboxRow, SubscriptionRow.status)
+            .join(SubscriptionRow, SubscriptionRow.id == OutboxRow.subscription_id)
+            .where(OutboxRow.status == "pending", OutboxRow.id > after_id)
+            .order_by(OutboxRow.id)
+            .limit(1)
+        )
+        if subscription_id is not None:
+            query = query.where(OutboxRow.subscription_id == subscription_id)
+        row = session.execute(query).first()
+        if row is None:
+            return None
+        mail, subscriber_status = row
+        claimed = session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == mail.id, OutboxRow.status == "pending")
+            .values(
+                status="sending",
+                claimed_by=owner,
+                claimed_at=utcnow(),
+                attempts=OutboxRow.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:  # another sender may have taken it between the two statements
+            return ClaimedMail(
+                id=mail.id,
+                subscription_id=mail.subscription_id,
+                kind=mail.kind,
+                recipient=mail.recipient,
+                message_id=mail.message_id,
+                message=mail.message.encode("ascii"),
+                subscriber_status=subscriber_status,
+            )
+        after_id = mail.id
+
+
+def set_status(
+    session: Session,
+    mail_id: int,
+    owner: str,
+    status: str,
+    *,
+    note: str | None = None,
+    sent: bool = False,
+) -> None:
+    """Move a mail this sender holds to `status` (pending gives the claim back)."""
+    values: dict = {"status": status}
+    if note is not None:
+        values["note"] = note[:1000]
+    if status == "pending":
+        values.update(claimed_by=None, claimed_at=None)
+    values["sent_at"] = utcnow() if sent else None
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == mail_id, OutboxRow.claimed_by == owner)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def counts(session: Session, key: str | None = None) -> dict[str, int]:
+    """How many mails are in each state (of one key, or all)."""
+    query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+    if key is not None:
+        query = query.where(OutboxRow.key == key)
+    return {status: count for status, count in session.execute(query)}
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot ('' where /proc is missing)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115 - a one-shot read
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # a killed process not yet reaped is dead already
+        raise ProcessLookupError(pid)
+    return fields[19]
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the claiming process still runs: None when it ran on another host."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        return _start_time(int(pid_text)) == start
+    except ProcessLookupError:
+        return False

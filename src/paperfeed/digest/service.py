@@ -1,0 +1,241 @@
+"""The digests service the web and CLI call: subscribe, confirm, leave, compose, send, preview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paperfeed.ingest.report import ProgressSink
+from paperfeed.settings import Settings
+from paperfeed.store import reader
+from paperfeed.store.db import Database
+from paperfeed.store.models import SubscriptionRow
+
+from . import compose, delivery, outbox, subscriptions
+from .compose import DigestContent, PeriodPapers
+from .render import MailRenderer, message_id
+from .subscriptions import Frequency, Interests
+from .tokens import InvalidToken, LinkSigner, Purpose, site_secret
+
+COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
+
+
+def renderer(settings: Settings) -> MailRenderer:
+    return MailRenderer(settings, LinkSigner(site_secret(settings)))
+
+
+def interests_of(row: SubscriptionRow) -> Interests:
+    return Interests.model_construct(
+        categories=list(row.categories or []),
+        keywords=list(row.keywords or []),
+        organizations=list(row.organizations or []),
+    )
+
+
+# --- subscribing, confirming, leaving ---
+
+
+def request_subscription(
+    session: Session,
+    settings: Settings,
+    email: str,
+    frequency: Frequency,
+    interests: Interests,
+    *,
+    user_id: int | None = None,
+) -> SubscriptionRow:
+    """Record the request and queue the confirmation mail (the caller commits, then delivers).
+
+    Raises SubscriptionError for an address that is not one. At most one mail per address per
+    CONFIRM_INTERVAL, so the public form cannot flood an inbox.
+    """
+    row = subscriptions.request(session, email, frequency, interests, user_id=user_id)
+    last = outbox.last_created(session, row.id, "confirm")
+    if last is not None and last > subscriptions.utcnow() - subscriptions.CONFIRM_INTERVAL:
+        return row
+    row.confirmations_sent += 1
+    key = f"confirm:{row.confirmations_sent}"
+    mails = renderer(settings)
+    mail = mails.confirmation(row, already_active=row.status == "active")
+    mid = message_id("confirm", key, row.id, settings)
+    message = mails.message(row, mail, message_id=mid, list_mail=False)
+    outbox.add(
+        session, subscription_id=row.id, key=key, kind="confirm", recipient=row.email,
+        message_id=mid, message=message.as_bytes().decode("ascii"),
+    )  # fmt: skip
+    return row
+
+
+def token_for(settings: Settings, purpose: Purpose, row: SubscriptionRow) -> str:
+    """The signed token of a link about this subscription."""
+    return LinkSigner(site_secret(settings)).make(purpose, row.id, row.email)
+
+
+def subscription_for_token(
+    session: Session, settings: Settings, purpose: Purpose, token: str
+) -> SubscriptionRow:
+    """The subscription a link names; InvalidToken if the link is bad, expired or stale."""
+    signer = LinkSigner(site_secret(settings))
+    subscription_id, tag = signer.read(purpose, token)
+    row = subscriptions.get(session, subscription_id)
+    if row is None or not signer.matches(row.email, tag):
+        raise InvalidToken("This link is for a subscription that no longer exists.")
+    return row
+
+
+# --- composing and sending digests ---
+
+
+@dataclass
+class ComposeReport:
+    """What composing one period's digests did."""
+
+    key: str
+    papers: int  # papers in the period
+    composed: int = 0
+    nothing_new: int = 0  # every paper of the period was in the subscriber's earlier digests
+    already: int = 0  # composed by an earlier run
+
+
+def compose_due(
+    db: Database,
+    settings: Settings,
+    frequency: Frequency,
+    day: date,
+    *,
+    progress: ProgressSink | None = None,
+) -> ComposeReport:
+    """Store one digest per active subscriber of `frequency` for the period containing `day`.
+
+    The empty-period rule: a period with no papers (a weekend, a holiday, no import yet) gets no
+    mail and no outbox rows, so a later run, after papers arrive, still composes it. A subscriber
+    for whom every paper of the period was already sent gets no mail: a 'skipped' row says why.
+    """
+    with db.sessions() as session:
+        papers = compose.load_period(session, frequency, day)
+        report = ComposeReport(papers.key, len(papers.pool))
+        if not papers.has_papers:
+            return report
+        subscribers = list(
+            session.scalars(
+                select(SubscriptionRow)
+                .where(SubscriptionRow.status == "active", SubscriptionRow.frequency == frequency)
+                .order_by(SubscriptionRow.id)
+            )
+        )
+        done = outbox.keys_present(session, papers.key)
+    todo = [row for row in subscribers if row.id not in done]
+    report.already = len(subscribers) - len(todo)
+    if progress is not None:
+        progress.start(f"composing {papers.key}", len(todo))
+    mails = renderer(settings)
+    for start in range(0, len(todo), COMPOSE_BATCH):
+        batch = todo[start : start + COMPOSE_BATCH]
+        with db.transaction() as session:
+            sent = compose.already_sent(session, [row.id for row in batch])
+            readers = compose.readers(session, sorted({r.user_id for r in batch if r.user_id}))
+            mails_ = []
+            for row in batch:
+                content = papers.select(
+                    interests_of(row),
+                    already_sent=sent.get(row.id, frozenset()),
+                    reader_=readers.get(row.user_id) if row.user_id else None,
+                )
+                mails_.append(_digest_mail(settings, mails, papers, row, content))
+            added = outbox.add_many(session, mails_)
+        report.composed += sum(1 for m in mails_ if m["status"] == "pending")
+        report.nothing_new += sum(1 for m in mails_ if m["status"] == "skipped")
+        report.already += len(batch) - added  # composed by a run beside this one
+        if progress is not None:
+            progress.advance(len(batch))
+    return report
+
+
+def _digest_mail(
+    settings: Settings,
+    mails: MailRenderer,
+    papers: PeriodPapers,
+    row: SubscriptionRow,
+    content: DigestContent,
+) -> dict:
+    """The outbox row of one digest: the rendered message, or 'skipped' with nothing new."""
+    mail = {"subscription_id": row.id, "key": papers.key, "kind": "digest", "recipient": row.email}
+    if content.empty:
+        return {**mail, "status": "skipped",
+                "note": "every paper of the period was in an earlier digest"}  # fmt: skip
+    mid = message_id("digest", papers.key, row.id, settings)
+    message = mails.message(row, mails.digest(row, content), message_id=mid, list_mail=True)
+    return {
+        **mail,
+        "status": "pending",
+        "message_id": mid,
+        "message": message.as_bytes().decode("ascii"),
+        "paper_ids": content.paper_ids,
+    }
+
+
+def send_digests(
+    db: Database,
+    settings: Settings,
+    frequency: Frequency,
+    day: date,
+    *,
+    progress: ProgressSink | None = None,
+    retry: delivery.RetryPolicy | None = None,
+) -> tuple[ComposeReport, delivery.DeliveryReport]:
+    """Compose what is due for the period, then send everything pending (of any earlier run too)."""
+    composed = compose_due(db, settings, frequency, day, progress=progress)
+    sent = delivery.deliver(db, settings, retry=retry, progress=progress)
+    return composed, sent
+
+
+# --- previews ---
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The next digest of one subscriber, rendered and not sent."""
+
+    subject: str
+    text: str
+    html: str
+    content: DigestContent
+    note: str | None = None  # e.g. why another period than the next one is shown
+
+
+def preview(
+    session: Session,
+    settings: Settings,
+    subscription: SubscriptionRow,
+    frequency: Frequency | None = None,
+    day: date | None = None,
+) -> Preview | None:
+    """The digest `subscription` would get next (None on a site with no papers at all).
+
+    With no `day`, the period a scheduled run would send next; if that period has no papers
+    (historical data, a weekend), the latest period that has some, and the note says so.
+    """
+    frequency = frequency or subscription.frequency  # type: ignore[assignment]
+    note = None
+    target = day or compose.default_day(frequency)  # type: ignore[arg-type]
+    papers = compose.load_period(session, frequency, target)  # type: ignore[arg-type]
+    if not papers.has_papers and day is None:
+        latest = reader.latest_day(session, "featured") or reader.latest_day(session, "all")
+        if latest is None:
+            return None
+        papers = compose.load_period(session, frequency, latest)  # type: ignore[arg-type]
+        note = f"No papers yet for the next digest; showing {papers.period.label} instead."
+    sent = compose.already_sent(session, [subscription.id]) if subscription.id else {}
+    readers = compose.readers(session, [subscription.user_id]) if subscription.user_id else {}
+    content = papers.select(
+        interests_of(subscription),
+        already_sent=sent.get(subscription.id, frozenset()),
+        reader_=readers.get(subscription.user_id) if subscription.user_id else None,
+    )
+    mail = renderer(settings).digest(subscription, content)
+    if content.empty and note is None:
+        note = f"Nothing new for {papers.period.label}: no digest would be sent."
+    return Preview(mail.subject, mail.text, mail.html, content, note)

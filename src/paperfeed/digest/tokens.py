@@ -1,0 +1,91 @@
+"""Signed tokens in mailed links: confirm a subscription, change preferences, leave."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Literal
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from paperfeed.settings import Settings
+
+Purpose = Literal["confirm", "preferences", "unsubscribe"]
+# A confirmation link expires; links to leave or change preferences work as long as the mail does.
+MAX_AGE_S: dict[Purpose, int | None] = {
+    "confirm": 7 * 24 * 3600,
+    "preferences": None,
+    "unsubscribe": None,
+}
+
+
+class InvalidToken(ValueError):
+    """A link token that was altered, is for something else, or has expired."""
+
+
+def site_secret(settings: Settings) -> str:
+    """PAPERFEED_SECRET_KEY, else the key generated once into the home (the file web.auth reads).
+
+    Kept here too because the service layer may not import the web layer; both read one file.
+    """
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings.secret_key.get_secret_value()
+    path = Path(settings.home) / "secret_key"
+    if not path.exists():
+        settings.ensure_home()
+        try:  # O_EXCL: of several processes starting at once, exactly one writes the key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+    for _attempt in range(50):  # the writer may be between creating and writing it
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.05)
+    raise RuntimeError(f"the secret key file {path} is empty")
+
+
+class LinkSigner:
+    """Makes and checks the tokens of one site; a token names a subscription and its address."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"paperfeed.digest.{purpose}")
+            for purpose in MAX_AGE_S
+        }
+
+    def make(self, purpose: Purpose, subscription_id: int, email: str) -> str:
+        return self._serializers[purpose].dumps([subscription_id, _address_tag(email)])
+
+    def read(self, purpose: Purpose, token: str) -> tuple[int, str]:
+        """(subscription id, address tag) from a token, or InvalidToken saying what is wrong."""
+        try:
+            payload = self._serializers[purpose].loads(token, max_age=MAX_AGE_S[purpose])
+        except SignatureExpired:
+            raise InvalidToken("This link has expired; subscribe again to get a new one.") from None
+        except BadSignature:
+            raise InvalidToken("This link is not valid; it may have been cut short.") from None
+        if (
+            not isinstance(payload, list)
+            or len(payload) != 2
+            or not isinstance(payload[0], int)
+            or not isinstance(payload[1], str)
+        ):
+            raise InvalidToken("This link is not valid.")
+        return payload[0], payload[1]
+
+    @staticmethod
+    def matches(email: str, tag: str) -> bool:
+        """Whether a token's address tag is this address (a re-used id would not match)."""
+        return secrets.compare_digest(_address_tag(email), tag)
+
+
+def _address_tag(email: str) -> str:
+    """A short hash of the address: links do not show it, yet name it."""
+    return hashlib.sha256(email.encode()).hexdigest()[:16]

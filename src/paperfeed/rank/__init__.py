@@ -1,0 +1,1 @@
+"""Ranking papers beyond plain counts: the trending score."""

@@ -1,0 +1,256 @@
+"""Computes missing and stale paper embeddings in committed batches: `paperfeed embed` and the
+site's background embedder."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, Progress, load_embedder
+from paperfeed.search.vectors_store import (
+    PendingPaper,
+    embedding_counts,
+    embedding_status,
+    papers_needing_embedding,
+    save_embeddings,
+)
+from paperfeed.settings import Settings
+from paperfeed.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BackfillResult:
+    """What one backfill run did."""
+
+    embedded: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0  # time inside the model, the rest is reading and writing
+
+    @property
+    def papers_per_s(self) -> float:
+        return self.embedded / self.seconds if self.seconds > 0 else 0.0
+
+
+def embed_pending(
+    db: Database,
+    embedder: Embedder,
+    batch_size: int = 32,
+    stop_event: threading.Event | None = None,
+    progress: Progress | None = None,
+    *,
+    commit_size: int | None = None,
+    limit: int | None = None,
+    missing_only: bool = False,
+) -> BackfillResult:
+    """Embed every paper with no current vector under `embedder.name`; stop when none is left.
+
+    Papers are read in id order, `commit_size` at a time (default: one model batch); each
+    chunk's vectors commit in one transaction, so a killed run loses at most the chunks not yet
+    committed and the next run starts where it stopped (committed papers are no longer pending).
+    Reading the next chunk and writing the last one overlap with embedding the current one, so
+    a GPU is never left waiting for the database. `stop_event` ends the run after the current
+    chunk; `limit` caps the papers embedded.
+    """
+    commit_size = max(1, commit_size or batch_size)
+    result = BackfillResult()
+    started = time.perf_counter()
+
+    def fetch(after: str | None, wanted: int) -> list[PendingPaper]:
+        with db.sessions() as session:
+            return papers_needing_embedding(
+                session, embedder.name, wanted, after=after, missing_only=missing_only
+            )
+
+    def save(chunk: list[PendingPaper], vectors) -> None:
+        with db.transaction() as session:
+            save_embeddings(
+                session,
+                embedder.name,
+                ((p.paper_id, p.text_hash, v) for p, v in zip(chunk, vectors, strict=True)),
+            )
+
+    first = commit_size if limit is None else min(commit_size, limit)
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-reader") as reader,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed-writer") as writer,
+    ):
+        chunk = fetch(None, first)
+        written = None
+        while chunk and not (stop_event is not None and stop_event.is_set()):
+            taken = result.embedded + len(chunk)
+            upcoming = None
+            if limit is None or taken < limit:
+                upcoming = reader.submit(fetch, chunk[-1].paper_id, commit_size)
+            embed_started = time.perf_counter()
+            vectors = embedder.embed([paper.text for paper in chunk], batch_size, progress)
+            result.embed_seconds += time.perf_counter() - embed_started
+            if written is not None:
+                written.result()  # in order, and a failed write stops the run here
+            written = writer.submit(save, chunk, vectors)
+            result.embedded = taken
+            if upcoming is None:
+                break
+            chunk = upcoming.result()
+            if limit is not None:
+                chunk = chunk[: limit - result.embedded]
+        if written is not None:
+            written.result()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class BackgroundState:
+    """What the background embedder is doing, for the status page."""
+
+    enabled: bool = False
+    running: bool = False  # this process holds the embedder lock and works
+    model: str | None = None
+    embedded_since_start: int = 0
+    papers_per_s: float | None = None
+    last_error: str | None = None
+    started_at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict:
+        return {
+            "enabled": self.enabled,
+            "running": self.running,
+            "model": self.model,
+            "embedded_since_start": self.embedded_since_start,
+            "papers_per_s": None if self.papers_per_s is None else round(self.papers_per_s, 2),
+            "last_error": self.last_error,
+        }
+
+
+class _Counter:
+    """Progress that counts into the background state, so the status page moves live."""
+
+    def __init__(self, state: BackgroundState) -> None:
+        self._state = state
+
+    def advance(self, amount: int = 1) -> None:
+        self._state.embedded_since_start += amount
+
+
+class BackgroundEmbedder:
+    """A daemon thread that keeps every paper embedded while the site runs.
+
+    With several web workers only one embeds: the one holding `embedder.lock` in the data folder.
+    Errors are logged and retried after `embed_poll_s`; they never reach the web requests.
+    """
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self._db = db
+        self._settings = settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_file = None
+        self.state = BackgroundState(enabled=True)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="paperfeed-embedder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop after its current chunk and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _take_lock(self) -> bool:
+        path = Path(self._settings.ensure_home()) / "embedder.lock"
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+    def _run(self) -> None:
+        if not self._take_lock():
+            log.info("another process embeds papers in the background; this one does not")
+            return
+        settings = self._settings
+        self.state.running = True
+        embedder: Embedder | None = None
+        full_check = True  # the first pass also finds changed texts; later ones only new papers
+        while not self._stop.is_set():
+            try:
+                if embedder is None:
+                    embedder = load_embedder(
+                        settings, settings.embedding_model, "cpu", threads=settings.embed_threads
+                    )
+                    self.state.model = embedder.name
+                result = embed_pending(
+                    self._db,
+                    embedder,
+                    settings.embed_batch_size,
+                    self._stop,
+                    _Counter(self.state),
+                    missing_only=not full_check,
+                )
+                full_check = False
+                if result.embedded:
+                    self.state.papers_per_s = result.papers_per_s
+                    log.info("embedded %d papers in the background", result.embedded)
+                self.state.last_error = None
+            except Exception as error:  # keep the site up; say what failed and try again later
+                log.exception("background embedding failed")
+                self.state.last_error = f"{type(error).__name__}: {error}"
+            self._stop.wait(settings.embed_poll_s)
+        self.state.running = False
+
+
+def status(db: Database, model: str) -> tuple[int, int]:
+    """(papers embedded under `model`, papers in all)."""
+    with db.sessions() as session:
+        return embedding_status(session, model)
+
+
+def configured_model(settings: Settings) -> str:
+    """The name of the vectors the site embeds and searches with."""
+    return MINILM_NAME if settings.embedding_model == "minilm" else STATIC_NAME
+
+
+def status_lines(db: Database, settings: Settings) -> list[str]:
+    """One line per model with stored vectors (and the configured one): embedded/total."""
+    configured = configured_model(settings)
+    with db.sessions() as session:
+        counts = embedding_counts(session)
+        _, total = embedding_status(session, configured)
+    counts.setdefault(configured, 0)
+    lines = []
+    for model, count in sorted(counts.items()):
+        share = f"{100 * count / total:.1f}%" if total else "-"
+        marker = "  (configured)" if model == configured else ""
+        lines.append(f"{model}: {count}/{total} papers embedded ({share}){marker}")
+    return lines
+
+
+def status_report(
+    db: Database, settings: Settings, background: BackgroundState | None
+) -> dict:
+    """Papers, vectors per model and the background embedder's state, for GET /api/status."""
+    configured = configured_model(settings)
+    with db.sessions() as session:
+        counts = embedding_counts(session)
+        embedded, total = embedding_status(session, configured)
+    return {
+        "papers": total,
+        "embedding_model": configured,
+        "embedded": embedded,
+        "embeddings": counts,
+        "background_embedder": background.as_dict() if background is not None else None,
+    }

@@ -1,0 +1,280 @@
+"""The BM25 index of papers (tantivy, on disk): its schema, documents, and queries built from terms.
+
+User text never reaches tantivy's query parser: it is split and stemmed by the same analyzer the
+index uses, and the query is assembled from term and phrase queries, so quotes, operators, SQL,
+non-ASCII and 10 kB of text are just words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+import tantivy
+from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
+
+from paperfeed.domain import Paper, normalize_name
+
+# Analyzer names registered on every opened index: stemmed English text, and unstemmed names.
+TEXT = "paper_en"
+NAMES = "paper_names"
+# Field weights (BM25 scores are summed over fields); tuned on the evals, see search/README.md.
+FIELD_BOOSTS = {"title": 3.0, "abstract": 1.0, "authors": 1.5}
+# For "papers like this one" the whole title and abstract is the query: no field is favoured.
+SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
+TITLE_PHRASE_BOOST = 2.0
+EXACT_AUTHOR_BOOST = 20.0
+MAX_QUERY_TERMS = 48  # a 10 kB query is cut to its first distinct words
+SIMILAR_TERMS = 256  # a paper's title and abstract, as a query for papers like it
+WRITER_HEAP = 64_000_000
+
+
+def _text_analyzer() -> tantivy.TextAnalyzer:
+    return (
+        TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .filter(Filter.stopword("english"))
+        .filter(Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _names_analyzer() -> tantivy.TextAnalyzer:
+    return (
+        TextAnalyzerBuilder(Tokenizer.simple())
+        .filter(Filter.remove_long(40))
+        .filter(Filter.lowercase())
+        .filter(Filter.ascii_fold())
+        .build()
+    )
+
+
+_TEXT_ANALYZER = _text_analyzer()
+_NAMES_ANALYZER = _names_analyzer()
+
+
+def analyze(text: str) -> list[str]:
+    """The index's terms for `text` (lowercased, accents folded, stop words out, stemmed)."""
+    return _TEXT_ANALYZER.analyze(text)
+
+
+def paper_key(arxiv_id: str) -> int:
+    """A stable 63-bit number for a paper id: the key the vector index shares with this one."""
+    digest = hashlib.blake2b(arxiv_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def paper_date(paper: Paper) -> date | None:
+    """The date filters use: first-version date, else the arXiv announcement day."""
+    if paper.published_at is not None:
+        return paper.published_at.date()
+    return paper.announced_on
+
+
+def build_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("id", stored=True, tokenizer_name="raw")
+    builder.add_integer_field("key", stored=False, indexed=True, fast=True)
+    builder.add_text_field("title", tokenizer_name=TEXT)
+    builder.add_text_field("abstract", tokenizer_name=TEXT)
+    builder.add_text_field("authors", tokenizer_name=NAMES)
+    builder.add_text_field("author_key", tokenizer_name="raw")  # normalized full names
+    builder.add_text_field("category", tokenizer_name="raw")
+    builder.add_text_field("organization", tokenizer_name="raw")  # casefolded short name
+    builder.add_date_field("date", indexed=True, fast=True)
+    return builder.build()
+
+
+SCHEMA = build_schema()
+
+
+def open_index(path: Path) -> tantivy.Index:
+    """Open (or create) the index at `path`, with paperfeed's analyzers registered."""
+    path.mkdir(parents=True, exist_ok=True)
+    index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
+    index.register_tokenizer(TEXT, _text_analyzer())
+    index.register_tokenizer(NAMES, _names_analyzer())
+    return index
+
+
+def document(paper: Paper) -> tantivy.Document:
+    """The indexed form of a paper."""
+    doc = tantivy.Document()
+    doc.add_text("id", paper.arxiv_id)
+    doc.add_integer("key", paper_key(paper.arxiv_id))
+    doc.add_text("title", paper.title)
+    doc.add_text("abstract", paper.abstract)
+    for author in paper.authors:
+        doc.add_text("authors", author.name)
+        doc.add_text("author_key", normalize_name(author.name))
+    for category in paper.categories:
+        doc.add_text("category", category.casefold())
+    if paper.organization is not None:
+        doc.add_text("organization", paper.organization.name.casefold())
+    day = paper_date(paper)
+    if day is not None:
+        doc.add_date("date", datetime.combine(day, time(), tzinfo=UTC))
+    return doc
+
+
+def write_papers(writer: tantivy.IndexWriter, papers: Iterable[Paper]) -> int:
+    """Replace each paper's document (delete by id, then add); the caller commits."""
+    written = 0
+    for paper in papers:
+        writer.delete_documents_by_term("id", paper.arxiv_id)
+        writer.add_document(document(paper))
+        written += 1
+    return written
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on which papers a search may return; None means no restriction."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    category: str | None = None
+    organization: str | None = None
+    author: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.date_from, self.date_to, self.category, self.organization, self.author)
+        )
+
+
+def filter_clauses(filters: Filters) -> list[tuple[Occur, Query]]:
+    """MUST clauses for the filters; an author filter matches the normalized full name."""
+    clauses: list[tuple[Occur, Query]] = []
+    if filters.date_from is not None or filters.date_to is not None:
+        lower = _midnight(filters.date_from) if filters.date_from else None
+        upper = _midnight(filters.date_to) if filters.date_to else None
+        clauses.append(
+            (Occur.Must, Query.range_query(SCHEMA, "date", tantivy.FieldType.Date, lower, upper))
+        )
+    if filters.category:
+        category = filters.category.casefold()
+        clauses.append((Occur.Must, Query.term_query(SCHEMA, "category", category)))
+    if filters.organization:
+        organization = filters.organization.casefold()
+        clauses.append((Occur.Must, Query.term_query(SCHEMA, "organization", organization)))
+    if filters.author:
+        author = normalize_name(filters.author)
+        clauses.append((Occur.Must, Query.term_query(SCHEMA, "author_key", author)))
+    return clauses
+
+
+def query_terms(text: str, max_terms: int = MAX_QUERY_TERMS) -> dict[str, str]:
+    """The distinct stemmed terms of a query, each with the first word that gave it."""
+    terms: dict[str, str] = {}
+    for word in _NAMES_ANALYZER.analyze(text):
+        for term in analyze(word):
+            terms.setdefault(term, word)
+        if len(terms) >= max_terms:
+            break
+    return terms
+
+
+def text_query(
+    text: str,
+    *,
+    exact_author: bool = False,
+    max_terms: int = MAX_QUERY_TERMS,
+    authors: bool = True,
+    boosts: dict[str, float] = FIELD_BOOSTS,
+) -> tuple[Query | None, dict[str, str]]:
+    """A BM25 query for free text, and the stemmed terms it searches for (see query_terms).
+
+    Each term is looked up in title, abstract and authors with the field weights above; the
+    words in order, as a phrase in the title, add a bonus; `exact_author` (the text is a known
+    author's full name) puts that author's papers first.
+    """
+    words = query_terms(text, max_terms)
+    terms = list(words)
+    names = list(dict.fromkeys(_NAMES_ANALYZER.analyze(text)))[:max_terms] if authors else []
+    clauses: list[tuple[Occur, Query]] = []
+    for field in ("title", "abstract"):
+        for term in terms:
+            query = Query.term_query(SCHEMA, field, term, index_option="freq")
+            clauses.append((Occur.Should, Query.boost_query(query, boosts[field])))
+    for name in names:
+        query = Query.term_query(SCHEMA, "authors", name, index_option="freq")
+        clauses.append((Occur.Should, Query.boost_query(query, boosts["authors"])))
+    if 1 < len(terms) <= 12:
+        phrase = Query.phrase_query(SCHEMA, "title", terms, slop=1)
+        clauses.append((Occur.Should, Query.boost_query(phrase, TITLE_PHRASE_BOOST)))
+    if exact_author:
+        author = Query.term_query(SCHEMA, "author_key", normalize_name(text))
+        clauses.append((Occur.Should, Query.boost_query(author, EXACT_AUTHOR_BOOST)))
+    if not clauses:
+        return None, {}
+    return Query.boolean_query(clauses), words
+
+
+def combine(query: Query | None, filters: Filters) -> Query | None:
+    """`query` restricted by the filters; with no query, every paper the filters allow."""
+    clauses = filter_clauses(filters)
+    if query is None:
+        return Query.boolean_query(clauses) if clauses else None
+    if not clauses:
+        return query
+    return Query.boolean_query([(Occur.Must, query), *clauses])
+
+
+def search(
+    index: tantivy.Index, query: Query, limit: int, *, newest_first: bool = False
+) -> list[tuple[str, float]]:
+    """Paper ids and BM25 scores, best first (or newest first, for filter-only searches)."""
+    searcher = index.searcher()
+    if newest_first:
+        result = searcher.search(query, limit, count=False, order_by_field="date")
+        return [(searcher.doc(address)["id"][0], 0.0) for _date, address in result.hits]
+    result = searcher.search(query, limit, count=False)
+    return [(searcher.doc(address)["id"][0], score) for score, address in result.hits]
+
+
+def matching_keys(index: tantivy.Index, query: Query, limit: int) -> tuple[list[int], int]:
+    """Keys of up to `limit` papers the query matches (unranked), and how many match in all."""
+    searcher = index.searcher()
+    result = searcher.search(query, limit, count=True)
+    keys = searcher.fast_field_values("key", [address for _score, address in result.hits])
+    return keys, result.count or 0
+
+
+def ids_among(index: tantivy.Index, ids: Sequence[str], filters: Filters) -> set[str]:
+    """Those of `ids` the filters allow."""
+    if not ids:
+        return set()
+    query = combine(Query.term_set_query(SCHEMA, "id", list(ids)), filters)
+    return {paper_id for paper_id, _ in search(index, query, len(ids))}
+
+
+def similar_query(paper: Paper) -> Query | None:
+    """A BM25 query for papers like `paper`: its most telling title and abstract words."""
+    query, _terms = text_query(
+        f"{paper.title} {paper.abstract}",
+        max_terms=SIMILAR_TERMS,
+        authors=False,
+        boosts=SIMILAR_BOOSTS,
+    )
+    if query is None:
+        return None
+    return Query.boolean_query(
+        [(Occur.Should, query), (Occur.MustNot, Query.term_query(SCHEMA, "id", paper.arxiv_id))]
+    )
+
+
+def matched_words(text: str, terms: dict[str, str]) -> list[str]:
+    """The query's words (see query_terms) whose stemmed form occurs in `text`."""
+    present = set(analyze(text)) | set(_NAMES_ANALYZER.analyze(text))
+    return [word for term, word in terms.items() if term in present]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)

@@ -1,0 +1,338 @@
+"""Search and similar papers: BM25 and vector rankings fused into one, each hit with its reasons.
+
+The web pages, the JSON API and the CLI call `search` and `similar`; both read whatever the
+indexes hold right now: papers without a vector yet still come through BM25, and without any
+vector index or query embedder the ranking is BM25 alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tantivy
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paperfeed.domain import DailyEntry, InvalidArxivId, Paper, normalize_name, parse_arxiv_id
+from paperfeed.feed import PaperNotFound
+from paperfeed.search import embeddings_source, indexer, lexical, vectors
+from paperfeed.search.fusion import DEFAULT, Fusion, fuse
+from paperfeed.search.lexical import Filters
+from paperfeed.settings import Settings
+from paperfeed.store.models import AuthorRow
+from paperfeed.store.reader import get_paper, listings_of, load_papers
+
+MAX_QUERY_CHARS = 2_000  # beyond this a query is cut (a pasted abstract still fits)
+MAX_RESULTS = 100
+# With filters, dense scores are computed exactly over every allowed paper up to this many;
+# beyond it the nearest neighbours are fetched wide and then filtered.
+EXACT_FILTER_LIMIT = 20_000
+WIDE_NEIGHBOURS = 2_000
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a paper is in the results: the query words it contains, its semantic similarity."""
+
+    matched: tuple[str, ...] = ()
+    semantic: float | None = None
+    exact: str | None = None  # "arXiv id", "title" or "author" when the query named it
+
+    def __str__(self) -> str:
+        parts = []
+        if self.exact:
+            parts.append(f"exact {self.exact}")
+        if self.matched:
+            parts.append("matched: " + ", ".join(self.matched))
+        if self.semantic is not None:
+            parts.append(f"semantic {self.semantic:.2f}")
+        return " · ".join(parts) or "filters only"
+
+
+@dataclass(frozen=True)
+class Hit:
+    paper: Paper
+    score: float
+    why: Why
+
+
+@dataclass
+class SearchResult:
+    """One page of results for a query, best first."""
+
+    query: str
+    hits: list[Hit] = field(default_factory=list)
+    dense: bool = False  # whether vectors took part in the ranking
+
+
+class SearchIndexes:
+    """The live indexes of one data folder, reopened when a rebuild swaps in a new generation."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._lexical: tuple[Path, tantivy.Index] | None = None
+        self._vectors: tuple[Path, vectors.VectorIndex | None] | None = None
+
+    def lexical(self) -> tantivy.Index | None:
+        path = indexer.lexical_path(self.settings)
+        if not path.exists():
+            return None
+        target = path.resolve()
+        with self._lock:
+            if self._lexical is None or self._lexical[0] != target:
+                self._lexical = (target, lexical.open_index(target))
+            index = self._lexical[1]
+        index.reload()  # see the latest commit now, not after the file watcher's delay
+        return index
+
+    def vectors(self) -> vectors.VectorIndex | None:
+        model = embeddings_source.model_name(self.settings)
+        if model is None:
+            return None
+        path = indexer.vectors_path(self.settings, model)
+        if not path.exists():
+            return None
+        target = path.resolve()
+        with self._lock:
+            if self._vectors is None or self._vectors[0] != target:
+                self._vectors = (target, vectors.load(target))
+            return self._vectors[1]
+
+    def embed_query(self, text: str) -> np.ndarray | None:
+        embedder = embeddings_source.query_embedder(self.settings)
+        if embedder is None:
+            return None
+        return embedder.embed([text])[0]
+
+
+def search(
+    session: Session,
+    indexes: SearchIndexes,
+    query: str,
+    *,
+    filters: Filters | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    fusion: Fusion = DEFAULT,
+) -> SearchResult:
+    """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters."""
+    filters = filters or Filters()
+    text = " ".join(query.split())[:MAX_QUERY_CHARS]
+    result = SearchResult(query=text)
+    limit = max(0, min(limit, MAX_RESULTS))
+    if not text and not filters:
+        return result
+    named = _paper_named_by(session, text)
+    if named is not None:
+        if lexical_allows(indexes, named.arxiv_id, filters) and offset == 0:
+            result.hits.append(Hit(named, 1.0, Why(exact="arXiv id")))
+        return result
+    index = indexes.lexical()
+    if index is None:
+        return result
+    exact_author = _is_author(session, text)
+    text_query, terms = lexical.text_query(text, exact_author=exact_author)
+    depth = max(fusion.depth, offset + limit)
+    if text_query is None:  # nothing searchable in the text: the filters alone, newest first
+        filtered = lexical.combine(None, filters)
+        if filtered is None:
+            return result
+        ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
+        return _page(session, result, ranked, offset, limit, terms, {}, None, set())
+    ranked_lexical = lexical.search(index, lexical.combine(text_query, filters), depth)
+    query_vector = None
+    dense: list[tuple[str, float]] = []
+    vector_index = indexes.vectors()
+    if vector_index is not None and len(vector_index) and not exact_author:
+        query_vector = indexes.embed_query(text)
+    if query_vector is not None and vector_index is not None:
+        dense = _dense(index, vector_index, query_vector, filters, depth)
+        result.dense = True
+    if dense and vector_index is not None and query_vector is not None:
+        dense = _with_lexical_candidates(vector_index, query_vector, dense, ranked_lexical)
+        ranked = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
+    else:
+        ranked = ranked_lexical
+    pinned = _exact_titles(session, ranked_lexical[:10], terms)
+    ranked = [(i, s) for i, s in ranked if i in pinned] + [
+        (i, s) for i, s in ranked if i not in pinned
+    ]
+    semantic = dict(dense)
+    return _page(
+        session, result, ranked, offset, limit, terms, semantic, query_vector, pinned,
+        vector_index=vector_index, exact_author=exact_author,
+    )  # fmt: skip
+
+
+def similar(
+    session: Session,
+    indexes: SearchIndexes,
+    arxiv_id: str,
+    *,
+    limit: int = 10,
+    fusion: Fusion = DEFAULT,
+) -> list[Hit]:
+    """Papers most like the stored paper `arxiv_id`: its vector's neighbours fused with BM25
+    on its title and abstract (BM25 alone while the paper has no vector)."""
+    paper = get_paper(session, arxiv_id)
+    if paper is None:
+        raise PaperNotFound(arxiv_id)
+    limit = max(0, min(limit, MAX_RESULTS))
+    index = indexes.lexical()
+    ranked_lexical: list[tuple[str, float]] = []
+    if index is not None:
+        query = lexical.similar_query(paper)
+        if query is not None:
+            ranked_lexical = lexical.search(index, query, fusion.depth)
+    vector_index = indexes.vectors()
+    vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
+    dense: list[tuple[str, float]] = []
+    if vector is not None and vector_index is not None:
+        neighbours = vector_index.search(vector, fusion.depth + 1)
+        dense = [(i, s) for i, s in neighbours if i != arxiv_id]
+    if dense and vector_index is not None and vector is not None:
+        dense = _with_lexical_candidates(vector_index, vector, dense, ranked_lexical)
+        dense = [(i, s) for i, s in dense if i != arxiv_id]
+        ranked = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
+    else:
+        ranked = ranked_lexical
+    ranked = [(i, s) for i, s in ranked if i != arxiv_id][:limit]
+    papers = load_papers(session, [i for i, _ in ranked])
+    semantic = dict(dense)
+    terms = lexical.query_terms(paper.title)
+    hits = []
+    for paper_id, score in ranked:
+        other = papers.get(paper_id)
+        if other is None:  # indexed but since removed from the store
+            continue
+        score_dense = semantic.get(paper_id)
+        if score_dense is None and vector is not None and vector_index is not None:
+            other_vector = vector_index.vector_of(paper_id)
+            score_dense = float(other_vector @ vector) if other_vector is not None else None
+        matched = tuple(lexical.matched_words(other.title + " " + other.abstract, terms))
+        hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
+    return hits
+
+
+def first_listings(session: Session, papers: list[Paper]) -> dict[str, DailyEntry]:
+    """Each paper's first daily listing, for those that were featured."""
+    found = {}
+    for paper in papers:
+        listings = listings_of(session, paper)
+        if listings:
+            found[paper.arxiv_id] = listings[0]
+    return found
+
+
+def lexical_allows(indexes: SearchIndexes, arxiv_id: str, filters: Filters) -> bool:
+    """Whether the filters let this paper through (no filters: always)."""
+    if not filters:
+        return True
+    index = indexes.lexical()
+    return index is not None and arxiv_id in lexical.ids_among(index, [arxiv_id], filters)
+
+
+def _dense(
+    index: tantivy.Index,
+    vector_index: vectors.VectorIndex,
+    query_vector: np.ndarray,
+    filters: Filters,
+    depth: int,
+) -> list[tuple[str, float]]:
+    if not filters:
+        return vector_index.search(query_vector, depth)
+    keys, count = lexical.matching_keys(index, lexical.combine(None, filters), EXACT_FILTER_LIMIT)
+    if count <= EXACT_FILTER_LIMIT:
+        return vector_index.score_rows(query_vector, vector_index.rows_of_keys(keys), depth)
+    wide = vector_index.search(query_vector, WIDE_NEIGHBOURS)
+    allowed = lexical.ids_among(index, [i for i, _ in wide], filters)
+    return [(i, s) for i, s in wide if i in allowed][:depth]
+
+
+def _with_lexical_candidates(
+    vector_index: vectors.VectorIndex,
+    query_vector: np.ndarray,
+    dense: list[tuple[str, float]],
+    lexical_hits: list[tuple[str, float]],
+) -> list[tuple[str, float]]:
+    """The dense ranking plus exact scores of the BM25 candidates it missed (that have vectors)."""
+    have = {paper_id for paper_id, _ in dense}
+    missing = [paper_id for paper_id, _ in lexical_hits if paper_id not in have]
+    return dense + vector_index.score_ids(query_vector, missing)
+
+
+def _paper_named_by(session: Session, text: str) -> Paper | None:
+    """The stored paper when the query is an arXiv id or abs/pdf URL."""
+    if not text or len(text) > 200 or " " in text:
+        return None
+    try:
+        arxiv_id, _version = parse_arxiv_id(text)
+    except InvalidArxivId:
+        return None
+    return get_paper(session, arxiv_id)
+
+
+def _is_author(session: Session, text: str) -> bool:
+    """Whether the query is exactly a stored author's name (accents, case, spaces aside)."""
+    if not text or len(text) > 200 or len(text.split()) > 6:
+        return False
+    key = normalize_name(text)
+    found = session.scalar(select(AuthorRow.id).where(AuthorRow.name_key == key).limit(1))
+    return found is not None
+
+
+def _exact_titles(
+    session: Session, candidates: list[tuple[str, float]], terms: dict[str, str]
+) -> set[str]:
+    """Of the best BM25 hits, those whose title is the query (same words, stemmed)."""
+    if len(terms) < 2:
+        return set()
+    papers = load_papers(session, [i for i, _ in candidates])
+    wanted = list(terms)
+    return {
+        paper_id
+        for paper_id, paper in papers.items()
+        if list(dict.fromkeys(lexical.analyze(paper.title))) == wanted
+    }
+
+
+def _page(
+    session: Session,
+    result: SearchResult,
+    ranked: list[tuple[str, float]],
+    offset: int,
+    limit: int,
+    terms: dict[str, str],
+    semantic: dict[str, float],
+    query_vector: np.ndarray | None,
+    pinned,
+    *,
+    vector_index: vectors.VectorIndex | None = None,
+    exact_author: bool = False,
+) -> SearchResult:
+    window = ranked[offset : offset + limit]
+    papers = load_papers(session, [i for i, _ in window])
+    for paper_id, score in window:
+        paper = papers.get(paper_id)
+        if paper is None:  # indexed but since removed from the store
+            continue
+        score_dense = semantic.get(paper_id)
+        if score_dense is None and query_vector is not None and vector_index is not None:
+            vector = vector_index.vector_of(paper_id)
+            score_dense = float(vector @ query_vector) if vector is not None else None
+        text = " ".join([paper.title, paper.abstract, *(a.name for a in paper.authors)])
+        exact = "title" if paper_id in pinned else None
+        if exact_author and _has_author(paper, result.query):
+            exact = "author"
+        why = Why(tuple(lexical.matched_words(text, terms)), score_dense, exact)
+        result.hits.append(Hit(paper, score, why))
+    return result
+
+
+def _has_author(paper: Paper, name: str) -> bool:
+    key = normalize_name(name)
+    return any(normalize_name(author.name) == key for author in paper.authors)

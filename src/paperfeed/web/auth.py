@@ -1,0 +1,230 @@
+"""Who is asking: session log-ins, bearer tokens, CSRF tokens, and dependencies requiring them.
+
+Pages use a signed session cookie (Starlette's SessionMiddleware, itsdangerous underneath) that
+holds the user id, a fingerprint of the password hash (changing the password ends every other
+log-in) and the CSRF token that every POST form carries as `csrf_token`. The JSON API under
+/api counts only `Authorization: Bearer` tokens, never the cookie, so another site cannot make a
+visitor's browser call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.middleware.sessions import SessionMiddleware
+
+from paperfeed.community import accounts, votes
+from paperfeed.settings import Settings
+from paperfeed.store.models import UserRow
+from paperfeed.web.errors import error_response
+from paperfeed.web.flash import pop_flashes
+
+CSRF_FIELD = "csrf_token"
+_USER = "paperfeed_user"  # request.state attribute caching the resolved user
+_NO_USER = object()
+
+
+class LoginRequired(Exception):
+    """The request needs a logged-in user: pages redirect to /login, the API answers 401."""
+
+    def __init__(self, message: str = "Log in to do this.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def install_auth(app: FastAPI, settings: Settings) -> None:
+    """Sessions, the login-required handler and the template globals, on `app`."""
+    app.state.signing_key = signing_key(settings)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=app.state.signing_key,
+        session_cookie="paperfeed_session",
+        max_age=settings.session_days * 24 * 3600,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.state.templates.env.globals.update(
+        csrf_token=csrf_token, viewer=current_user, upvoted=upvoted, flashes=pop_flashes
+    )
+
+
+def signing_key(settings: Settings) -> str:
+    """The site's secret: PAPERFEED_SECRET_KEY, else one generated once into the home (0600)."""
+    if settings.secret_key is not None and settings.secret_key.get_secret_value():
+        return settings.secret_key.get_secret_value()
+    path = Path(settings.home) / "secret_key"
+    if not path.exists():
+        settings.ensure_home()
+        try:  # O_EXCL: with several workers starting at once, exactly one writes the key
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+    for _attempt in range(50):  # another worker may be between creating and writing it
+        key = path.read_text().strip()
+        if key:
+            return key
+        time.sleep(0.05)
+    raise RuntimeError(f"the secret key file {path} is empty")
+
+
+def current_user(request: Request) -> UserRow | None:
+    """The logged-in user: a bearer token under /api, the session cookie elsewhere; or None."""
+    cached = getattr(request.state, _USER, None)
+    if cached is not None:
+        return None if cached is _NO_USER else cached
+    user = _resolve(request)
+    setattr(request.state, _USER, user if user is not None else _NO_USER)
+    return user
+
+
+def require_user(request: Request) -> UserRow:
+    """The logged-in user, or LoginRequired (redirect to /login for pages, 401 for the API)."""
+    user = current_user(request)
+    if user is not None:
+        return user
+    if _is_api(request):
+        given = request.headers.get("authorization", "")
+        if given:
+            raise LoginRequired("The API token is not valid, or it was revoked or expired.")
+        raise LoginRequired("This needs an API token: send 'Authorization: Bearer <token>'.")
+    raise LoginRequired()
+
+
+def require_admin(request: Request) -> UserRow:
+    """The logged-in user if an admin, else 403."""
+    user = require_user(request)
+    if not user.is_admin:
+        raise HTTPException(403, "Only an admin may do this.")
+    return user
+
+
+async def verify_csrf(request: Request) -> None:
+    """Refuse (403) a form POST whose `csrf_token` field is not this session's token."""
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    expected = request.session.get(CSRF_FIELD)
+    if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
+        raise HTTPException(
+            403, "The form is out of date or did not come from this site; reload it and retry."
+        )
+
+
+def csrf_token(request: Request) -> str:
+    """This session's CSRF token for a hidden `csrf_token` input (made on first use)."""
+    token = request.session.get(CSRF_FIELD)
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session[CSRF_FIELD] = token
+    return token
+
+
+def upvoted(request: Request, paper_id: str) -> bool:
+    """Whether the logged-in viewer has upvoted the paper (their votes load once a request)."""
+    user = current_user(request)
+    if user is None:
+        return False
+    ids = getattr(request.state, "paperfeed_upvoted", None)
+    if ids is None:
+        with request.app.state.db.sessions() as session:
+            ids = votes.upvoted_ids(session, user)
+        request.state.paperfeed_upvoted = ids
+    return paper_id in ids
+
+
+def log_in(request: Request, user: UserRow) -> None:
+    """Start a session for `user` (a fresh CSRF token too)."""
+    request.session.clear()
+    request.session["uid"] = user.id
+    request.session["auth"] = _fingerprint(request, user)
+    request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    setattr(request.state, _USER, user)
+
+
+def log_out(request: Request) -> None:
+    """End the session."""
+    request.session.clear()
+    setattr(request.state, _USER, _NO_USER)
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (uvicorn --proxy-headers behind a proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """`target` if it is a path on this site, else `default`: no open redirects."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def login_url(next_path: str) -> str:
+    """/login, coming back to `next_path` afterwards."""
+    return f"/login?next={quote(safe_next(next_path), safe='/')}"
+
+
+def _resolve(request: Request) -> UserRow | None:
+    if _is_api(request):
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return None
+        with request.app.state.db.sessions() as session:
+            user = accounts.user_for_token(session, secret.strip())
+            session.commit()
+            return user
+    user_id = request.session.get("uid")
+    if not isinstance(user_id, int):
+        return None
+    with request.app.state.db.sessions() as session:
+        user = accounts.get_user_by_id(session, user_id)
+    if user is None or not hmac.compare_digest(
+        str(request.session.get("auth", "")), _fingerprint(request, user)
+    ):
+        request.session.pop("uid", None)
+        request.session.pop("auth", None)
+        return None
+    return user
+
+
+def _fingerprint(request: Request, user: UserRow) -> str:
+    key = request.app.state.signing_key.encode()
+    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == "/api" or request.url.path.startswith("/api/")
+
+
+async def _login_required(request: Request, error: Exception) -> Response:
+    assert isinstance(error, LoginRequired)
+    if _is_api(request):
+        response = error_response(request, 401, error.message)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    if request.method == "GET":
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    else:  # a form posted while logged out: come back to the page it was on
+        back = urlsplit(request.headers.get("referer", "")).path or "/"
+    return RedirectResponse(login_url(back), status_code=303)
+
+
+CurrentUser = Annotated[UserRow | None, Depends(current_user)]
+RequiredUser = Annotated[UserRow, Depends(require_user)]
+AdminUser = Annotated[UserRow, Depends(require_admin)]
+CsrfChecked = Depends(verify_csrf)

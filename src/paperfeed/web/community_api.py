@@ -1,0 +1,152 @@
+"""The community JSON API (Bearer token): upvotes, comments and paper submissions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from paperfeed.community import comments, submissions, votes
+from paperfeed.community.comments import Comment, CommentError
+from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.domain import parse_arxiv_id
+from paperfeed.feed import paper_detail
+from paperfeed.hf_api import HfDailyPaper, HfError, HfTimestamp, hf_daily_paper
+from paperfeed.web.auth import RequiredUser
+from paperfeed.web.deps import AppSettings, DbSession
+
+router = APIRouter(prefix="/api", tags=["community"])
+
+_AUTH_ERRORS = {401: {"model": HfError}, 404: {"model": HfError}}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
+
+
+class UpvoteState(_Model):
+    """The caller's vote on a paper after the request, and the paper's total upvotes."""
+
+    paper_id: str = Field(alias="paperId")
+    upvoted: bool
+    upvotes: int = Field(description="Imported upvotes plus local ones.")
+
+
+class CommentOut(_Model):
+    """A comment: its text as written, and as HTML (the safe Markdown subset, escaped)."""
+
+    id: int
+    paper_id: str = Field(alias="paperId")
+    author: str = Field(description="Username.")
+    body: str
+    html: str
+    created_at: HfTimestamp = Field(alias="createdAt")
+    edited_at: HfTimestamp | None = Field(default=None, alias="editedAt")
+
+
+class CommentIn(_Model):
+    body: str = Field(min_length=1, max_length=comments.BODY_MAX)
+
+
+class SubmitIn(_Model):
+    paper_id: str = Field(description="arXiv id or URL, as on Hugging Face.", max_length=300)
+
+
+@router.post("/papers/{arxiv_id:path}/upvote", response_model=UpvoteState, responses=_AUTH_ERRORS)
+def upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
+    """Upvote a paper (idempotent: a second call changes nothing)."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    with request.app.state.db.transaction() as session:
+        state = votes.upvote(session, user, canonical)
+    return UpvoteState(paper_id=canonical, upvoted=state.upvoted, upvotes=state.upvotes)
+
+
+@router.delete(
+    "/papers/{arxiv_id:path}/upvote", response_model=UpvoteState, responses=_AUTH_ERRORS
+)
+def remove_upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
+    """Take your upvote back (idempotent)."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    with request.app.state.db.transaction() as session:
+        state = votes.remove_upvote(session, user, canonical)
+    return UpvoteState(paper_id=canonical, upvoted=state.upvoted, upvotes=state.upvotes)
+
+
+@router.get(
+    "/papers/{arxiv_id:path}/comments",
+    response_model=list[CommentOut],
+    response_model_exclude_none=True,
+    responses={404: {"model": HfError}},
+)
+def list_comments(arxiv_id: str, session: DbSession) -> list[CommentOut]:
+    """A paper's visible comments, oldest first (no token needed)."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    paper_detail(session, canonical)  # 404 for an unknown paper
+    return [_comment(c) for c in comments.comments_of(session, canonical)]
+
+
+@router.post(
+    "/papers/{arxiv_id:path}/comments",
+    response_model=CommentOut,
+    response_model_exclude_none=True,
+    status_code=201,
+    responses={**_AUTH_ERRORS, 422: {"model": HfError}},
+)
+def post_comment(
+    arxiv_id: str, request: Request, user: RequiredUser, comment: Annotated[CommentIn, Body()]
+) -> CommentOut:
+    """Comment on a paper."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    try:
+        with request.app.state.db.transaction() as session:
+            added = comments.add_comment(session, user, canonical, comment.body)
+    except CommentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return _comment(added)
+
+
+@router.post(
+    "/papers/submit",
+    response_model=HfDailyPaper,
+    response_model_exclude_none=True,
+    status_code=201,
+    responses={
+        **_AUTH_ERRORS,
+        409: {"model": HfError, "description": "Already on a daily list."},
+        422: {"model": HfError, "description": "Not an arXiv id, or too old."},
+        429: {"model": HfError, "description": "The daily cap is reached."},
+        503: {"model": HfError, "description": "arXiv did not answer."},
+    },
+)
+def submit(
+    request: Request, settings: AppSettings, user: RequiredUser, body: Annotated[SubmitIn, Body()]
+) -> HfDailyPaper:
+    """Put a paper on today's daily list, submitted by you; refusals say why."""
+    try:
+        with request.app.state.db.transaction() as session:
+            entry = submissions.submit_paper(
+                session, user, body.paper_id,
+                fetch=submissions.arxiv_fetcher(settings),
+                rules=SubmissionRules.from_settings(settings),
+            )  # fmt: skip
+    except SubmissionRefused as error:
+        raise HTTPException(error.status, str(error)) from None
+    return hf_daily_paper(entry)
+
+
+def _comment(comment: Comment) -> CommentOut:
+    return CommentOut(
+        id=comment.id,
+        paper_id=comment.paper_id,
+        author=comment.author,
+        body=comment.body,
+        html=comment.html,
+        created_at=_aware(comment.created_at),
+        edited_at=_aware(comment.edited_at) if comment.edited_at else None,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,40 @@
+"""Author pages: the papers of one person, found by their normalized name, with counts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException
+
+from paperfeed.feed.contributors import AuthorNotFound, author_page
+from paperfeed.web.deps import AppSettings, DbSession, Templates
+from paperfeed.web.paging import Pager
+from paperfeed.web.views.orgs import ListQuery
+
+router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
+
+
+@router.get("/authors/{name:path}")
+def author(
+    name: str,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
+    query: Annotated[ListQuery, Query()],
+) -> Response:
+    """/authors/Yann%20LeCun: every paper listing a name that normalizes the same way."""
+    try:
+        found = author_page(
+            session, name, sort=query.sort, page=query.page, page_size=settings.page_size
+        )
+    except AuthorNotFound as error:
+        raise HTTPException(404, str(error)) from error
+    params = {"sort": "" if query.sort == "upvotes" else query.sort}
+    path = f"/authors/{quote(found.author.name, safe='')}"
+    pager = Pager(path, query.page, found.papers.pages, params)
+    context = {"author": found.author, "papers": found.papers, "pager": pager}
+    return templates.TemplateResponse(request, "author.html", context)

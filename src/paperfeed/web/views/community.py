@@ -1,0 +1,154 @@
+"""Community pages: upvote buttons, comments, submitting a paper, and /trending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from paperfeed.community import comments, submissions, votes
+from paperfeed.community.comments import CommentError
+from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.domain import parse_arxiv_id
+from paperfeed.feed import FeedItem
+from paperfeed.rank import trending
+from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, safe_next
+from paperfeed.web.deps import AppSettings, DbSession, Templates
+from paperfeed.web.flash import flash
+
+router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
+
+FormText = Annotated[str, Form()]
+
+
+@router.post("/papers/{arxiv_id:path}/upvote", dependencies=[CsrfChecked])
+def toggle_upvote(request: Request, arxiv_id: str, user: RequiredUser, next: FormText = ""):
+    """Upvote the paper, or take the upvote back; back to the page the button was on."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    with request.app.state.db.transaction() as session:
+        state = votes.toggle_upvote(session, user, canonical)
+    if "application/json" in request.headers.get("accept", ""):  # the page's small script
+        return JSONResponse({"upvoted": state.upvoted, "upvotes": state.upvotes})
+    return RedirectResponse(safe_next(next, f"/papers/{canonical}"), status_code=303)
+
+
+@router.post("/papers/{arxiv_id:path}/comments", dependencies=[CsrfChecked])
+def post_comment(request: Request, arxiv_id: str, user: RequiredUser, body: FormText = ""):
+    """Add a comment to the paper page."""
+    canonical, _version = parse_arxiv_id(arxiv_id)
+    try:
+        with request.app.state.db.transaction() as session:
+            comment = comments.add_comment(session, user, canonical, body)
+    except CommentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return RedirectResponse(f"/papers/{canonical}#comment-{comment.id}", status_code=303)
+
+
+@router.post("/comments/{comment_id}/edit", dependencies=[CsrfChecked])
+def edit_comment(request: Request, comment_id: int, user: RequiredUser, body: FormText = ""):
+    """Change the text of your own comment."""
+    try:
+        with request.app.state.db.transaction() as session:
+            comment = comments.edit_comment(session, user, comment_id, body)
+    except CommentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return RedirectResponse(f"/papers/{comment.paper_id}#comment-{comment.id}", status_code=303)
+
+
+@router.post("/comments/{comment_id}/delete", dependencies=[CsrfChecked])
+def delete_comment(request: Request, comment_id: int, user: RequiredUser):
+    """Delete your own comment."""
+    try:
+        with request.app.state.db.transaction() as session:
+            paper_id = comments.delete_comment(session, user, comment_id)
+    except CommentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    flash(request, "Your comment is deleted.")
+    return RedirectResponse(f"/papers/{paper_id}#comments", status_code=303)
+
+
+@router.post("/comments/{comment_id}/hide", dependencies=[CsrfChecked])
+def hide_comment(request: Request, comment_id: int, admin: AdminUser, hidden: FormText = "1"):
+    """Hide a comment from everyone but admins (hidden=0 shows it again)."""
+    try:
+        with request.app.state.db.transaction() as session:
+            paper_id = comments.set_hidden(session, admin, comment_id, hidden != "0")
+    except CommentError as error:
+        raise HTTPException(error.status, str(error)) from None
+    return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", status_code=303)
+
+
+@router.get("/submit")
+def submit_form(
+    request: Request, templates: Templates, settings: AppSettings, user: RequiredUser
+):
+    """The form to put a paper on today's list."""
+    return _submit_page(request, templates, settings, user)
+
+
+@router.post("/submit", dependencies=[CsrfChecked])
+def submit(
+    request: Request,
+    templates: Templates,
+    settings: AppSettings,
+    user: RequiredUser,
+    paper_id: FormText = "",
+):
+    """Feature a paper on today's list, or say clearly why not."""
+    try:
+        with request.app.state.db.transaction() as session:
+            entry = submissions.submit_paper(
+                session, user, paper_id,
+                fetch=submissions.arxiv_fetcher(settings),
+                rules=SubmissionRules.from_settings(settings),
+            )  # fmt: skip
+    except SubmissionRefused as error:
+        return _submit_page(
+            request, templates, settings, user, error.status, error=str(error), paper_id=paper_id
+        )
+    flash(request, f"Thank you: {entry.paper.arxiv_id} is on today's list, submitted by you.")
+    return RedirectResponse(f"/papers/{entry.paper.arxiv_id}", status_code=303)
+
+
+@router.get("/trending")
+def trending_papers(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+):
+    """The last days' daily lists ranked by trending score (see paperfeed.rank.trending)."""
+    ranked = trending.trending_page(
+        session,
+        days=settings.trending_days,
+        page=page,
+        page_size=settings.page_size,
+        now=datetime.now(UTC),
+        gravity=settings.trending_gravity,
+    )
+    context = {
+        "ranked": ranked,
+        "page": page,
+        "pages": max(1, -(-ranked.total // settings.page_size)),
+        "gravity": settings.trending_gravity,
+        "items": [FeedItem(entry.paper, entry) for entry in ranked.entries],
+    }
+    return templates.TemplateResponse(request, "trending.html", context)
+
+
+def _submit_page(
+    request: Request, templates: Templates, settings: AppSettings, user, status: int = 200,
+    *, error: str | None = None, paper_id: str = "",
+) -> Response:  # fmt: skip
+    with request.app.state.db.sessions() as session:
+        used = submissions.submissions_today(session, user)
+    context = {
+        "error": error,
+        "paper_id": paper_id,
+        "rules": SubmissionRules.from_settings(settings),
+        "used": used,
+    }
+    return templates.TemplateResponse(request, "submit.html", context, status_code=status)

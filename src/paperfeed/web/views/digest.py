@@ -1,0 +1,275 @@
+"""Digest pages: subscribe (double opt-in), confirm, preferences, leave by signed link, preview.
+
+Pages reached from a mail are authenticated by the signed token in their link, so their forms need
+no CSRF token (RFC 8058's one-click POST carries none); the public subscribe form carries one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pydantic import ValidationError
+
+from paperfeed.digest import delivery, service, subscriptions
+from paperfeed.digest.delivery import RetryPolicy
+from paperfeed.digest.subscriptions import Interests, SubscriptionError
+from paperfeed.digest.tokens import InvalidToken, Purpose
+from paperfeed.store.models import SubscriptionRow
+from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser
+from paperfeed.web.deps import AppSettings, DbSession, Templates
+
+router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
+
+FormText = Annotated[str, Form()]
+Frequency = Literal["daily", "weekly"]
+# The web site tries a confirmation mail briefly; the schedule and `digest send` retry it later.
+_WEB_RETRY = RetryPolicy(attempts=2, first_wait_s=0.5, max_wait_s=2.0)
+
+
+def _page(
+    request: Request, templates: Templates, name: str, status: int = 200, **context: Any
+) -> Response:
+    context.setdefault("error", None)
+    return templates.TemplateResponse(request, f"digest/{name}", context, status_code=status)
+
+
+def _message(
+    request: Request, templates: Templates, title: str, text: str, status: int = 200, **more: Any
+) -> Response:
+    return _page(request, templates, "message.html", status, title=title, text=text, **more)
+
+
+def _interests(categories: str, keywords: str, organizations: str) -> Interests:
+    return Interests(categories=categories, keywords=keywords, organizations=organizations)
+
+
+def _problem(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors()
+    )
+
+
+@router.get("/digest/subscribe")
+def subscribe_form(request: Request, templates: Templates, user: CurrentUser) -> Response:
+    """The full form: address, frequency and interests (the feed pages carry a short one)."""
+    return _page(
+        request, templates, "subscribe.html",
+        email=user.email if user else "", frequency="daily",
+        categories="", keywords="", organizations="",
+    )  # fmt: skip
+
+
+@router.post("/digest/subscribe", dependencies=[CsrfChecked])
+def subscribe(
+    request: Request,
+    background: BackgroundTasks,
+    templates: Templates,
+    settings: AppSettings,
+    user: CurrentUser,
+    email: FormText = "",
+    frequency: Annotated[Frequency, Form()] = "daily",
+    categories: FormText = "",
+    keywords: FormText = "",
+    organizations: FormText = "",
+) -> Response:
+    """Record the request and mail a confirmation link; nothing else is sent before it is used."""
+    db = request.app.state.db
+    try:
+        interests = _interests(categories, keywords, organizations)
+        with db.transaction() as session:
+            row = service.request_subscription(
+                session, settings, email, frequency, interests,
+                user_id=user.id if user else None,
+            )  # fmt: skip
+            subscription_id, address = row.id, row.email
+    except (SubscriptionError, ValidationError) as error:
+        message = _problem(error) if isinstance(error, ValidationError) else str(error)
+        return _page(
+            request, templates, "subscribe.html", 422, error=message, email=email,
+            frequency=frequency, categories=categories, keywords=keywords,
+            organizations=organizations,
+        )  # fmt: skip
+    background.add_task(
+        delivery.deliver, db, settings, subscription_id=subscription_id, retry=_WEB_RETRY
+    )
+    return _message(
+        request, templates, "Check your inbox",
+        f"We sent a link to {address}. Your subscription starts when you follow it; "
+        "until then nothing else is sent.",
+    )  # fmt: skip
+
+
+def _subscription(
+    session: DbSession, settings: AppSettings, purpose: Purpose, token: str
+) -> SubscriptionRow:
+    return service.subscription_for_token(session, settings, purpose, token)
+
+
+def _bad_link(request: Request, templates: Templates, error: InvalidToken) -> Response:
+    return _message(request, templates, "This link does not work", str(error), 400)
+
+
+@router.get("/digest/confirm")
+def confirm_form(
+    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    token: str = "",
+) -> Response:  # fmt: skip
+    """A button that confirms: a mail scanner that fetches links does not subscribe anyone."""
+    try:
+        row = _subscription(session, settings, "confirm", token)
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+    if row.status == "active":
+        return _message(request, templates, "You are subscribed", "This address already gets "
+                        f"the {row.frequency} digest.")  # fmt: skip
+    return _page(request, templates, "confirm.html", token=token, subscription=row)
+
+
+@router.post("/digest/confirm")
+def confirm(
+    request: Request, settings: AppSettings, templates: Templates, token: FormText = ""
+) -> Response:
+    """Make the subscription active."""
+    try:
+        with request.app.state.db.transaction() as session:
+            row = _subscription(session, settings, "confirm", token)
+            if row.status not in ("pending", "active"):
+                raise InvalidToken("This address left; subscribe again to get digests.")
+            subscriptions.confirm(session, row)
+            frequency = row.frequency
+            preferences = service.renderer(settings).links(row)["preferences"]
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+    return _message(
+        request, templates, "You are subscribed",
+        f"The {frequency} digest of trending papers will come to this address.",
+        link=preferences, link_text="Change what you get",
+    )  # fmt: skip
+
+
+def _token(request: Request, form_token: str) -> str:
+    return form_token or request.query_params.get("token", "")
+
+
+@router.get("/digest/unsubscribe")
+def unsubscribe_form(
+    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    token: str = "",
+) -> Response:  # fmt: skip
+    """A button that leaves (a GET changes nothing: link checkers fetch links)."""
+    try:
+        row = _subscription(session, settings, "unsubscribe", token)
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+    return _page(request, templates, "unsubscribe.html", token=token, subscription=row)
+
+
+@router.post("/digest/unsubscribe")
+def unsubscribe(
+    request: Request, settings: AppSettings, templates: Templates, token: FormText = ""
+) -> Response:
+    """Leave: the page's button, or the RFC 8058 one-click POST to the List-Unsubscribe URL."""
+    try:
+        with request.app.state.db.transaction() as session:
+            row = _subscription(session, settings, "unsubscribe", _token(request, token))
+            subscriptions.unsubscribe(session, row)
+            address = row.email
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+    return _message(
+        request, templates, "You are unsubscribed",
+        f"No more digests will be sent to {address}. Subscribing again from any feed page "
+        "brings them back.",
+    )  # fmt: skip
+
+
+@router.get("/digest/preferences")
+def preferences_form(
+    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    token: str = "",
+) -> Response:  # fmt: skip
+    """What the address receives, to change without logging in."""
+    try:
+        row = _subscription(session, settings, "preferences", token)
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+    return _preferences(request, templates, token, row)
+
+
+def _preferences(
+    request: Request,
+    templates: Templates,
+    token: str,
+    row: SubscriptionRow,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    unsubscribe_token = service.token_for(request.app.state.settings, "unsubscribe", row)
+    context.setdefault("frequency", row.frequency)
+    context.setdefault("categories", ", ".join(row.categories or []))
+    context.setdefault("keywords", ", ".join(row.keywords or []))
+    context.setdefault("organizations", ", ".join(row.organizations or []))
+    return _page(
+        request, templates, "preferences.html", status,
+        token=token, subscription=row, unsubscribe_token=unsubscribe_token, **context,
+    )  # fmt: skip
+
+
+@router.post("/digest/preferences")
+def save_preferences(
+    request: Request,
+    settings: AppSettings,
+    templates: Templates,
+    token: FormText = "",
+    frequency: Annotated[Frequency, Form()] = "daily",
+    categories: FormText = "",
+    keywords: FormText = "",
+    organizations: FormText = "",
+) -> Response:
+    """Save new preferences."""
+    try:
+        with request.app.state.db.transaction() as session:
+            row = _subscription(session, settings, "preferences", token)
+            try:
+                interests = _interests(categories, keywords, organizations)
+            except ValidationError as error:
+                return _preferences(
+                    request, templates, token, row, 422, error=_problem(error),
+                    frequency=frequency, categories=categories, keywords=keywords,
+                    organizations=organizations,
+                )  # fmt: skip
+            subscriptions.update(session, row, frequency, interests)
+            return _preferences(request, templates, token, row, saved=True)
+    except InvalidToken as error:
+        return _bad_link(request, templates, error)
+
+
+@router.get("/digest/preview")
+def preview(
+    session: DbSession,
+    settings: AppSettings,
+    user: RequiredUser,
+    period: Annotated[Frequency | None, Query()] = None,
+    day: Annotated[date | None, Query(alias="date")] = None,
+    format: Annotated[Literal["html", "text"], Query()] = "html",
+) -> Response:
+    """The logged-in user's next digest as the mail would show it, without sending it."""
+    row = subscriptions.by_user(session, user.id)
+    if row is None:
+        try:
+            row = subscriptions.by_email(session, subscriptions.normalize_email(user.email))
+        except SubscriptionError:
+            row = None
+    if row is None:  # not subscribed: what the default digest would be
+        row = SubscriptionRow(id=0, email=user.email, frequency="daily", user_id=user.id)
+    shown = service.preview(session, settings, row, period, day)
+    if shown is None:
+        return PlainTextResponse("No papers yet: import some to preview a digest.", 404)
+    headers = {"X-Preview-Note": shown.note} if shown.note else None
+    if format == "text":
+        return PlainTextResponse(shown.text, headers=headers)
+    return HTMLResponse(shown.html, headers=headers)

@@ -1,0 +1,68 @@
+"""RSS and Atom feeds: the daily list, trending, an organization and an author.
+
+/papers/feed.{rss,atom}, /trending/feed.{rss,atom}, /orgs/{name}/feed.{rss,atom},
+/authors/{name}/feed.{rss,atom}; a public collection's feed is served with the collection pages.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from paperfeed.feed import channels
+from paperfeed.feed.contributors import AuthorNotFound, OrganizationNotFound
+from paperfeed.feed.syndication import MEDIA_TYPES, Channel, FeedFormat, render
+from paperfeed.settings import Settings
+from paperfeed.web.deps import AppSettings, DbSession
+
+router = APIRouter(include_in_schema=False)
+
+
+def feed_response(channel: Channel, request: Request, settings: Settings) -> Response:
+    """The channel as RSS or Atom, whichever the path's extension names."""
+    form: FeedFormat = "atom" if request.url.path.endswith(".atom") else "rss"
+    site_url = settings.base_url or str(request.base_url)
+    self_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    body = render(channel, form, site_url=site_url, self_path=self_path)
+    return Response(body, media_type=f"{MEDIA_TYPES[form]}; charset=utf-8")
+
+
+@router.get("/papers/feed.rss")
+@router.get("/papers/feed.atom")
+def daily_feed(request: Request, session: DbSession, settings: AppSettings) -> Response:
+    channel = channels.daily(session, site_name=settings.site_name, limit=settings.page_size)
+    return feed_response(channel, request, settings)
+
+
+@router.get("/trending/feed.rss")
+@router.get("/trending/feed.atom")
+def trending_feed(request: Request, session: DbSession, settings: AppSettings) -> Response:
+    channel = channels.trending(session, site_name=settings.site_name, limit=settings.page_size)
+    return feed_response(channel, request, settings)
+
+
+@router.get("/orgs/{name}/feed.rss")
+@router.get("/orgs/{name}/feed.atom")
+def organization_feed(
+    name: str, request: Request, session: DbSession, settings: AppSettings
+) -> Response:
+    try:
+        channel = channels.organization(
+            session, name, site_name=settings.site_name, limit=settings.page_size
+        )
+    except OrganizationNotFound as error:
+        raise HTTPException(404, str(error)) from error
+    return feed_response(channel, request, settings)
+
+
+@router.get("/authors/{name:path}/feed.rss")
+@router.get("/authors/{name:path}/feed.atom")
+def author_feed(name: str, request: Request, session: DbSession, settings: AppSettings) -> Response:
+    try:
+        channel = channels.author(
+            session, name, site_name=settings.site_name, limit=settings.page_size
+        )
+    except AuthorNotFound as error:
+        raise HTTPException(404, str(error)) from error
+    return feed_response(channel, request, settings)

@@ -1,0 +1,68 @@
+"""The search page (/search?q=) and the search service's per-process indexes for the web layer."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from paperfeed.feed import FeedItem
+from paperfeed.search.lexical import Filters
+from paperfeed.search.service import MAX_RESULTS, SearchIndexes, search
+from paperfeed.web.deps import DbSession, Templates
+
+router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
+
+PAGE_SIZE = 20
+
+
+def search_indexes(request: Request) -> SearchIndexes:
+    """The application's open search indexes, opened on first use."""
+    state = request.app.state
+    if getattr(state, "search_indexes", None) is None:
+        state.search_indexes = SearchIndexes(state.settings)
+    return state.search_indexes
+
+
+@router.get("/search")
+def search_page(
+    request: Request,
+    session: DbSession,
+    templates: Templates,
+    q: Annotated[str, Query(max_length=10_000)] = "",
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    organization: Annotated[str | None, Query(max_length=200)] = None,
+    author: Annotated[str | None, Query(max_length=500)] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    page: Annotated[int, Query(ge=1, le=MAX_RESULTS // PAGE_SIZE)] = 1,
+):
+    """Papers for a query, with filters; each card says why it matched."""
+    filters = Filters(
+        date_from=date_from,
+        date_to=date_to,
+        category=category or None,
+        organization=organization or None,
+        author=author or None,
+    )
+    result = search(
+        session,
+        search_indexes(request),
+        q,
+        filters=filters,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    hits = [(FeedItem(hit.paper), hit.why) for hit in result.hits]
+    context = {
+        "q": q,
+        "filters": filters,
+        "hits": hits,
+        "dense": result.dense,
+        "page": page,
+        "has_next": len(result.hits) == PAGE_SIZE and page * PAGE_SIZE < MAX_RESULTS,
+        "searched": bool(result.query) or bool(filters),
+    }
+    return templates.TemplateResponse(request, "search.html", context)

@@ -1,0 +1,122 @@
+"""Accounts: registration rules, argon2 passwords, the first admin, rate-limited log-in, tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from support.accounts import PASSWORD, make_user
+
+from paperfeed.community import accounts
+from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures, utcnow
+from paperfeed.store.db import Database
+from paperfeed.store.models import ApiTokenRow, LoginFailureRow, UserRow
+
+
+def test_the_first_account_is_the_admin_and_passwords_are_argon2(db: Database) -> None:
+    first = make_user(db, "ada", admin=None)
+    second = make_user(db, "bob", admin=None)
+
+    assert first.is_admin and not second.is_admin
+    assert first.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in first.password_hash
+    assert first.password_hash != second.password_hash  # salted
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "password", "problem"),
+    [
+        ("a", "a@example.org", PASSWORD, "username"),
+        ("has space", "a@example.org", PASSWORD, "username"),
+        ("<script>", "a@example.org", PASSWORD, "username"),
+        ("x" * 41, "a@example.org", PASSWORD, "username"),
+        ("carol", "not-an-address", PASSWORD, "email"),
+        ("carol", "c@example.org", "short", "at least 8"),
+        ("carol", "c@example.org", "x" * 1025, "at most 1024"),
+    ],
+)
+def test_bad_registrations_are_refused_with_a_reason(
+    sqlite_db: Database, username: str, email: str, password: str, problem: str
+) -> None:
+    with pytest.raises(AccountError, match=problem), sqlite_db.transaction() as session:
+        accounts.create_user(session, username, email, password)
+    with sqlite_db.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(UserRow)) == 0
+
+
+def test_a_username_is_taken_whatever_its_case(db: Database) -> None:
+    make_user(db, "Dora")
+    with pytest.raises(AccountError, match="taken"), db.transaction() as session:
+        accounts.create_user(session, "dora", "d2@example.org", PASSWORD)
+
+
+def test_log_in_checks_the_password_and_pauses_after_repeated_failures(db: Database) -> None:
+    make_user(db, "erin")
+    limit = LoginLimit(max_failures=3, window=timedelta(minutes=15))
+    now = utcnow()
+
+    def attempt(password: str, client: str = "10.0.0.1", at=now):
+        with db.transaction() as session:
+            return accounts.authenticate(session, "erin", password, client, limit=limit, now=at)
+
+    assert attempt(PASSWORD).username == "erin"
+    assert attempt("wrong") is None and attempt("wrong") is None and attempt("wrong") is None
+    with pytest.raises(TooManyFailures, match="try again in 15 minutes") as paused:
+        attempt(PASSWORD)  # even the right password waits: the limit is per username+address
+    assert 0 < paused.value.retry_after_s <= 15 * 60
+    assert attempt(PASSWORD, client="10.0.0.2").username == "erin"  # another address is not paused
+    assert attempt(PASSWORD, at=now + timedelta(minutes=16)).username == "erin"  # window passed
+    with db.sessions() as session:  # a success clears that key's failures; old ones are pruned
+        keys = list(session.scalars(select(LoginFailureRow.key)))
+    assert keys == []
+
+
+def test_unknown_usernames_fail_like_wrong_passwords_and_count_too(sqlite_db: Database) -> None:
+    limit = LoginLimit(max_failures=2)
+    for _ in range(2):
+        with sqlite_db.transaction() as session:
+            user = accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limit=limit)
+            assert user is None
+    with pytest.raises(TooManyFailures), sqlite_db.transaction() as session:
+        accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limit=limit)
+
+
+def test_changing_the_password_needs_the_current_one(sqlite_db: Database) -> None:
+    user = make_user(sqlite_db, "fay")
+    with pytest.raises(AccountError, match="current password"), sqlite_db.transaction() as s:
+        accounts.change_password(s, user, "not it at all", "a new password")
+    with sqlite_db.transaction() as session:
+        accounts.change_password(session, user, PASSWORD, "a new password")
+    with sqlite_db.transaction() as session:
+        assert accounts.authenticate(session, "fay", PASSWORD, "c") is None
+        assert accounts.authenticate(session, "fay", "a new password", "c").username == "fay"
+
+
+def test_api_tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired(
+    db: Database,
+) -> None:
+    user = make_user(db, "gus")
+    other = make_user(db, "hal")
+    with db.transaction() as session:
+        token = accounts.create_token(session, user, "script")
+        short = accounts.create_token(session, user, "short-lived", days=1)
+    with db.sessions() as session:
+        stored = list(session.scalars(select(ApiTokenRow.token_hash)))
+    assert token.secret.startswith("pf_") and len(token.secret) > 40
+    assert token.secret not in stored and len(stored) == 2
+
+    with db.transaction() as session:
+        assert accounts.user_for_token(session, token.secret).username == "gus"
+        assert accounts.user_for_token(session, token.secret + "x") is None
+        assert accounts.user_for_token(session, "Bearer nonsense") is None
+        later = utcnow() + timedelta(days=2)
+        assert accounts.user_for_token(session, short.secret, now=later) is None  # expired
+        assert accounts.user_for_token(session, short.secret).username == "gus"
+    with pytest.raises(AccountError, match="No such token"), db.transaction() as session:
+        accounts.revoke_token(session, other, token.row.id)  # someone else's token id
+    with db.transaction() as session:
+        accounts.revoke_token(session, user, token.row.id)
+    with db.transaction() as session:
+        assert accounts.user_for_token(session, token.secret) is None
+        assert [t.name for t in accounts.tokens_of(session, user)] == ["short-lived"]

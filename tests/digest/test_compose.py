@@ -1,0 +1,155 @@
+"""What a digest holds: trending, interests, "for you"; no paper twice or again; empty periods."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+from digest.conftest import FAST_RETRY, add_active
+from paperfeed.community import accounts
+from paperfeed.digest import compose, outbox, service, subscriptions
+from paperfeed.digest.subscriptions import Interests
+from paperfeed.store.models import OutboxRow, UpvoteRow
+
+DAY = date(2025, 6, 10)
+
+
+def _ids(message) -> list[str]:
+    return re.findall(r"arXiv:(\d{4}\.\d{5})", message.get_body(("plain",)).get_content())
+
+
+def test_sections_follow_trending_and_interests_without_repeats(digest_db) -> None:
+    with digest_db.sessions() as session:
+        papers = compose.load_period(session, "daily", DAY)
+    assert papers.key == "daily:2025-06-10" and len(papers.top) == len(papers.pool) > 20
+    at = datetime(2025, 6, 11)
+    scores = [
+        compose.rank_trending.score(p.upvotes, (at - datetime(2025, 6, 10)).total_seconds() / 3600)
+        for p in papers.top
+    ]
+    assert papers.top[0].upvotes == max(p.upvotes for p in papers.top)
+    assert len(scores) == len(papers.top)
+
+    content = papers.select(Interests(keywords="diffusion", organizations="no-such-org"))
+    top, interests = content.sections
+    assert [p.arxiv_id for p in top.papers] == [p.arxiv_id for p in papers.top[:5]]
+    assert interests.kind == "interests" and interests.papers
+    for paper in interests.papers:
+        text = f"{paper.title} {paper.abstract} {' '.join(paper.ai_keywords or [])}".lower()
+        assert re.search(r"\bdiffusion\b", text), paper.title
+    assert len(content.paper_ids) == len(set(content.paper_ids))
+    # Whole words only: "rl" must not match "world".
+    words = papers.select(Interests(keywords="RL")).sections[1:]
+    for paper in words[0].papers if words else []:
+        text = f"{paper.title} {paper.abstract} {' '.join(paper.ai_keywords or [])}".lower()
+        assert re.search(r"\brl\b", text)
+
+    by_category = papers.select(Interests(categories="cs.CL"))
+    if len(by_category.sections) > 1:
+        assert all("cs.CL" in p.categories for p in by_category.sections[1].papers)
+    assert papers.select(Interests(categories="cs")).paper_ids  # an archive matches cs.*
+
+    # Papers already sent to this reader are left out; nothing left means an empty digest.
+    sent = set(content.paper_ids)
+    again = papers.select(Interests(keywords="diffusion"), already_sent=sent)
+    assert not sent & set(again.paper_ids)
+    everything = {p.arxiv_id for p in papers.pool}
+    assert papers.select(Interests(), already_sent=everything).empty
+
+
+def test_for_you_comes_from_what_the_reader_upvoted(digest_db) -> None:
+    with digest_db.transaction() as session:
+        user = accounts.create_user(session, "reader", "voter@example.org", "password123")
+        papers = compose.load_period(session, "weekly", DAY)
+        liked = [p for p in papers.pool if "video" in p.title.lower()][:3]
+        assert liked, "the week has video papers"
+        for paper in liked:
+            session.add(
+                UpvoteRow(
+                    user_id=user.id,
+                    paper_id=paper.arxiv_id,
+                    created_at=datetime.now(UTC).replace(tzinfo=None),
+                )
+            )
+        session.flush()
+        reader_ = compose.readers(session, [user.id])[user.id]
+    assert reader_.upvoted == {p.arxiv_id for p in liked} and "video" in reader_.terms
+    content = papers.select(Interests(), reader_=reader_)
+    for_you = [s for s in content.sections if s.kind == "for_you"]
+    assert for_you and for_you[0].title == "For you, from what you upvoted"
+    for paper in for_you[0].papers:
+        assert paper.arxiv_id not in reader_.upvoted
+        shared = compose._terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
+        assert len(shared & reader_.terms) >= compose.FOR_YOU_MIN_SHARED
+    assert len(content.paper_ids) == len(set(content.paper_ids))
+
+
+def test_no_paper_twice_across_digests_and_the_empty_period_rule(
+    digest_db, digest_settings, mail_server
+) -> None:
+    handler, _ = mail_server
+    add_active(digest_db, "daily@example.org", keywords="video")
+    composed, sent = service.send_digests(
+        digest_db, digest_settings, "daily", DAY, retry=FAST_RETRY
+    )
+    assert (composed.composed, sent.sent) == (1, 1)
+    first = set(_ids(handler.to("daily@example.org")[0]))
+
+    # The same reader switches to weekly: the week's digest leaves out what the daily one sent.
+    with digest_db.transaction() as session:
+        row = subscriptions.by_email(session, "daily@example.org")
+        subscriptions.update(session, row, "weekly", Interests(keywords="video"))
+    service.send_digests(digest_db, digest_settings, "weekly", DAY, retry=FAST_RETRY)
+    weekly = handler.to("daily@example.org")[1]
+    assert "Week 24, 2025" in weekly["Subject"]
+    assert first and not first & set(_ids(weekly))
+    assert len(_ids(weekly)) == len(set(_ids(weekly)))
+
+    # Saturday 14 June has no list: no mail, no outbox row, and the command says why.
+    received = len(handler.received)
+    add_active(digest_db, "weekend@example.org")
+    composed, sent = service.send_digests(
+        digest_db, digest_settings, "daily", date(2025, 6, 14), retry=FAST_RETRY
+    )
+    assert composed.papers == 0 and composed.composed == 0 and sent.sent == 0
+    assert len(handler.received) == received
+    with digest_db.sessions() as session:
+        assert outbox.counts(session, "daily:2025-06-14") == {}
+
+    # A reader for whom every paper of the period went out already gets no mail: 'skipped'.
+    with digest_db.transaction() as session:
+        row = subscriptions.by_email(session, "weekend@example.org")
+        papers = compose.load_period(session, "daily", date(2025, 6, 11))
+        outbox.add(
+            session,
+            subscription_id=row.id,
+            key="daily:earlier",
+            kind="digest",
+            recipient=row.email,
+            status="sent",
+            paper_ids=[p.arxiv_id for p in papers.pool],
+        )
+    service.send_digests(digest_db, digest_settings, "daily", date(2025, 6, 11), retry=FAST_RETRY)
+    assert handler.to("weekend@example.org") == []
+    with digest_db.sessions() as session:
+        skipped = (
+            session.query(OutboxRow)
+            .filter_by(recipient="weekend@example.org", key="daily:2025-06-11")
+            .one()
+        )
+        assert skipped.status == "skipped" and "earlier digest" in skipped.note
+
+
+def test_preview_renders_without_sending(digest_db, digest_settings, mail_server) -> None:
+    handler, _ = mail_server
+    add_active(digest_db, "preview@example.org", keywords="agents")
+    with digest_db.sessions() as session:
+        row = subscriptions.by_email(session, "preview@example.org")
+        shown = service.preview(session, digest_settings, row, day=DAY)
+        fallback = service.preview(session, digest_settings, row)  # today has no papers
+    assert "Tuesday, 10 June 2025" in shown.subject and "== Trending today ==" in shown.text
+    assert "<html" in shown.html and shown.note is None
+    assert fallback.note and "showing Thursday, 19 June 2025 instead" in fallback.note
+    assert handler.received == []
+    with digest_db.sessions() as session:
+        assert outbox.counts(session) == {}

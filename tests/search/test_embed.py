@@ -1,0 +1,118 @@
+"""The embedders on real abstracts: normalized, deterministic, batch-independent, and right."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+
+import numpy as np
+import pytest
+from conftest import ARXIV_JSONL
+
+from paperfeed.search.embed import (
+    MINILM_NAME,
+    STATIC_NAME,
+    Embedder,
+    EmbedderUnavailable,
+    TorchMiniLM,
+    load_embedder,
+    paper_text,
+    shipped_model_dir,
+    text_hash,
+)
+from paperfeed.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def abstracts() -> list[str]:
+    """The embedded text of the first 48 real papers of the snapshot."""
+    with gzip.open(ARXIV_JSONL, "rt") as lines:
+        records = [json.loads(line) for line in itertools.islice(lines, 48)]
+    return [paper_text(r["title"], r["abstract"]) for r in records]
+
+
+def _unit_norm(vectors: np.ndarray) -> bool:
+    return bool(np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5))
+
+
+def test_minilm_gives_normalized_float32_vectors_of_its_dimension(
+    minilm: Embedder, abstracts: list[str]
+) -> None:
+    vectors = minilm.embed(abstracts[:16], batch_size=8)
+
+    assert minilm.name == MINILM_NAME and minilm.dim == 384
+    assert vectors.shape == (16, 384) and vectors.dtype == np.float32
+    assert _unit_norm(vectors)
+    assert minilm.embed([]).shape == (0, 384)
+
+
+def test_minilm_is_deterministic_and_independent_of_batching(
+    minilm: Embedder, abstracts: list[str]
+) -> None:
+    texts = abstracts[:12]
+    together = minilm.embed(texts, batch_size=12)  # padded to the longest of the batch
+    again = minilm.embed(texts, batch_size=5)
+    alone = np.stack([minilm.embed([text])[0] for text in texts[:3]])
+    twice = minilm.embed([texts[0], texts[0]])
+
+    np.testing.assert_allclose(together, again, atol=1e-5)
+    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+    assert np.array_equal(twice[0], twice[1])  # identical text, identical vector
+
+
+def test_minilm_matches_torch_on_the_shipped_weights(
+    minilm: Embedder, abstracts: list[str]
+) -> None:
+    """The exported ONNX graph computes what the shipped model computes (pooling included)."""
+    texts = abstracts[:8]
+    reference = TorchMiniLM(shipped_model_dir(), device="cpu").embed(texts)
+
+    cosines = np.sum(minilm.embed(texts) * reference, axis=1)
+
+    assert cosines.min() > 0.9999
+
+
+def test_minilm_places_a_title_nearest_its_own_abstract(
+    minilm: Embedder, abstracts: list[str]
+) -> None:
+    titles = [text.split("\n\n")[0] for text in abstracts]
+    bodies = [text.split("\n\n", 1)[1] for text in abstracts]
+
+    similarity = minilm.embed(titles) @ minilm.embed(bodies).T
+    hits = np.mean(np.argmax(similarity, axis=1) == np.arange(len(titles)))
+
+    assert hits >= 0.9  # 48 distinct papers: a broken model scores near 1/48
+
+
+def test_static_model_is_distilled_offline_and_normalized(
+    static_embedder: Embedder, abstracts: list[str]
+) -> None:
+    vectors = static_embedder.embed(abstracts, batch_size=16)
+    titles = static_embedder.embed([text.split("\n\n")[0] for text in abstracts])
+
+    assert static_embedder.name == STATIC_NAME and static_embedder.dim == 256
+    assert vectors.shape == (48, 256) and _unit_norm(vectors)
+    assert np.mean(np.argmax(titles @ vectors.T, axis=1) == np.arange(48)) >= 0.75
+
+
+def test_paper_text_ignores_layout_but_not_words() -> None:
+    wrapped = paper_text(" A  title ", "First line\n  of the\tabstract. ")
+
+    assert wrapped == "A title\n\nFirst line of the abstract."
+    assert text_hash(wrapped) == text_hash(paper_text("A title", "First line of the abstract."))
+    assert text_hash(wrapped) != text_hash(paper_text("A title", "First line of an abstract."))
+    assert paper_text("Only a title", "") == "Only a title"
+
+
+def test_unknown_kind_device_and_missing_gpu_are_clear_errors(model_settings: Settings) -> None:
+    with pytest.raises(ValueError, match="unknown embedding model 'bert'"):
+        load_embedder(model_settings, "bert")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        load_embedder(model_settings, "minilm", "tpu")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(EmbedderUnavailable, match="no CUDA GPU"):
+        load_embedder(model_settings, "minilm", "cuda")

@@ -1,0 +1,169 @@
+"""`paperfeed embed`, its status, a killed backfill resuming, and the site's background embedder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, paper_text
+from paperfeed.search.vectors_store import load_vectors
+from paperfeed.settings import Settings
+from paperfeed.store.db import Database
+from paperfeed.store.models import PaperEmbeddingRow, PaperRow
+from paperfeed.web.app import create_app
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "paperfeed.cli", *args], capture_output=True, text=True
+    )
+
+
+def _home_db(home: Path, arxiv_sample, count: int) -> Database:
+    imported = _cli("ingest", "arxiv-jsonl", str(arxiv_sample(count)))
+    assert imported.returncode == 0, imported.stderr
+    return Database(f"sqlite:///{home / 'paperfeed.db'}", migrate=False)
+
+
+def _vector_count(db: Database) -> int:
+    with db.sessions() as session:
+        return session.scalar(select(func.count()).select_from(PaperEmbeddingRow))
+
+
+def test_killed_backfill_resumes_and_loses_nothing(
+    home_with_models: Path, arxiv_sample, minilm: Embedder
+) -> None:
+    db = _home_db(home_with_models, arxiv_sample, 64)
+    command = [sys.executable, "-m", "paperfeed.cli", "embed", "--batch-size", "8"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _vector_count(db) < 8 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = _vector_count(db)
+
+    assert 8 <= done < 64, "the kill should land mid-run"
+    assert done % 8 == 0  # whole batches commit, nothing half-written
+
+    rerun = _cli("embed", "--batch-size", "8")
+
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"embedded {64 - done} papers with {MINILM_NAME} on cpu" in rerun.stdout
+    assert "papers/s" in rerun.stdout and "64/64 papers have vectors" in rerun.stdout
+    with db.sessions() as session:
+        ids, matrix = load_vectors(session, MINILM_NAME)
+        papers = {p.id: p for p in session.scalars(select(PaperRow))}
+    assert ids == sorted(papers)
+    expected = minilm.embed([paper_text(papers[i].title, papers[i].abstract) for i in ids])
+    np.testing.assert_allclose(matrix, expected, atol=1e-5)
+
+
+def test_status_counts_each_model(home_with_models: Path, arxiv_sample) -> None:
+    _home_db(home_with_models, arxiv_sample, 20)
+
+    static = _cli("embed", "--model", "static", "--limit", "15")
+    status = _cli("embed", "--status")
+
+    assert static.returncode == 0, static.stderr
+    assert f"embedded 15 papers with {STATIC_NAME}" in static.stdout
+    assert status.returncode == 0
+    assert status.stdout.splitlines() == [
+        f"{MINILM_NAME}: 0/20 papers embedded (0.0%)  (configured)",
+        f"{STATIC_NAME}: 15/20 papers embedded (75.0%)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--device", "tpu"], "--device must be one of cpu, cuda, not 'tpu'"),
+        (["--model", "bert"], "--model must be one of minilm, static, not 'bert'"),
+        (["--batch-size", "0"], "--batch-size"),
+    ],
+)
+def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = _cli("embed", *args)
+
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+
+
+def test_cuda_without_a_gpu_is_one_clear_line_and_status_1() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+
+    result = _cli("embed", "--device", "cuda")
+
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: --device cuda: torch sees no CUDA GPU")
+
+
+def test_the_site_serves_at_once_and_embeds_in_the_background(
+    home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _home_db(home_with_models, arxiv_sample, 24)
+    monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
+    settings = Settings(database_url=db.url, embed_batch_size=8, embed_poll_s=0.2)
+
+    with TestClient(create_app(settings, db)) as client:
+        first = client.get("/api/status").json()
+        deadline = time.monotonic() + 120
+        status = first
+        while status["embedded"] < 24 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            status = client.get("/api/status").json()
+        assert client.get("/papers").status_code == 200
+
+    assert first["papers"] == 24 and first["embedding_model"] == MINILM_NAME
+    assert first["background_embedder"]["enabled"] is True
+    assert status["embedded"] == 24 and status["embeddings"] == {MINILM_NAME: 24}
+    assert status["background_embedder"]["running"] is True
+    assert status["background_embedder"]["embedded_since_start"] == 24
+    assert status["background_embedder"]["last_error"] is None
+
+
+def test_status_says_when_nothing_embeds_in_the_background(sqlite_db: Database) -> None:
+    with TestClient(create_app(Settings(database_url=sqlite_db.url), sqlite_db)) as client:
+        status = client.get("/api/status").json()
+
+    assert status == {
+        "papers": 0,
+        "embedding_model": MINILM_NAME,
+        "embedded": 0,
+        "embeddings": {},
+        "background_embedder": None,
+    }
+
+
+def test_only_one_process_embeds_in_the_background(
+    home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _home_db(home_with_models, arxiv_sample, 4)
+    monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
+    settings = Settings(database_url=db.url, embed_poll_s=0.2)
+    lock = (home_with_models / "embedder.lock").open("a")
+    import fcntl
+
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another worker would hold it
+    try:
+        with TestClient(create_app(settings, db)) as client:
+            time.sleep(1.0)
+            status = client.get("/api/status").json()
+    finally:
+        lock.close()
+
+    assert status["background_embedder"]["running"] is False
+    assert status["embedded"] == 0
+    assert os.path.exists(home_with_models / "embedder.lock")
