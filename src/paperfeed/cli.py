@@ -364,7 +364,8 @@ def embed(
     embedded, total = backfill.status(db, embedder.name)
     out.print(
         f"embedded {result.embedded} papers with {embedder.name} on {device} in "
-        f"{result.seconds:.1f} s: {result.papers_per_s:.1f} papers/s; "
+        f"{result.seconds:.1f} s (in the model {result.embed_seconds:.1f} s): "
+        f"{result.papers_per_s:.1f} papers/s; "
         f"{embedded}/{total} papers have vectors",
         highlight=False,
     )
@@ -381,6 +382,9 @@ def digest_send(
         str | None,
         typer.Option("--date", help="A day of the period (default: yesterday, or last week)."),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes composing digests (one per core).")
+    ] = 1,
 ) -> None:
     """Compose the period's digests and send every mail due; a killed run resumes exactly.
 
@@ -394,7 +398,7 @@ def digest_send(
     db = _open_db(settings)
     with _progress() as bar:
         composed, sent = service.send_digests(
-            db, settings, frequency, when, progress=BarProgress(bar)
+            db, settings, frequency, when, workers=workers, progress=BarProgress(bar)
         )
     if not composed.papers:
         out.print(f"{composed.key}: no papers in this period (a weekend or holiday?), "

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    smtp_retries: int = Field(
+        default=5, ge=1, description="Tries of one mail on transient SMTP errors, per run."
+    )
+    smtp_retry_wait_s: float = Field(
+        default=2.0, ge=0, description="First wait between tries; doubles, at most 60 s."
+    )
     mail_from: str = Field(
         default="paperfeed <paperfeed@localhost>", description="From address of every mail."
     )

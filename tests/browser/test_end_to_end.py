@@ -127,3 +127,26 @@ def test_script_payloads_in_imported_data_and_a_username_never_run(
 
     assert watched.pwned() == "undefined"
     assert watched.dialogs == []
+
+
+def test_upvoting_works_with_and_without_javascript(live_site: LiveSite, browser) -> None:
+    """The script updates the count in place; with scripts off the form reloads the page."""
+    for javascript in (True, False):
+        context = browser.new_context(java_script_enabled=javascript)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        register(page, live_site, f"voter{'js' if javascript else 'plain'}")
+        page.goto(f"{live_site.url}/papers/date/{DAY}")
+        href = page.locator("article.card h2 a").nth(3).get_attribute("href")
+        card = page.locator("article.card", has=page.locator(f"h2 a[href='{href}']"))
+        count = card.locator(".votes .count")
+        before = int(count.inner_text())
+        loads: list[str] = []
+        page.on("load", lambda _page, loads=loads: loads.append("load"))
+        card.locator("form.votes button").click()
+        expect(count).to_have_text(str(before + 1))
+        card.locator("form.votes button").click()
+        expect(count).to_have_text(str(before))
+        expect(card.locator("form.votes button")).to_have_attribute("aria-pressed", "false")
+        assert (loads == []) is javascript  # in place with the script, a reload without
+        context.close()

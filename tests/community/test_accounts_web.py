@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 from support.accounts import PASSWORD, csrf_of, log_in, make_user
 
+from paperfeed.settings import Settings
 from paperfeed.store.db import Database
+from paperfeed.web.app import create_app
 
 Site = Callable[..., TestClient]
 PAPER = "2510.02283"  # on the 3 October 2025 list
@@ -194,3 +196,20 @@ def test_every_form_post_needs_this_sessions_csrf_token(site: Site, site_db: Dat
             assert response.status_code == 403, (path, data, response.status_code)
             assert "did not come from this site" in response.text
     assert victim.get("/settings").url.path == "/settings"  # nothing happened; still logged in
+
+
+def test_workers_share_one_generated_key_so_a_log_in_holds_on_each(
+    site_db: Database, tmp_path
+) -> None:
+    make_user(site_db, "hub")
+    settings = Settings(database_url=site_db.url, home=tmp_path / "shared-home")
+    with TestClient(create_app(settings, site_db)) as first:
+        log_in(first, "hub")
+        cookies = dict(first.cookies)
+    with TestClient(create_app(settings, site_db), cookies=cookies) as second:  # another worker
+        assert second.get("/settings").url.path == "/settings"
+    key_file = tmp_path / "shared-home" / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text()) >= 48
+    other_site = Settings(database_url=site_db.url, home=tmp_path / "other-home")
+    with TestClient(create_app(other_site, site_db), cookies=cookies) as stranger:
+        assert stranger.get("/settings", follow_redirects=False).status_code == 303

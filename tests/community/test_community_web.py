@@ -267,3 +267,31 @@ def test_the_submit_page(submit_site: Site, site_db: Database, fresh_records: li
     assert done.url.path == f"/papers/{fresh_records[0]['id']}"
     assert "is on today&#39;s list, submitted by you." in done.text
     assert "submitted by paige" in done.text
+
+
+def test_community_pages_and_api_on_both_databases(data_db: Database, tmp_path: Path) -> None:
+    settings = Settings(database_url=data_db.url, home=tmp_path / "home")
+    with TestClient(create_app(settings, data_db)) as browser:
+        token = csrf_of(browser.get("/register").text)
+        browser.post("/register", data={
+            "csrf_token": token, "username": "both", "email": "both@example.org",
+            "password": "a fine password", "password_again": "a fine password",
+        })  # fmt: skip
+        pages = ["/settings", "/submit", "/trending", f"/papers/{PAPER}", "/logout"]
+        for route in [*pages, "/papers/date/2025-10-03?sort=trending", "/papers/month/2025-10"]:
+            assert browser.get(route).status_code == 200, route
+        token = csrf_of(browser.get("/settings").text)
+        voted = browser.post(f"/papers/{PAPER}/upvote", data={"csrf_token": token})
+        assert _card_votes(voted.text, PAPER) == (BASE + 1, True)
+        page = browser.post(f"/papers/{PAPER}/comments", data={"csrf_token": token, "body": "ok"})
+        assert page.status_code == 200 and "No comments yet." not in page.text
+        secret = re.search(
+            r'id="new-token">([^<]+)<',
+            browser.post("/settings/tokens", data={"csrf_token": token}).text,
+        ).group(1)
+    with TestClient(
+        create_app(settings, data_db), headers={"Authorization": f"Bearer {secret}"}
+    ) as api:
+        assert api.delete(f"/api/papers/{PAPER}/upvote").json()["upvotes"] == BASE
+        assert [c["body"] for c in api.get(f"/api/papers/{PAPER}/comments").json()] == ["ok"]
+        assert _api_entry(api)["numComments"] == IMPORTED_COMMENTS + 1

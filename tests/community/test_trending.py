@@ -14,7 +14,9 @@ from support.files import hf_entries
 from paperfeed.community import votes
 from paperfeed.feed import feed_page, parse_period
 from paperfeed.rank import trending
+from paperfeed.settings import Settings
 from paperfeed.store.db import Database
+from paperfeed.web.app import create_app
 
 
 def _expected_order(day: str, gravity: float = 1.8) -> list[str]:
@@ -96,3 +98,27 @@ def test_reference_time_is_now_for_a_running_day() -> None:
     now = datetime(2025, 10, 3, 12, tzinfo=UTC)
     assert trending.reference_time(date(2025, 10, 3), now) == datetime(2025, 10, 3, 12)
     assert trending.reference_time(date(2025, 10, 2), now) == datetime(2025, 10, 3)
+
+
+def test_the_gravity_is_a_setting(site_db: Database, tmp_path) -> None:
+    settings = Settings(database_url=site_db.url, home=tmp_path / "home", trending_gravity=0.5)
+    with TestClient(create_app(settings, site_db)) as client:
+        entries = client.get(
+            "/api/daily_papers", params={"date": "2025-10-03", "sort": "trending"}
+        ).json()
+    assert [e["paper"]["id"] for e in entries] == _expected_order("2025-10-03", gravity=0.5)
+    assert _expected_order("2025-10-03", gravity=0.5) != _expected_order("2025-10-03")
+
+
+def test_feed_pages_offer_trending_beside_top_and_newest(site) -> None:
+    client: TestClient = site()
+    week = client.get("/papers/week/2025-W40?sort=trending")
+    assert week.status_code == 200
+    assert re.search(r'<a href="[^"]*sort=trending"[^>]*class="on">Trending</a>', week.text)
+    assert '<a href="/papers/week/2025-W40" class="on">Top</a>' not in week.text
+    ids = CARD.findall(week.text)
+    with_votes = client.get("/papers/week/2025-W40").text
+    assert len(ids) == len(CARD.findall(with_votes)) == 50  # a first page of each order
+    assert ids != CARD.findall(with_votes)
+    every_paper = client.get("/papers/month/2025-10?scope=all&sort=trending")
+    assert every_paper.status_code == 200

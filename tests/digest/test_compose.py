@@ -153,3 +153,48 @@ def test_preview_renders_without_sending(digest_db, digest_settings, mail_server
     assert handler.received == []
     with digest_db.sessions() as session:
         assert outbox.counts(session) == {}
+
+
+def test_composing_in_two_processes_stores_the_same_digests_once(digest_db, digest_settings):
+    count = service.COMPOSE_BATCH + 100  # two batches, one per process
+    with digest_db.transaction() as session:
+        for n in range(count):
+            row = subscriptions.request(
+                session, f"many{n}@example.org", "daily", Interests(keywords=["video"] * (n % 2))
+            )
+            subscriptions.confirm(session, row)
+    report = service.compose_due(digest_db, digest_settings, "daily", DAY, workers=2)
+    assert (report.composed, report.nothing_new, report.already) == (count, 0, 0)
+    again = service.compose_due(digest_db, digest_settings, "daily", DAY, workers=2)
+    assert (again.composed, again.already) == (0, count)
+    with digest_db.sessions() as session:
+        rows = session.query(OutboxRow).all()
+        with_interest = subscriptions.by_email(session, "many1@example.org").id
+    assert len(rows) == count and {row.status for row in rows} == {"pending"}
+    assert len({row.message_id for row in rows}) == count
+    serial = {row.subscription_id: row.paper_ids for row in rows}
+    with digest_db.sessions() as session:
+        papers = compose.load_period(session, "daily", DAY)
+    assert serial[with_interest] == papers.select(Interests(keywords=["video"])).paper_ids
+
+
+def test_hostile_text_is_escaped_in_the_html_part_and_plain_in_the_text(digest_settings):
+    from paperfeed.domain import Author, Organization, Paper
+    from paperfeed.store.models import SubscriptionRow
+
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    paper = Paper(
+        arxiv_id="2506.99999",
+        title=f"{hostile} A title",
+        abstract=f"{hostile}. Second one.",
+        authors=[Author(name=hostile)],
+        categories=["cs.CL"],
+        upvotes=3,
+        organization=Organization(name="evil", fullname=hostile),
+    )
+    papers = compose.PeriodPapers("daily", compose.period_of("daily", DAY), [paper], [paper])
+    row = SubscriptionRow(id=7, email="reader@example.org", frequency="daily")
+    mail = service.renderer(digest_settings).digest(row, papers.select(Interests()))
+    assert "<script>" not in mail.html and "<img" not in mail.html
+    assert "&lt;script&gt;" in mail.html
+    assert hostile in mail.text  # the text part is plain text: shown, never run

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import date
+import functools
+from datetime import UTC, date, datetime
+
+from typer.testing import CliRunner
 
 from digest.conftest import BASE_URL, FAST_RETRY, add_active, free_port
+from paperfeed import cli
 from paperfeed.digest import delivery, outbox, service, subscriptions
+from paperfeed.settings import get_settings
 from paperfeed.store.models import OutboxRow
 
 DAY = date(2025, 6, 10)
@@ -67,67 +69,54 @@ def test_a_server_that_stays_down_stops_the_run_and_the_next_run_sends(
     report = delivery.deliver(digest_db, digest_settings, retry=FAST_RETRY)
     assert report.sent == 1 and len(handler.to("patient@example.org")) == 1
 
+    # A week on, sent mails keep their facts but not their bodies; unsent ones keep everything.
+    add_active(digest_db, "later@example.org")
+    service.compose_due(digest_db, digest_settings, "daily", DAY)
+    with digest_db.transaction() as session:
+        assert outbox.forget_bodies(session, before=datetime.now(UTC).replace(tzinfo=None)) == 1
+        rows = {row.recipient: row for row in session.query(OutboxRow)}
+    assert rows["patient@example.org"].message == "" and rows["patient@example.org"].paper_ids
+    later = rows["later@example.org"]
+    assert later.status == "pending" and "List-Unsubscribe" in later.message
 
-def _cli(digest_db, digest_settings, port: int, *args: str) -> subprocess.CompletedProcess:
+
+def _cli(digest_db, digest_settings, port: int, *args: str):
+    """Run `paperfeed digest ...` in this process (the crash test runs it as a real process)."""
     env = {
-        **os.environ,
         "PAPERFEED_DATABASE_URL": digest_db.url,
         "PAPERFEED_HOME": str(digest_settings.home),
         "PAPERFEED_BASE_URL": BASE_URL,
         "PAPERFEED_SMTP_HOST": "127.0.0.1",
         "PAPERFEED_SMTP_PORT": str(port),
+        "PAPERFEED_SMTP_RETRY_WAIT_S": "0.01",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "paperfeed.cli", "digest", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli.app, ["digest", *args], env=env)
+    get_settings.cache_clear()
+    return result
 
 
 def test_cli_send_preview_and_exit_statuses(digest_db, digest_settings, mail_server) -> None:
     handler, port = mail_server
     add_active(digest_db, "cli@example.org", keywords="agents")
+    run = functools.partial(_cli, digest_db, digest_settings, port)
 
-    preview = _cli(
-        digest_db,
-        digest_settings,
-        port,
-        "preview",
-        "--email",
-        "CLI@example.org",
-        "--date",
-        "2025-06-10",
-    )
-    assert preview.returncode == 0, preview.stderr
-    assert preview.stdout.startswith("Subject: paperfeed: ") and "== Trending today ==" in (
-        preview.stdout
-    )
-    html = _cli(
-        digest_db,
-        digest_settings,
-        port,
-        "preview",
-        "--email",
-        "cli@example.org",
-        "--date",
-        "2025-06-10",
-        "--html",
-    )
+    preview = run("preview", "--email", "CLI@example.org", "--date", "2025-06-10")
+    assert preview.exit_code == 0, preview.stderr
+    assert preview.stdout.startswith("Subject: paperfeed: ")
+    assert "== Trending today ==" in preview.stdout
+    html = run("preview", "--email", "cli@example.org", "--date", "2025-06-10", "--html")
     assert html.stdout.lstrip().startswith("<!doctype html>")
     assert handler.received == []
-    bad = _cli(digest_db, digest_settings, port, "preview", "--email", "not-an-address")
-    assert bad.returncode == 2 and "not an email address" in bad.stderr
+    bad = run("preview", "--email", "not-an-address")
+    assert bad.exit_code == 2 and "not an email address" in bad.stderr
 
-    weekend = _cli(
-        digest_db, digest_settings, port, "send", "--period", "daily", "--date", "2025-06-14"
-    )
-    assert weekend.returncode == 0 and "no papers in this period" in weekend.stdout
-    assert _cli(digest_db, digest_settings, port, "send", "--period", "monthly").returncode == 2
+    weekend = run("send", "--period", "daily", "--date", "2025-06-14")
+    assert weekend.exit_code == 0 and "no papers in this period" in weekend.stdout
+    assert run("send", "--period", "monthly").exit_code == 2
 
     down = _cli(digest_db, digest_settings, free_port(), "send", "--date", "2025-06-10")
-    assert down.returncode == 1 and "run again to send the rest" in down.stderr
-    sent = _cli(digest_db, digest_settings, port, "send", "--date", "2025-06-10")
-    assert sent.returncode == 0 and "sent 1 mails" in sent.stdout
+    assert down.exit_code == 1 and "run again to send the rest" in down.stderr
+    sent = run("send", "--date", "2025-06-10")
+    assert sent.exit_code == 0 and "sent 1 mails" in sent.stdout
     assert len(handler.to("cli@example.org")) == 1

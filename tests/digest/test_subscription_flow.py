@@ -224,3 +224,19 @@ def test_subscribing_again_neither_floods_nor_changes_an_active_subscription(
     assert notice["Subject"] == "Your paperfeed digest preferences"
     with digest_db.sessions() as session:
         assert subscriptions.by_email(session, "twice@example.org").keywords == ["other"]
+
+
+def test_every_feed_page_carries_the_sign_up_form(client) -> None:
+    for path in (
+        "/",
+        "/papers",
+        "/papers/date/2025-06-10",
+        "/papers/week/2025-W24",
+        "/papers/month/2025-06",
+        "/papers/date/2025-06-14",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        form = page.text[page.text.index('<form class="subscribe"') :]
+        assert 'method="post" action="/digest/subscribe"' in form[:200], path
+        assert 'type="email"' in form and 'name="csrf_token"' in form, path

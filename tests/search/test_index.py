@@ -190,3 +190,38 @@ def test_an_update_killed_mid_way_leaves_a_consistent_index(sqlite_db: Database,
     assert _snapshot(settings)[0] == 194
     assert _contents(settings) == held
     assert len(list((tmp_path / "home" / "index").glob("lexical.*"))) == 1
+
+
+def test_the_vector_index_follows_the_stored_vectors(sqlite_db: Database, tmp_path) -> None:
+    import numpy as np
+
+    from paperfeed.search import vectors, vectors_store
+    from paperfeed.search.embed import MINILM_NAME
+
+    settings = search_settings(tmp_path / "home", sqlite_db.url)
+    import_october(sqlite_db, OCTOBER_FILES[:1])
+    with sqlite_db.sessions() as session:
+        ids = sorted(p for p in session.scalars(select(SearchChangeRow.paper_id)))[:10]
+    rng = np.random.default_rng(0)
+
+    def store(paper_ids: list[str]) -> None:
+        rows = rng.standard_normal((len(paper_ids), 384)).astype(np.float32)
+        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        with sqlite_db.transaction() as session:
+            vectors_store.save_embeddings(
+                session, MINILM_NAME, [(i, "hash", v) for i, v in zip(paper_ids, rows, strict=True)]
+            )
+
+    store(ids[:6])
+    first = indexer.update_indexes(sqlite_db, settings)
+    again = indexer.update_indexes(sqlite_db, settings)
+    time.sleep(0.01)  # the store's marker has microsecond timestamps
+    store(ids[6:])
+    grown = indexer.update_indexes(sqlite_db, settings)
+
+    assert first.vectors_rebuilt and first.vectors_total == 6
+    assert not again.vectors_rebuilt and again.vectors_total == 6
+    assert grown.vectors_rebuilt and grown.vectors_total == 10
+    live = vectors.load(indexer.vectors_path(settings, MINILM_NAME).resolve())
+    assert sorted(live.ids.tolist()) == ids
+    assert len(list(indexer.vectors_path(settings, MINILM_NAME).parent.glob("*.*"))) == 1

@@ -186,3 +186,15 @@ def test_hostile_text_is_carried_as_text_and_links_use_the_base_url(sqlite_db: D
     org_feed = feeds[1]
     assert org_feed.feed.title == "paperfeed: papers from Evil <i>Co</i>"
     assert org_feed.feed.link == "https://papers.example.org/orgs/evil%26co"
+
+
+def test_an_empty_site_serves_valid_empty_feeds(sqlite_db: Database) -> None:
+    with TestClient(create_app(Settings(database_url=sqlite_db.url), sqlite_db)) as client:
+        feeds = [
+            _read(client, f"/{name}/feed.{form}")
+            for name in ("papers", "trending")
+            for form in FORMS
+        ]
+
+    assert [len(feed.entries) for feed in feeds] == [0, 0, 0, 0]
+    assert all(feed.feed.title.startswith("paperfeed: ") for feed in feeds)

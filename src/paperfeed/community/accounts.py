@@ -175,13 +175,6 @@ def change_password(session: Session, user: UserRow, current: str, new: str) -> 
     return row
 
 
-def set_password(session: Session, user: UserRow, new: str) -> None:
-    """Set a password without the current one (operators, from the command line)."""
-    session.execute(
-        update(UserRow).where(UserRow.id == user.id).values(password_hash=hash_password(new))
-    )
-
-
 def create_token(
     session: Session, user: UserRow, name: str = "", *, days: int | None = None
 ) -> NewToken:

@@ -20,11 +20,9 @@ from paperfeed.feed.service import PaperNotFound
 from paperfeed.store.models import CommentRow, PaperRow, UserRow
 
 BODY_MAX = 5000
-_markdown = (
-    MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-    .disable(["image", "heading", "lheading", "html_block", "html_inline"])
-)
-
+_markdown = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "typographer": False}
+).disable(["image", "heading", "lheading", "html_block", "html_inline"])
 
 
 def _link_open(renderer, tokens, idx, options, env) -> str:

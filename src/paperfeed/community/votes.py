@@ -8,7 +8,6 @@ concurrent clicks, on SQLite or PostgreSQL, count exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
@@ -76,21 +75,6 @@ def has_upvoted(session: Session, user: UserRow, paper_id: str) -> bool:
         )
         is not None
     )
-
-
-def upvoted_among(session: Session, user: UserRow, paper_ids: Iterable[str]) -> set[str]:
-    """Which of these papers the user has upvoted."""
-    ids = list(dict.fromkeys(paper_ids))
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        found.update(
-            session.scalars(
-                select(UpvoteRow.paper_id).where(
-                    UpvoteRow.user_id == user.id, UpvoteRow.paper_id.in_(ids[start : start + 500])
-                )
-            )
-        )
-    return found
 
 
 def upvoted_ids(session: Session, user: UserRow) -> set[str]:

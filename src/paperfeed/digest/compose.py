@@ -157,8 +157,9 @@ class PeriodPapers:
         top_size, interest_size, for_you_size = SECTION_SIZES[self.frequency]
         taken = set(already_sent)
         top = _take(self.top, taken, top_size)
-        matches = _take((self.pool[i] for i in self._interest_hits(interests)), taken,
-                        interest_size)  # fmt: skip
+        matches = _take(
+            (self.pool[i] for i in self._interest_hits(interests)), taken, interest_size
+        )
         for_you: list[Paper] = []
         if reader_ is not None and reader_.terms:
             taken |= reader_.upvoted
@@ -186,8 +187,9 @@ class PeriodPapers:
         cached = self._keyword_cache.get(needle)
         if cached is None:
             pattern = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
-            cached = [i for i, text in enumerate(self._texts) if needle in text
-                      and pattern.search(text)]  # fmt: skip
+            cached = [
+                i for i, text in enumerate(self._texts) if needle in text and pattern.search(text)
+            ]
             self._keyword_cache[needle] = cached
         return cached
 

@@ -52,6 +52,10 @@ class RetryPolicy:
     first_wait_s: float = 2.0
     max_wait_s: float = 60.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(attempts=settings.smtp_retries, first_wait_s=settings.smtp_retry_wait_s)
+
 
 @dataclass
 class DeliveryReport:
@@ -70,9 +74,10 @@ def deliver(
     subscription_id: int | None = None,
     retry: RetryPolicy | None = None,
     progress: ProgressSink | None = None,
+    limit: int | None = None,
 ) -> DeliveryReport:
-    """Send every pending mail (of one subscription, if given), oldest first."""
-    retry = retry or RetryPolicy()
+    """Send every pending mail (of one subscription, if given; at most `limit`), oldest first."""
+    retry = retry or RetryPolicy.from_settings(settings)
     owner = outbox.owner_id()
     report = DeliveryReport()
     with db.transaction() as session:
@@ -85,7 +90,7 @@ def deliver(
     envelope_from = email.utils.parseaddr(settings.mail_from)[1]
     after_id = 0
     with SmtpConnection(settings) as connection:
-        while True:
+        while limit is None or report.sent + report.bounced + report.dropped < limit:
             with db.transaction() as session:
                 mail = outbox.claim_next(session, owner, after_id, subscription_id=subscription_id)
             if mail is None:

@@ -22,6 +22,9 @@ from .subscriptions import utcnow
 
 # A claim by a sender on another host (whose life we cannot check) is taken over after this.
 STALE_CLAIM = timedelta(minutes=10)
+# Sent mails keep their body this long (for support questions), then only their facts:
+# 10,000 daily digests are about 400 MB of message text a day.
+KEEP_BODIES = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,26 @@ def set_status(
     )
 
 
+def forget_bodies(session: Session, before: datetime | None = None) -> int:
+    """Empty the stored message of finished mails created before `before` (default: a week ago).
+
+    The row stays, with its Message-ID and paper ids: the idempotency key and "already sent" need
+    nothing more.
+    """
+    before = before or utcnow() - KEEP_BODIES
+    result = session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.status.in_(("sent", "failed", "skipped")),
+            OutboxRow.created_at < before,
+            OutboxRow.message != "",
+        )
+        .values(message="")
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
 def counts(session: Session, key: str | None = None) -> dict[str, int]:
     """How many mails are in each state (of one key, or all)."""
     query = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
@@ -207,6 +230,11 @@ def _owner_alive(owner: str) -> bool | None:
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
     try:
-        return _start_time(int(pid_text)) == start
+        if start:
+            return _start_time(int(pid_text)) == start
+        os.kill(int(pid_text), 0)  # no /proc: only whether the pid exists
     except ProcessLookupError:
         return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True

@@ -35,18 +35,23 @@ def run_due(db: Database, settings: Settings, now: datetime) -> None:
         )
         log.info(
             "digest %s: %d papers, %d composed, %d sent%s",
-            composed.key, composed.papers, composed.composed, sent.sent,
+            composed.key,
+            composed.papers,
+            composed.composed,
+            sent.sent,
             f", stopped: {sent.stopped}" if sent.stopped else "",
-        )  # fmt: skip
+        )
 
 
 def run_forever(db: Database, settings: Settings, stop: threading.Event) -> None:
     """Send at each send time until `stop` is set; retry queued mail every minute in between.
 
-    Several processes may run this at once (web workers, cron): the outbox's unique keys and
-    claims make each digest go out once all the same.
+    Started after today's send time, it sends today's digests at once (a restart never skips a
+    day). Several processes may run this at once (web workers, cron): the outbox's unique keys
+    and claims make each digest go out once all the same.
     """
-    due = next_send_at(datetime.now(UTC), settings.digest_send_time)
+    started = datetime.now(UTC)
+    due = next_send_at(started.replace(hour=0, minute=0, second=0), settings.digest_send_time)
     while not stop.is_set():
         now = datetime.now(UTC)
         try:

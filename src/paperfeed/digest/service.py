@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -63,9 +65,14 @@ def request_subscription(
     mid = message_id("confirm", key, row.id, settings)
     message = mails.message(row, mail, message_id=mid, list_mail=False)
     outbox.add(
-        session, subscription_id=row.id, key=key, kind="confirm", recipient=row.email,
-        message_id=mid, message=message.as_bytes().decode("ascii"),
-    )  # fmt: skip
+        session,
+        subscription_id=row.id,
+        key=key,
+        kind="confirm",
+        recipient=row.email,
+        message_id=mid,
+        message=message.as_bytes().decode("ascii"),
+    )
     return row
 
 
@@ -106,6 +113,7 @@ def compose_due(
     frequency: Frequency,
     day: date,
     *,
+    workers: int = 1,
     progress: ProgressSink | None = None,
 ) -> ComposeReport:
     """Store one digest per active subscriber of `frequency` for the period containing `day`.
@@ -113,6 +121,7 @@ def compose_due(
     The empty-period rule: a period with no papers (a weekend, a holiday, no import yet) gets no
     mail and no outbox rows, so a later run, after papers arrive, still composes it. A subscriber
     for whom every paper of the period was already sent gets no mail: a 'skipped' row says why.
+    With `workers` > 1, batches are composed in that many processes (rendering is CPU-bound).
     """
     with db.sessions() as session:
         papers = compose.load_period(session, frequency, day)
@@ -131,27 +140,78 @@ def compose_due(
     report.already = len(subscribers) - len(todo)
     if progress is not None:
         progress.start(f"composing {papers.key}", len(todo))
+    batches = [todo[start : start + COMPOSE_BATCH] for start in range(0, len(todo), COMPOSE_BATCH)]
+    if workers > 1 and len(batches) > 1:
+        context = multiprocessing.get_context("spawn")  # no engine or lock inherited by fork
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            jobs = [
+                pool.submit(_compose_ids, db.url, settings, frequency, day, [r.id for r in batch])
+                for batch in batches
+            ]
+            for job, batch in zip(jobs, batches, strict=True):
+                _count(report, job.result())
+                if progress is not None:
+                    progress.advance(len(batch))
+        return report
     mails = renderer(settings)
-    for start in range(0, len(todo), COMPOSE_BATCH):
-        batch = todo[start : start + COMPOSE_BATCH]
-        with db.transaction() as session:
-            sent = compose.already_sent(session, [row.id for row in batch])
-            readers = compose.readers(session, sorted({r.user_id for r in batch if r.user_id}))
-            mails_ = []
-            for row in batch:
-                content = papers.select(
-                    interests_of(row),
-                    already_sent=sent.get(row.id, frozenset()),
-                    reader_=readers.get(row.user_id) if row.user_id else None,
-                )
-                mails_.append(_digest_mail(settings, mails, papers, row, content))
-            added = outbox.add_many(session, mails_)
-        report.composed += sum(1 for m in mails_ if m["status"] == "pending")
-        report.nothing_new += sum(1 for m in mails_ if m["status"] == "skipped")
-        report.already += len(batch) - added  # composed by a run beside this one
+    for batch in batches:
+        _count(report, _compose_batch(db, settings, mails, papers, batch))
         if progress is not None:
             progress.advance(len(batch))
     return report
+
+
+def _count(report: ComposeReport, counts: tuple[int, int, int]) -> None:
+    composed, nothing_new, conflicts = counts
+    report.composed += composed
+    report.nothing_new += nothing_new
+    report.already += conflicts  # composed by a run beside this one
+
+
+def _compose_batch(
+    db: Database,
+    settings: Settings,
+    mails: MailRenderer,
+    papers: PeriodPapers,
+    batch: list[SubscriptionRow],
+) -> tuple[int, int, int]:
+    """Compose and store one batch: (composed, nothing new, already there)."""
+    with db.sessions() as session:  # read, then compose outside any transaction
+        sent = compose.already_sent(session, [row.id for row in batch])
+        readers = compose.readers(session, sorted({r.user_id for r in batch if r.user_id}))
+    rows = []
+    for row in batch:
+        content = papers.select(
+            interests_of(row),
+            already_sent=sent.get(row.id, frozenset()),
+            reader_=readers.get(row.user_id) if row.user_id else None,
+        )
+        rows.append(_digest_mail(settings, mails, papers, row, content))
+    with db.transaction() as session:  # a short write: SQLite allows one writer at a time
+        added = outbox.add_many(session, rows)
+    skipped = sum(1 for row in rows if row["status"] == "skipped")
+    return len(rows) - skipped, skipped, len(rows) - added
+
+
+def _compose_ids(
+    url: str, settings: Settings, frequency: Frequency, day: date, ids: list[int]
+) -> tuple[int, int, int]:
+    """One batch in a worker process (a pool lives for one compose_due call)."""
+    state = _worker_state.get((url, frequency, day))
+    if state is None:  # the first batch of this worker: open, load the period, make a renderer
+        db = Database(url, migrate=False)
+        with db.sessions() as session:
+            papers = compose.load_period(session, frequency, day)
+        state = _worker_state[(url, frequency, day)] = (db, papers, renderer(settings))
+    db, papers, mails = state
+    with db.sessions() as session:
+        query = select(SubscriptionRow).where(SubscriptionRow.id.in_(ids))
+        batch = list(session.scalars(query.order_by(SubscriptionRow.id)))
+    return _compose_batch(db, settings, mails, papers, batch)
+
+
+# A worker process's open database, period papers and renderer, reused by each of its batches.
+_worker_state: dict[tuple, tuple[Database, PeriodPapers, MailRenderer]] = {}
 
 
 def _digest_mail(
@@ -164,8 +224,11 @@ def _digest_mail(
     """The outbox row of one digest: the rendered message, or 'skipped' with nothing new."""
     mail = {"subscription_id": row.id, "key": papers.key, "kind": "digest", "recipient": row.email}
     if content.empty:
-        return {**mail, "status": "skipped",
-                "note": "every paper of the period was in an earlier digest"}  # fmt: skip
+        return {
+            **mail,
+            "status": "skipped",
+            "note": "every paper of the period was in an earlier digest",
+        }
     mid = message_id("digest", papers.key, row.id, settings)
     message = mails.message(row, mails.digest(row, content), message_id=mid, list_mail=True)
     return {
@@ -183,12 +246,15 @@ def send_digests(
     frequency: Frequency,
     day: date,
     *,
+    workers: int = 1,
     progress: ProgressSink | None = None,
     retry: delivery.RetryPolicy | None = None,
 ) -> tuple[ComposeReport, delivery.DeliveryReport]:
     """Compose what is due for the period, then send everything pending (of any earlier run too)."""
-    composed = compose_due(db, settings, frequency, day, progress=progress)
+    composed = compose_due(db, settings, frequency, day, workers=workers, progress=progress)
     sent = delivery.deliver(db, settings, retry=retry, progress=progress)
+    with db.transaction() as session:
+        outbox.forget_bodies(session)
     return composed, sent
 
 

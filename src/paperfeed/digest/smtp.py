@@ -76,9 +76,11 @@ class SmtpConnection:
         try:
             if s.smtp_security == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s,
+                    s.smtp_host,
+                    s.smtp_port,
+                    timeout=s.smtp_timeout_s,
                     context=ssl.create_default_context(),
-                )  # fmt: skip
+                )
             else:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
             # Commands and the message go out at once: without NODELAY, Nagle's algorithm can

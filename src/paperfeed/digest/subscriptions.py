@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from paperfeed.store.models import EMAIL_MAX, SubscriptionRow
 
 Frequency = Literal["daily", "weekly"]
-Status = Literal["pending", "active", "unsubscribed", "bounced"]
 
 # ASCII addresses only: the sender does not speak SMTPUTF8, so it never accepts what it cannot send.
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -34,6 +33,11 @@ def normalize_email(text: str) -> str:
     if len(email) > EMAIL_MAX or not _EMAIL.match(email) or ".." in email:
         raise SubscriptionError(f"{text.strip()[:80]!r} is not an email address")
     return email
+
+
+def is_category(text: str) -> bool:
+    """Whether `text` is written like an arXiv category (cs.CL) or archive (cs)."""
+    return bool(_CATEGORY.match(text))
 
 
 def split_list(text: str | list[str] | None) -> list[str]:
@@ -63,7 +67,7 @@ class Interests(BaseModel):
     @classmethod
     def _categories(cls, value: list[str]) -> list[str]:
         for category in value:
-            if not _CATEGORY.match(category):
+            if not is_category(category):
                 raise ValueError(f"{category[:40]!r} is not an arXiv category such as cs.CL or cs")
         return value
 

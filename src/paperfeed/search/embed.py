@@ -14,13 +14,16 @@ Two kinds share one interface (`Embedder`):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import shutil
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -219,6 +222,8 @@ class TorchMiniLM:
         model = _bert(model_dir, dtype=dtype, attn_implementation="sdpa")
         self._model = model.to(self.device).eval()
         self._tokenizer = _tokenizer(model_dir)
+        self._padding_tokenizer = _tokenizer(model_dir)
+        self._padding_tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=8)
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 512, progress: Progress | None = None
@@ -227,36 +232,53 @@ class TorchMiniLM:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
-        pinned = self.device.type == "cuda"
+        # Batches of similar length, by characters: tokenizing everything first to sort by
+        # tokens would leave the GPU idle; here a thread tokenizes batches ahead of the GPU.
+        order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         pending: list[tuple] = []
-        with torch.inference_mode():
-            for batch in _length_sorted_batches([len(e.ids) for e in encodings], batch_size):
-                ids, mask = _pad(encodings, batch)
-                ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
-                if pinned:
-                    ids_t, mask_t = ids_t.pin_memory(), mask_t.pin_memory()
-                ids_t = ids_t.to(self.device, non_blocking=True)
-                mask_t = mask_t.to(self.device, non_blocking=True)
-                hidden = self._model(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
-                weights = mask_t.unsqueeze(-1).to(hidden.dtype)
-                # Sum in fp32: 256 fp16 activations can overflow or lose precision.
-                summed = (hidden.float() * weights.float()).sum(dim=1)
-                pooled = summed / weights.float().sum(dim=1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                # Copy back without waiting, so the GPU runs ahead of the host; an event marks
-                # when this batch's copy has landed.
-                host = torch.empty(pooled.shape, dtype=torch.float32, pin_memory=pinned)
-                host.copy_(pooled, non_blocking=pinned)
-                done = torch.cuda.Event() if pinned else None
-                if done is not None:
-                    done.record()
-                pending.append((batch, host, done))
-                if len(pending) > 2:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokenize") as tokenizing:
+            ahead = deque(tokenizing.submit(self._token_ids, texts, b) for b in batches[:3])
+            with torch.inference_mode():
+                for index, batch in enumerate(batches):
+                    ids = ahead.popleft().result()
+                    if index + 3 < len(batches):
+                        ahead.append(tokenizing.submit(self._token_ids, texts, batches[index + 3]))
+                    pending.append((batch, *self._forward(ids)))
+                    if len(pending) > 2:
+                        self._collect(pending.pop(0), out, progress)
+                while pending:
                     self._collect(pending.pop(0), out, progress)
-            while pending:
-                self._collect(pending.pop(0), out, progress)
         return _normalized(out)
+
+    def _token_ids(self, texts: Sequence[str], batch: np.ndarray):
+        """A (batch, tokens) tensor of token ids, padded with 0 ([PAD]) to a multiple of 8."""
+        encodings = self._padding_tokenizer.encode_batch([texts[i] for i in batch])
+        width = len(encodings[0].ids)
+        flat = itertools.chain.from_iterable(e.ids for e in encodings)
+        ids = np.fromiter(flat, dtype=np.int64, count=len(batch) * width)
+        tensor = self._torch.from_numpy(ids.reshape(len(batch), width))
+        return tensor.pin_memory() if self.device.type == "cuda" else tensor
+
+    def _forward(self, ids):
+        """Start one batch on the device; returns its host buffer and a done-event (GPU)."""
+        torch = self._torch
+        cuda = self.device.type == "cuda"
+        ids = ids.to(self.device, non_blocking=cuda)
+        mask = ids != 0
+        hidden = self._model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        weights = mask.unsqueeze(-1).float()
+        # Sum in fp32: 256 fp16 activations can overflow or lose precision.
+        pooled = (hidden.float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        # Copy back without waiting, so the GPU runs ahead of the host; the event marks when
+        # this batch's copy has landed.
+        host = torch.empty(pooled.shape, dtype=torch.float32, pin_memory=cuda)
+        host.copy_(pooled, non_blocking=cuda)
+        done = torch.cuda.Event() if cuda else None
+        if done is not None:
+            done.record()
+        return host, done
 
     @staticmethod
     def _collect(item, out: np.ndarray, progress: Progress | None) -> None:
@@ -334,7 +356,8 @@ def _bert(model_dir: Path, **options):
 def _export_onnx(path: Path) -> None:
     import torch
 
-    model = _bert(shipped_model_dir(), attn_implementation="eager").eval()
+    # fp32 whatever the file holds: ONNX Runtime's CPU kernels are fastest and exact in fp32.
+    model = _bert(shipped_model_dir(), dtype=torch.float32, attn_implementation="eager").eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self, bert) -> None:

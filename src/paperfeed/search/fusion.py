@@ -17,9 +17,9 @@ Scored = Sequence[tuple[str, float]]
 class Fusion:
     """How two rankings become one.
 
-    "weighted": lexical_weight * BM25 / best BM25 + dense_weight * min-max scaled cosine, both
-    over the candidates; keeps how far ahead a result is, which RRF throws away (a title match
-    scoring 5x the next paper stays first).
+    "weighted": lexical_weight * BM25 / best BM25 + dense_weight * cosine, over the candidates
+    of both; keeps how far ahead a result is, which RRF throws away (a title match scoring 5x
+    the next paper stays first, and a weak best vector match stays weak).
     "rrf": sum of weight / (k + rank) over the rankings.
     """
 
@@ -28,10 +28,10 @@ class Fusion:
     dense_weight: float = 0.7
     k: float = 60.0
     depth: int = 100  # how many results each ranking contributes
+    runaway: float | None = 2.0  # a BM25 best scoring this many times the second stays first
 
 
 DEFAULT = Fusion()
-MISSING_VECTOR_GUESS = 0.5
 
 
 def fuse(
@@ -50,8 +50,17 @@ def fuse(
     lexical = sorted(lexical, key=lambda item: item[1], reverse=True)[: fusion.depth]
     dense = sorted(dense, key=lambda item: item[1], reverse=True)
     if fusion.method == "rrf":
-        return _rrf(lexical, dense[: fusion.depth], fusion, has_vector)
-    return _weighted(lexical, dense, fusion, has_vector)
+        fused = _rrf(lexical, dense[: fusion.depth], fusion, has_vector)
+    else:
+        fused = _weighted(lexical, dense, fusion, has_vector)
+    if fusion.runaway and len(lexical) > 1 and lexical[0][1] >= fusion.runaway * lexical[1][1]:
+        # One paper matches the words far better than any other (a system's name, a rare term):
+        # that is the paper the user means, whatever the vectors say.
+        winner = lexical[0][0]
+        fused = [item for item in fused if item[0] == winner] + [
+            item for item in fused if item[0] != winner
+        ]
+    return fused
 
 
 def _weighted(
@@ -59,22 +68,18 @@ def _weighted(
 ) -> list[tuple[str, float]]:
     scores: dict[str, float] = {}
     best = max((score for _, score in lexical), default=0.0)
+    top = dense[: fusion.depth]
+    # A paper with no vector yet scores as the last of the dense top would: no bonus, no burial.
+    missing = fusion.dense_weight * max(top[-1][1], 0.0) if top else 0.0
     if best > 0:
         for paper_id, score in lexical:
             scores[paper_id] = fusion.lexical_weight * score / best
             if has_vector is not None and not has_vector(paper_id):
-                # No vector yet: guess half of the dense weight, scaled like its BM25 score.
-                scores[paper_id] += fusion.dense_weight * MISSING_VECTOR_GUESS * score / best
-    top_dense = list(dense[: fusion.depth])
-    wanted = set(scores) | {paper_id for paper_id, _ in top_dense}
-    pool = [(p, s) for p, s in dense if p in wanted]
-    if pool:
-        high = max(s for _, s in pool)
-        low = min(s for _, s in pool)
-        spread = high - low or 1.0
-        for paper_id, score in pool:
-            scaled = fusion.dense_weight * (score - low) / spread
-            scores[paper_id] = scores.get(paper_id, 0.0) + scaled
+                scores[paper_id] += missing
+    wanted = set(scores) | {paper_id for paper_id, _ in top}
+    for paper_id, score in dense:
+        if paper_id in wanted:  # cosine as it is: a weak best match stays weak
+            scores[paper_id] = scores.get(paper_id, 0.0) + fusion.dense_weight * max(score, 0.0)
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 

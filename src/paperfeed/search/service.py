@@ -31,6 +31,7 @@ MAX_RESULTS = 100
 # beyond it the nearest neighbours are fetched wide and then filtered.
 EXACT_FILTER_LIMIT = 20_000
 WIDE_NEIGHBOURS = 2_000
+QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class SearchIndexes:
         self._lock = threading.Lock()
         self._lexical: tuple[Path, tantivy.Index] | None = None
         self._vectors: tuple[Path, vectors.VectorIndex | None] | None = None
+        self._query_vectors: dict[str, np.ndarray] = {}  # recent queries (next pages, reloads)
 
     def lexical(self) -> tantivy.Index | None:
         path = indexer.lexical_path(self.settings)
@@ -106,7 +108,15 @@ class SearchIndexes:
         embedder = embeddings_source.query_embedder(self.settings)
         if embedder is None:
             return None
-        return embedder.embed([text])[0]
+        with self._lock:
+            cached = self._query_vectors.get(text)
+        if cached is None:
+            cached = embedder.embed([text])[0]  # the slowest step of a query on a CPU
+            with self._lock:
+                self._query_vectors[text] = cached
+                if len(self._query_vectors) > QUERY_CACHE:  # forget the oldest
+                    self._query_vectors.pop(next(iter(self._query_vectors)))
+        return cached
 
 
 def search(
@@ -143,20 +153,13 @@ def search(
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
         return _page(session, result, ranked, offset, limit, terms, {}, None, set())
-    ranked_lexical = lexical.search(index, lexical.combine(text_query, filters), depth)
     query_vector = None
-    dense: list[tuple[str, float]] = []
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
         query_vector = indexes.embed_query(text)
-    if query_vector is not None and vector_index is not None:
-        dense = _dense(index, vector_index, query_vector, filters, depth)
-        result.dense = True
-    if dense and vector_index is not None and query_vector is not None:
-        dense = _with_lexical_candidates(vector_index, query_vector, dense, ranked_lexical)
-        ranked = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
-    else:
-        ranked = ranked_lexical
+    ranking = rank(index, vector_index, text_query, query_vector, filters, depth, fusion)
+    ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
+    result.dense = bool(dense)
     pinned = _exact_titles(session, ranked_lexical[:10], terms)
     ranked = [(i, s) for i, s in ranked if i in pinned] + [
         (i, s) for i, s in ranked if i not in pinned
@@ -166,6 +169,36 @@ def search(
         session, result, ranked, offset, limit, terms, semantic, query_vector, pinned,
         vector_index=vector_index, exact_author=exact_author,
     )  # fmt: skip
+
+
+@dataclass
+class Ranking:
+    """The BM25 ranking, the dense one (with exact scores of BM25 candidates) and their fusion."""
+
+    lexical: list[tuple[str, float]]
+    dense: list[tuple[str, float]]
+    fused: list[tuple[str, float]]
+
+
+def rank(
+    index: tantivy.Index,
+    vector_index: vectors.VectorIndex | None,
+    text_query: tantivy.Query,
+    query_vector: np.ndarray | None,
+    filters: Filters,
+    depth: int,
+    fusion: Fusion = DEFAULT,
+) -> Ranking:
+    """The ranking core of `search`, without the store: ids and scores only (bench/ times it)."""
+    ranked_lexical = lexical.search(index, lexical.combine(text_query, filters), depth)
+    if vector_index is None or query_vector is None:
+        return Ranking(ranked_lexical, [], ranked_lexical)
+    dense = _dense(index, vector_index, query_vector, filters, depth)
+    if not dense:
+        return Ranking(ranked_lexical, [], ranked_lexical)
+    dense = _with_lexical_candidates(vector_index, query_vector, dense, ranked_lexical)
+    fused = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
+    return Ranking(ranked_lexical, dense, fused)
 
 
 def similar(

@@ -3,7 +3,8 @@
 Inner product on L2-normalized float32 vectors (cosine). Small sets are scanned exactly with
 numpy; from IVF_MIN_SIZE up, a faiss IVF index over 8-bit quantized vectors proposes candidates
 and every candidate is re-scored exactly against the stored float32 vectors, which recovers the
-recall the quantization loses while keeping the index a quarter of the vectors' size.
+recall the quantization loses while keeping the index a quarter of the vectors' size. (An exact
+scan reads every vector per query: 115 MB at 75k papers, about 20 ms here, so IVF starts early.)
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-IVF_MIN_SIZE = 200_000
+IVF_MIN_SIZE = 20_000
 RERANK_CANDIDATES = 200
-NPROBE = 24
+NPROBE = 64  # of about sqrt(N) lists: recall@10 0.99 on real (static-model) vectors at 75k
 _TRAIN_PER_LIST = 48  # training vectors per inverted list (faiss warns below 39)
 
 

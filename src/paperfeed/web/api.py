@@ -19,7 +19,7 @@ from paperfeed.hf_api import (
     hf_search_result,
 )
 from paperfeed.search.service import MAX_RESULTS, first_listings, search, similar
-from paperfeed.web.deps import DbSession
+from paperfeed.web.deps import AppSettings, DbSession
 from paperfeed.web.views.search import search_indexes
 
 router = APIRouter(prefix="/api", tags=["papers"])
@@ -35,6 +35,7 @@ _ERRORS = {404: {"model": HfError}, 422: {"model": HfError}}
 )
 def daily_papers(
     session: DbSession,
+    settings: AppSettings,
     day: Annotated[
         str | None, Query(alias="date", description="A day, YYYY-MM-DD.", examples=["2025-06-10"])
     ] = None,
@@ -72,6 +73,7 @@ def daily_papers(
         page=p + 1,
         page_size=limit,
         submitter=submitter,
+        gravity=settings.trending_gravity,
     )
     return [hf_daily_paper(entry) for entry in page.entries]
 

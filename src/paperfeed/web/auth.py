@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import time
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -23,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from paperfeed.community import accounts, votes
+from paperfeed.digest.tokens import site_secret
 from paperfeed.settings import Settings
 from paperfeed.store.models import UserRow
 from paperfeed.web.errors import error_response
@@ -60,24 +58,7 @@ def install_auth(app: FastAPI, settings: Settings) -> None:
 
 def signing_key(settings: Settings) -> str:
     """The site's secret: PAPERFEED_SECRET_KEY, else one generated once into the home (0600)."""
-    if settings.secret_key is not None and settings.secret_key.get_secret_value():
-        return settings.secret_key.get_secret_value()
-    path = Path(settings.home) / "secret_key"
-    if not path.exists():
-        settings.ensure_home()
-        try:  # O_EXCL: with several workers starting at once, exactly one writes the key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-    for _attempt in range(50):  # another worker may be between creating and writing it
-        key = path.read_text().strip()
-        if key:
-            return key
-        time.sleep(0.05)
-    raise RuntimeError(f"the secret key file {path} is empty")
+    return site_secret(settings)  # one key, one file, for sessions and mailed links alike
 
 
 def current_user(request: Request) -> UserRow | None:

@@ -63,9 +63,7 @@ def upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
     return UpvoteState(paper_id=canonical, upvoted=state.upvoted, upvotes=state.upvotes)
 
 
-@router.delete(
-    "/papers/{arxiv_id:path}/upvote", response_model=UpvoteState, responses=_AUTH_ERRORS
-)
+@router.delete("/papers/{arxiv_id:path}/upvote", response_model=UpvoteState, responses=_AUTH_ERRORS)
 def remove_upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
     """Take your upvote back (idempotent)."""
     canonical, _version = parse_arxiv_id(arxiv_id)

@@ -156,9 +156,7 @@ def change_password(
 
 
 @router.post("/settings/tokens", dependencies=[CsrfChecked])
-def create_token(
-    request: Request, templates: Templates, user: RequiredUser, name: FormText = ""
-):
+def create_token(request: Request, templates: Templates, user: RequiredUser, name: FormText = ""):
     """Make an API token and show it, this once (it is not stored, only its hash)."""
     with request.app.state.db.transaction() as session:
         token = accounts.create_token(session, user, name)

@@ -81,9 +81,7 @@ def hide_comment(request: Request, comment_id: int, admin: AdminUser, hidden: Fo
 
 
 @router.get("/submit")
-def submit_form(
-    request: Request, templates: Templates, settings: AppSettings, user: RequiredUser
-):
+def submit_form(request: Request, templates: Templates, settings: AppSettings, user: RequiredUser):
     """The form to put a paper on today's list."""
     return _submit_page(request, templates, settings, user)
 

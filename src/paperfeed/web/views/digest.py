@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from paperfeed.digest import delivery, service, subscriptions
 from paperfeed.digest.delivery import RetryPolicy
-from paperfeed.digest.subscriptions import Interests, SubscriptionError
-from paperfeed.digest.tokens import InvalidToken, Purpose
+from paperfeed.digest.subscriptions import Frequency, Interests, SubscriptionError
+from paperfeed.digest.tokens import InvalidToken
 from paperfeed.store.models import SubscriptionRow
 from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser
 from paperfeed.web.deps import AppSettings, DbSession, Templates
@@ -24,7 +24,6 @@ from paperfeed.web.deps import AppSettings, DbSession, Templates
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
 FormText = Annotated[str, Form()]
-Frequency = Literal["daily", "weekly"]
 # The web site tries a confirmation mail briefly; the schedule and `digest send` retry it later.
 _WEB_RETRY = RetryPolicy(attempts=2, first_wait_s=0.5, max_wait_s=2.0)
 
@@ -57,10 +56,15 @@ def _problem(error: ValidationError) -> str:
 def subscribe_form(request: Request, templates: Templates, user: CurrentUser) -> Response:
     """The full form: address, frequency and interests (the feed pages carry a short one)."""
     return _page(
-        request, templates, "subscribe.html",
-        email=user.email if user else "", frequency="daily",
-        categories="", keywords="", organizations="",
-    )  # fmt: skip
+        request,
+        templates,
+        "subscribe.html",
+        email=user.email if user else "",
+        frequency="daily",
+        categories="",
+        keywords="",
+        organizations="",
+    )
 
 
 @router.post("/digest/subscribe", dependencies=[CsrfChecked])
@@ -81,32 +85,36 @@ def subscribe(
     try:
         interests = _interests(categories, keywords, organizations)
         with db.transaction() as session:
+            # Linked to the account (for "for you") only when it is the account's own address.
+            own = user is not None and user.email.strip().lower() == email.strip().lower()
             row = service.request_subscription(
-                session, settings, email, frequency, interests,
-                user_id=user.id if user else None,
-            )  # fmt: skip
+                session, settings, email, frequency, interests, user_id=user.id if own else None
+            )
             subscription_id, address = row.id, row.email
     except (SubscriptionError, ValidationError) as error:
         message = _problem(error) if isinstance(error, ValidationError) else str(error)
         return _page(
-            request, templates, "subscribe.html", 422, error=message, email=email,
-            frequency=frequency, categories=categories, keywords=keywords,
+            request,
+            templates,
+            "subscribe.html",
+            422,
+            error=message,
+            email=email,
+            frequency=frequency,
+            categories=categories,
+            keywords=keywords,
             organizations=organizations,
-        )  # fmt: skip
+        )
     background.add_task(
         delivery.deliver, db, settings, subscription_id=subscription_id, retry=_WEB_RETRY
     )
     return _message(
-        request, templates, "Check your inbox",
+        request,
+        templates,
+        "Check your inbox",
         f"We sent a link to {address}. Your subscription starts when you follow it; "
         "until then nothing else is sent.",
-    )  # fmt: skip
-
-
-def _subscription(
-    session: DbSession, settings: AppSettings, purpose: Purpose, token: str
-) -> SubscriptionRow:
-    return service.subscription_for_token(session, settings, purpose, token)
+    )
 
 
 def _bad_link(request: Request, templates: Templates, error: InvalidToken) -> Response:
@@ -115,17 +123,24 @@ def _bad_link(request: Request, templates: Templates, error: InvalidToken) -> Re
 
 @router.get("/digest/confirm")
 def confirm_form(
-    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
     token: str = "",
-) -> Response:  # fmt: skip
+) -> Response:
     """A button that confirms: a mail scanner that fetches links does not subscribe anyone."""
     try:
-        row = _subscription(session, settings, "confirm", token)
+        row = service.subscription_for_token(session, settings, "confirm", token)
     except InvalidToken as error:
         return _bad_link(request, templates, error)
     if row.status == "active":
-        return _message(request, templates, "You are subscribed", "This address already gets "
-                        f"the {row.frequency} digest.")  # fmt: skip
+        return _message(
+            request,
+            templates,
+            "You are subscribed",
+            f"This address already gets the {row.frequency} digest.",
+        )
     return _page(request, templates, "confirm.html", token=token, subscription=row)
 
 
@@ -136,7 +151,7 @@ def confirm(
     """Make the subscription active."""
     try:
         with request.app.state.db.transaction() as session:
-            row = _subscription(session, settings, "confirm", token)
+            row = service.subscription_for_token(session, settings, "confirm", token)
             if row.status not in ("pending", "active"):
                 raise InvalidToken("This address left; subscribe again to get digests.")
             subscriptions.confirm(session, row)
@@ -145,10 +160,13 @@ def confirm(
     except InvalidToken as error:
         return _bad_link(request, templates, error)
     return _message(
-        request, templates, "You are subscribed",
+        request,
+        templates,
+        "You are subscribed",
         f"The {frequency} digest of trending papers will come to this address.",
-        link=preferences, link_text="Change what you get",
-    )  # fmt: skip
+        link=preferences,
+        link_text="Change what you get",
+    )
 
 
 def _token(request: Request, form_token: str) -> str:
@@ -157,12 +175,15 @@ def _token(request: Request, form_token: str) -> str:
 
 @router.get("/digest/unsubscribe")
 def unsubscribe_form(
-    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
     token: str = "",
-) -> Response:  # fmt: skip
+) -> Response:
     """A button that leaves (a GET changes nothing: link checkers fetch links)."""
     try:
-        row = _subscription(session, settings, "unsubscribe", token)
+        row = service.subscription_for_token(session, settings, "unsubscribe", token)
     except InvalidToken as error:
         return _bad_link(request, templates, error)
     return _page(request, templates, "unsubscribe.html", token=token, subscription=row)
@@ -175,26 +196,33 @@ def unsubscribe(
     """Leave: the page's button, or the RFC 8058 one-click POST to the List-Unsubscribe URL."""
     try:
         with request.app.state.db.transaction() as session:
-            row = _subscription(session, settings, "unsubscribe", _token(request, token))
+            row = service.subscription_for_token(
+                session, settings, "unsubscribe", _token(request, token)
+            )
             subscriptions.unsubscribe(session, row)
             address = row.email
     except InvalidToken as error:
         return _bad_link(request, templates, error)
     return _message(
-        request, templates, "You are unsubscribed",
+        request,
+        templates,
+        "You are unsubscribed",
         f"No more digests will be sent to {address}. Subscribing again from any feed page "
         "brings them back.",
-    )  # fmt: skip
+    )
 
 
 @router.get("/digest/preferences")
 def preferences_form(
-    request: Request, session: DbSession, settings: AppSettings, templates: Templates,
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
     token: str = "",
-) -> Response:  # fmt: skip
+) -> Response:
     """What the address receives, to change without logging in."""
     try:
-        row = _subscription(session, settings, "preferences", token)
+        row = service.subscription_for_token(session, settings, "preferences", token)
     except InvalidToken as error:
         return _bad_link(request, templates, error)
     return _preferences(request, templates, token, row)
@@ -214,9 +242,15 @@ def _preferences(
     context.setdefault("keywords", ", ".join(row.keywords or []))
     context.setdefault("organizations", ", ".join(row.organizations or []))
     return _page(
-        request, templates, "preferences.html", status,
-        token=token, subscription=row, unsubscribe_token=unsubscribe_token, **context,
-    )  # fmt: skip
+        request,
+        templates,
+        "preferences.html",
+        status,
+        token=token,
+        subscription=row,
+        unsubscribe_token=unsubscribe_token,
+        **context,
+    )
 
 
 @router.post("/digest/preferences")
@@ -233,15 +267,22 @@ def save_preferences(
     """Save new preferences."""
     try:
         with request.app.state.db.transaction() as session:
-            row = _subscription(session, settings, "preferences", token)
+            row = service.subscription_for_token(session, settings, "preferences", token)
             try:
                 interests = _interests(categories, keywords, organizations)
             except ValidationError as error:
                 return _preferences(
-                    request, templates, token, row, 422, error=_problem(error),
-                    frequency=frequency, categories=categories, keywords=keywords,
+                    request,
+                    templates,
+                    token,
+                    row,
+                    422,
+                    error=_problem(error),
+                    frequency=frequency,
+                    categories=categories,
+                    keywords=keywords,
                     organizations=organizations,
-                )  # fmt: skip
+                )
             subscriptions.update(session, row, frequency, interests)
             return _preferences(request, templates, token, row, saved=True)
     except InvalidToken as error:

@@ -56,6 +56,7 @@ def _renderer(
             sort=query.sort,
             page=query.page,
             page_size=settings.page_size,
+            gravity=settings.trending_gravity,
         )
         context = {"feed": page, "links": FeedLinks(page, default), "default_scope": default}
         return templates.TemplateResponse(request, "feed.html", context)

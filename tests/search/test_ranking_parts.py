@@ -1,0 +1,107 @@
+"""The parts of ranking: the vector index (exact and IVF), fusion, the eval metrics and loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+from paperfeed.search import evaluate, lexical, vectors
+from paperfeed.search.fusion import Fusion, fuse
+
+
+def _clustered(count: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors around 50 centres, shaped like sentence embeddings rather than noise."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, dim))
+    data = centres[rng.integers(0, 50, count)] + 0.6 * rng.normal(size=(count, dim))
+    data = data.astype(np.float32)
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+def _index(data: np.ndarray, ivf: bool) -> vectors.VectorIndex:
+    ids = np.asarray([f"p{i}" for i in range(len(data))])
+    keys = np.asarray([lexical.paper_key(i) for i in ids], dtype=np.int64)
+    return vectors.VectorIndex(
+        "test", ids, keys, data, vectors.train_ivf(data) if ivf else None, "m"
+    )
+
+
+def test_ivf_with_exact_rescoring_finds_the_exact_neighbours() -> None:
+    data = _clustered(20_000, 64)
+    queries = _clustered(100, 64, seed=1)
+    exact, approximate = _index(data, ivf=False), _index(data, ivf=True)
+
+    recall = []
+    for query in queries:
+        truth = exact.search(query, 10)
+        found = approximate.search(query, 10)
+        recall.append(len({i for i, _ in truth} & {i for i, _ in found}) / 10)
+        assert found[0][1] == pytest.approx(truth[0][1], abs=1e-5)  # scores are exact
+    assert np.mean(recall) >= 0.97
+
+
+def test_vector_index_on_disk_and_lookups(tmp_path: Path) -> None:
+    data = _clustered(500, 16)
+    ids = [f"p{i}" for i in range(500)]
+    keys = [lexical.paper_key(i) for i in ids]
+    vectors.build(tmp_path / "v", "model-x", ids, keys, data, "marker-1")
+
+    index = vectors.load(tmp_path / "v")
+
+    assert index is not None and len(index) == 500 and index.dim == 16
+    assert index.model == "model-x" and index.marker == "marker-1"
+    assert index.search(data[7], 1)[0][0] == "p7"
+    assert list(index.rows_of_keys([keys[3], 12345, keys[9]])) == [3, 9]
+    assert [i for i, _ in index.score_ids(data[7], ["p7", "nope"])] == ["p7"]
+    assert index.has_vector("p1") and not index.has_vector("nope")
+    assert vectors.load(tmp_path / "missing") is None
+
+
+def test_weighted_fusion_keeps_a_runaway_bm25_winner_first() -> None:
+    bm25 = [("title-match", 100.0), ("b", 20.0), ("c", 19.0)]
+    dense = [("b", 0.6), ("c", 0.55), ("title-match", 0.5), ("d", 0.5)]
+
+    ranked = [i for i, _ in fuse(bm25, dense, Fusion())]
+
+    assert ranked[0] == "title-match"
+    assert set(ranked) == {"title-match", "b", "c", "d"}
+
+
+def test_fusion_does_not_bury_papers_without_a_vector() -> None:
+    bm25 = [("new", 50.0), ("old", 10.0)]
+    dense = [("old", 0.4)]
+
+    ranked = fuse(bm25, dense, Fusion(), has_vector=lambda paper_id: paper_id != "new")
+
+    assert [i for i, _ in ranked] == ["new", "old"]
+
+
+def test_reciprocal_rank_fusion() -> None:
+    ranked = fuse([("a", 3.0), ("b", 2.0)], [("b", 0.9), ("c", 0.8)], Fusion("rrf", 1.0, 1.0))
+
+    assert [i for i, _ in ranked] == ["b", "a", "c"]
+
+
+def test_metrics() -> None:
+    grades = {"a": 3, "b": 0, "c": 1}
+
+    assert evaluate.ndcg(["a", "c", "b"], grades) == pytest.approx(1.0)
+    assert evaluate.ndcg(["b", "c", "a"], grades) < evaluate.ndcg(["a", "b", "c"], grades)
+    assert evaluate.average_precision(["x", "a", "y", "c"], {"a", "c"}) == pytest.approx(
+        (1 / 2 + 2 / 4) / 2
+    )
+    assert evaluate.average_precision(["x"], set()) == 0.0
+
+
+def test_csfcube_loader_follows_the_collection() -> None:
+    corpus, queries = evaluate.load_csfcube(SHARED_DATA / "csfcube")
+
+    assert len(queries) == 50
+    assert {q.facet for q in queries} == {"background", "method", "result"}
+    assert sum(len(q.grades) for q in queries) == 6244 - 2  # two pools list their query paper
+    for query in queries:
+        assert query.paper.id not in query.pool
+        assert all(d in corpus for d in query.pool)
