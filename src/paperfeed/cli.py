@@ -328,9 +328,9 @@ def embed(
 ) -> None:
     """Embed papers with no current vector (new, changed, or under another model); resumable.
 
-    Each chunk commits with its vectors, so a killed run loses at most the chunk being embedded
-    and the one being written, and the next run continues. Exit status: 0 done, 1 the model or
-    device is unavailable, 2 a usage error.
+    Each chunk commits with its vectors, so a killed run loses at most the chunk in hand and
+    the next run continues. Exit status: 0 done, 1 the model or device is unavailable, 2 a
+    usage error.
     """
     from paperfeed.search import backfill
     from paperfeed.search.embed import DEVICES, KINDS, EmbedderUnavailable, load_embedder
@@ -410,7 +410,8 @@ def digest_send(
             highlight=False,
         )
     out.print(
-        f"sent {sent.sent} mails; {sent.bounced} bounced, {sent.dropped} dropped (left)",
+        f"sent {sent.sent} mails; {sent.bounced} bounced, {sent.refused} refused, "
+        f"{sent.dropped} dropped (left)",
         highlight=False,
     )
     if sent.stopped:

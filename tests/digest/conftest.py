@@ -52,6 +52,7 @@ class MailHandler:
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # RCPT TO gets 550
     defer_data: dict[str, int] = field(default_factory=dict)  # this many 451s at end of DATA
+    reject_data: dict[str, str] = field(default_factory=dict)  # this reply at end of DATA
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (phase, address) -> (entered, release): the server stops there until the test releases it
@@ -84,6 +85,8 @@ class MailHandler:
         for address in envelope.rcpt_tos:
             await self._maybe_hold("DATA", address)
         for address in envelope.rcpt_tos:
+            if address in self.reject_data:
+                return self.reject_data[address]
             if self.defer_data.get(address, 0) > 0:
                 self.defer_data[address] -= 1
                 return "451 4.3.0 Try again later"

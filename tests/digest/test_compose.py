@@ -198,3 +198,70 @@ def test_hostile_text_is_escaped_in_the_html_part_and_plain_in_the_text(digest_s
     assert "<script>" not in mail.html and "<img" not in mail.html
     assert "&lt;script&gt;" in mail.html
     assert hostile in mail.text  # the text part is plain text: shown, never run
+
+
+def test_organization_and_category_interests_match_by_name_and_archive() -> None:
+    from paperfeed.domain import Organization, Paper
+
+    def paper(arxiv_id: str, upvotes: int, **fields) -> Paper:
+        return Paper(arxiv_id=arxiv_id, title=f"Paper {arxiv_id}", upvotes=upvotes, **fields)
+
+    qwen = paper(
+        "2510.00001",
+        50,
+        organization=Organization(name="Qwen", fullname="Qwen Team"),
+        categories=["cs.CL"],
+    )
+    vision = paper("2510.00002", 40, categories=["cs.CV", "eess.IV"])
+    physics = paper("2510.00003", 30, categories=["hep-th"])
+    pool = [qwen, vision, physics]
+    papers = compose.PeriodPapers("daily", compose.period_of("daily", DAY), [], pool)
+
+    def matched(**interests) -> list[str]:
+        return papers.select(Interests(**interests)).paper_ids
+
+    assert matched(organizations="qwen team") == ["2510.00001"]  # full name, any case
+    assert matched(organizations="QWEN") == ["2510.00001"]
+    assert matched(categories="eess") == ["2510.00002"]  # an archive matches its categories
+    assert matched(categories="cs") == ["2510.00001", "2510.00002"]  # in trending order
+    assert matched(categories="hep-th, cs.CV") == ["2510.00002", "2510.00003"]
+    assert matched(keywords="paper 2510.00003") == ["2510.00003"]
+    assert matched() == []
+
+
+def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, digest_settings):
+    import numpy as np
+
+    from paperfeed.search import vectors_store
+
+    model = service.vector_model(digest_settings)
+    assert model is not None
+    with digest_db.transaction() as session:
+        user = accounts.create_user(session, "semantic", "semantic@example.org", "password123")
+        liked = compose.load_period(session, "daily", date(2025, 6, 9)).pool[0]
+        today = compose.load_period(session, "daily", DAY).pool
+        close, far = today[-1], today[-2]  # the least trending: chosen for their vectors alone
+        axis = np.eye(8, dtype=np.float32)
+        vectors_store.save_embeddings(
+            session,
+            model,
+            [
+                (liked.arxiv_id, "-", axis[0]),
+                (close.arxiv_id, "-", (0.9 * axis[0] + 0.3 * axis[1]) / np.linalg.norm([0.9, 0.3])),
+                (far.arxiv_id, "-", axis[2]),
+            ],
+        )
+        session.add(
+            UpvoteRow(
+                user_id=user.id,
+                paper_id=liked.arxiv_id,
+                created_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        )
+        session.flush()
+        reader_ = compose.readers(session, [user.id], vector_model=model)[user.id]
+        papers = compose.load_period(session, "daily", DAY, vector_model=model)
+    assert reader_.profile is not None and papers.vectors is not None
+    content = papers.select(Interests(), reader_=reader_)
+    [for_you] = [s for s in content.sections if s.kind == "for_you"]
+    assert [p.arxiv_id for p in for_you.papers] == [close.arxiv_id]

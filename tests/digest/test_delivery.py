@@ -120,3 +120,20 @@ def test_cli_send_preview_and_exit_statuses(digest_db, digest_settings, mail_ser
     sent = run("send", "--date", "2025-06-10")
     assert sent.exit_code == 0 and "sent 1 mails" in sent.stdout
     assert len(handler.to("cli@example.org")) == 1
+
+
+def test_a_5xx_about_the_message_fails_the_mail_but_keeps_the_address(
+    digest_db, digest_settings, mail_server
+) -> None:
+    handler, _ = mail_server
+    handler.reject_data["policy@example.org"] = "554 5.7.1 Message refused by policy"
+    handler.reject_data["unknown@example.org"] = "550 5.1.1 Mailbox unknown"
+    add_active(digest_db, "policy@example.org")
+    add_active(digest_db, "unknown@example.org")
+    _, sent = service.send_digests(digest_db, digest_settings, "daily", DAY, retry=FAST_RETRY)
+    assert (sent.sent, sent.refused, sent.bounced, sent.stopped) == (0, 1, 1, None)
+    with digest_db.sessions() as session:
+        assert subscriptions.by_email(session, "policy@example.org").status == "active"
+        assert subscriptions.by_email(session, "unknown@example.org").status == "bounced"
+        failed = session.query(OutboxRow).filter_by(recipient="policy@example.org").one()
+        assert failed.status == "failed" and "5.7.1" in failed.note

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from datetime import UTC, datetime
 
@@ -43,6 +45,13 @@ def test_preview_page_for_a_logged_in_user(client, digest_db, mail_server) -> No
     assert "showing" in latest.headers["x-preview-note"]
     assert client.get("/digest/preview", params={"date": "2025-13-01"}).status_code == 422
     assert handler.received == []
+
+    # The subscribe page (linked from account settings) shows their subscription and its links.
+    own = client.get("/digest/subscribe")
+    assert "previewer@example.org gets the daily digest" in own.text
+    assert 'value="Previewer@example.org"' in own.text
+    preferences = re.search(r'href="(/digest/preferences\?token=[^"]+)"', own.text).group(1)
+    assert "previewer@example.org" in client.get(html.unescape(preferences)).text
 
 
 def test_next_send_time() -> None:

@@ -240,3 +240,26 @@ def test_every_feed_page_carries_the_sign_up_form(client) -> None:
         form = page.text[page.text.index('<form class="subscribe"') :]
         assert 'method="post" action="/digest/subscribe"' in form[:200], path
         assert 'type="email"' in form and 'name="csrf_token"' in form, path
+
+
+def test_simultaneous_requests_for_one_new_address_make_one_subscription(
+    digest_db, digest_settings, mail_server
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from paperfeed.digest.subscriptions import Interests
+
+    barrier = Barrier(4)
+
+    def request(_: int) -> tuple[int, str]:
+        barrier.wait()
+        return service.subscribe(
+            digest_db, digest_settings, "race@example.org", "daily", Interests()
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(request, range(4)))
+    assert len(set(results)) == 1 and results[0][1] == "race@example.org"
+    with digest_db.sessions() as session:
+        assert session.query(SubscriptionRow).count() == 1

@@ -192,9 +192,7 @@ def test_category_filter(corpus: Corpus) -> None:
 
 def test_date_filter(corpus: Corpus) -> None:
     first, last = date(2025, 9, 29), date(2025, 9, 30)
-    hits = corpus.search(
-        "benchmark", limit=50, filters=Filters(date_from=first, date_to=last)
-    ).hits
+    hits = corpus.search("benchmark", limit=50, filters=Filters(date_from=first, date_to=last)).hits
 
     assert hits
     for hit in hits:
@@ -255,4 +253,3 @@ def test_bm25_alone_when_dense_search_is_off(corpus: Corpus, tmp_path: Path) -> 
 
     assert not result.dense
     assert all(hit.why.semantic is None for hit in result.hits)
-

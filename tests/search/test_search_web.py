@@ -80,7 +80,7 @@ def test_search_page_filters_and_paging(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    ['<script>alert(1)</script>', '" AND (x OR', "'; DROP TABLE papers;--", "日本語", "w " * 5000],
+    ["<script>alert(1)</script>", '" AND (x OR', "'; DROP TABLE papers;--", "日本語", "w " * 5000],
 )
 def test_hostile_queries_on_the_page_and_the_api(client: TestClient, query: str) -> None:
     page = client.get("/search", params={"q": query})

@@ -7,12 +7,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
 from paperfeed.rank import trending as rank_trending
+from paperfeed.search import vectors_store
 from paperfeed.store import reader
 from paperfeed.store.models import DailyEntryRow, OutboxRow, PaperRow, UpvoteRow
 
@@ -23,8 +25,13 @@ SECTION_SIZES: dict[Frequency, tuple[int, int, int]] = {
     "daily": (5, 10, 5),
     "weekly": (10, 15, 5),
 }
-# "For you" needs this many of the reader's terms in a paper (one shared word is chance).
+# How far back "already sent" looks: a paper's listings and announcement fall within weeks, and
+# the cost of the check stays bounded however long a subscription lives.
+SENT_LOOKBACK = timedelta(days=180)
+# "For you" needs this many of the reader's terms in a paper (one shared word is chance)...
 FOR_YOU_MIN_SHARED = 2
+# ...or, with embeddings, this cosine similarity to the mean of the upvoted papers' vectors.
+FOR_YOU_MIN_SIMILARITY = 0.5
 _WORD = re.compile(r"[a-z][a-z0-9-]{3,}")
 _STOPWORDS_TEXT = """
 with from that this these those their there which while where when into onto over under about
@@ -96,10 +103,12 @@ class DigestContent:
 
 @dataclass(frozen=True)
 class Reader:
-    """What a logged-in subscriber upvoted, as terms for the lexical "for you" match."""
+    """What a logged-in subscriber upvoted: terms for the lexical "for you" match, and the mean
+    of the upvoted papers' embeddings (search's stored vectors) where they have any."""
 
     upvoted: frozenset[str]
     terms: frozenset[str]
+    profile: np.ndarray | None = None  # unit length
 
 
 @dataclass
@@ -109,13 +118,16 @@ class PeriodPapers:
     Interest matching is lexical: a keyword matches a paper whose title, abstract or Hugging Face
     keywords contain it as whole words (case-insensitive); a category matches the paper's arXiv
     categories (an archive such as 'cs' matches all of cs.*); an organization matches its short or
-    full name. Semantic matching can replace `_keyword_hits` when the search issue exposes one.
+    full name. "For you" ranks papers by cosine similarity to the reader's upvoted papers where
+    search has stored embeddings of them, and by shared title/keyword terms otherwise.
     """
 
     frequency: Frequency
     period: Period
     top: list[Paper]  # the period's featured papers (announced ones on a site without lists)
     pool: list[Paper]  # every paper of the period, featured or announced, most trending first
+    # Stored embeddings of pool papers: (their pool indexes, the matrix), when search made any.
+    vectors: tuple[list[int], np.ndarray] | None = None
     _texts: list[str] = field(init=False, repr=False)
     _words: list[frozenset[str]] = field(init=False, repr=False)
     _by_category: dict[str, list[int]] = field(init=False, repr=False)
@@ -161,7 +173,7 @@ class PeriodPapers:
             (self.pool[i] for i in self._interest_hits(interests)), taken, interest_size
         )
         for_you: list[Paper] = []
-        if reader_ is not None and reader_.terms:
+        if reader_ is not None and (reader_.terms or reader_.profile is not None):
             taken |= reader_.upvoted
             for_you = _take(self._for_you(reader_), taken, for_you_size)
         label = "today" if self.frequency == "daily" else "this week"
@@ -194,6 +206,12 @@ class PeriodPapers:
         return cached
 
     def _for_you(self, reader_: Reader) -> list[Paper]:
+        if reader_.profile is not None and self.vectors is not None:
+            indexes, matrix = self.vectors
+            if matrix.shape[1] == reader_.profile.shape[0]:
+                similarity = matrix @ reader_.profile
+                ranked = sorted(zip(similarity.tolist(), indexes, strict=True), reverse=True)
+                return [self.pool[i] for score, i in ranked if score >= FOR_YOU_MIN_SIMILARITY]
         scored = []
         for index, words in enumerate(self._words):
             shared = len(words & reader_.terms)
@@ -202,8 +220,13 @@ class PeriodPapers:
         return [self.pool[index] for _, index in sorted(scored)]
 
 
-def load_period(session: Session, frequency: Frequency, day: date) -> PeriodPapers:
-    """The papers of the period containing `day`: featured on its daily lists or announced in it."""
+def load_period(
+    session: Session, frequency: Frequency, day: date, *, vector_model: str | None = None
+) -> PeriodPapers:
+    """The papers of the period containing `day`: featured on its daily lists or announced in it.
+
+    With `vector_model`, the pool papers' stored embeddings of that model come along.
+    """
     period = period_of(frequency, day)
     entries = DailyEntryRow.__table__
     since: dict[str, datetime] = {}
@@ -224,11 +247,18 @@ def load_period(session: Session, frequency: Frequency, day: date) -> PeriodPape
     featured_set = set(featured)
     # A site that imports no daily lists (pure arXiv) has its top papers among all announced.
     top = [p for p in pool if p.arxiv_id in featured_set] if featured_set else pool
-    return PeriodPapers(frequency, period, top, pool)
+    vectors = None
+    if vector_model is not None:
+        ids, matrix = vectors_store.vectors_for(session, vector_model, [p.arxiv_id for p in pool])
+        if ids:
+            where = {paper.arxiv_id: index for index, paper in enumerate(pool)}
+            vectors = ([where[paper_id] for paper_id in ids], matrix)
+    return PeriodPapers(frequency, period, top, pool, vectors)
 
 
 def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int, set[str]]:
-    """Papers each subscription was sent (or is about to be) in earlier digests."""
+    """Papers each subscription was sent (or is about to be) in its digests of SENT_LOOKBACK."""
+    since = datetime.now(UTC).replace(tzinfo=None) - SENT_LOOKBACK
     sent: dict[int, set[str]] = {}
     for start in range(0, len(subscription_ids), 500):
         chunk = subscription_ids[start : start + 500]
@@ -236,13 +266,16 @@ def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int,
             OutboxRow.subscription_id.in_(chunk),
             OutboxRow.kind == "digest",
             OutboxRow.status.in_(("pending", "sending", "sent")),
+            OutboxRow.created_at >= since,
         )
         for subscription_id, paper_ids in session.execute(query):
             sent.setdefault(subscription_id, set()).update(paper_ids or ())
     return sent
 
 
-def readers(session: Session, user_ids: Sequence[int]) -> dict[int, Reader]:
+def readers(
+    session: Session, user_ids: Sequence[int], *, vector_model: str | None = None
+) -> dict[int, Reader]:
     """The upvotes of these users (issue 4's upvotes table) as "for you" profiles."""
     upvoted: dict[int, set[str]] = {}
     for start in range(0, len(user_ids), 500):
@@ -252,15 +285,30 @@ def readers(session: Session, user_ids: Sequence[int]) -> dict[int, Reader]:
             upvoted.setdefault(user_id, set()).add(paper_id)
     if not upvoted:
         return {}
-    liked = reader.load_papers(session, sorted(set().union(*upvoted.values())))
+    every = sorted(set().union(*upvoted.values()))
+    liked = reader.load_papers(session, every)
+    vectors: dict[str, np.ndarray] = {}
+    if vector_model is not None:  # one query for the whole batch of readers
+        ids, matrix = vectors_store.vectors_for(session, vector_model, every)
+        vectors = dict(zip(ids, matrix, strict=True))
     profiles = {}
     for user_id, ids in upvoted.items():
         terms: set[str] = set()
         for paper_id in ids:
             if paper := liked.get(paper_id):
                 terms |= _terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
-        profiles[user_id] = Reader(frozenset(ids), frozenset(terms))
+        mine = [vectors[paper_id] for paper_id in ids if paper_id in vectors]
+        profiles[user_id] = Reader(frozenset(ids), frozenset(terms), _unit_mean(mine))
     return profiles
+
+
+def _unit_mean(vectors: list[np.ndarray]) -> np.ndarray | None:
+    """The unit-length mean of these embeddings, or None without any."""
+    if not vectors:
+        return None
+    mean = np.mean(vectors, axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm else None
 
 
 def excerpt(paper: Paper, limit: int = 320) -> str:

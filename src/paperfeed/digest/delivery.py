@@ -1,8 +1,9 @@
 """Sends what the outbox holds, each mail once, even when the sender is killed and restarted.
 
 Per mail: (1) claim it: pending -> sending, owned by this process (host, pid, start time), and
-commit; (2) MAIL FROM, RCPT TO, DATA, the message and the final "." line; (3) as soon as the
-server answers 250 to that line, commit the row as sent, before anything else (no QUIT first).
+commit (CLAIM_BATCH mails per commit); (2) MAIL FROM, RCPT TO, DATA, the message and the final
+"." line; (3) as soon as the server answers 250 to that line, commit the row as sent, before
+anything else (no QUIT first).
 
 A sender killed before the 250 leaves a row claimed by a dead process. The server either never
 got the final line or saw the connection close while still handling it; aiosmtpd, like any server
@@ -42,6 +43,9 @@ from .smtp import (
 )
 
 log = logging.getLogger(__name__)
+# Mails claimed per commit: each is still marked sent in its own commit the moment it is sent;
+# a sender killed mid-batch leaves the unsent rest claimed, and the next run takes them back.
+CLAIM_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,12 @@ class DeliveryReport:
     sent: int = 0
     bounced: int = 0
     dropped: int = 0  # the subscriber left before the mail went out
+    refused: int = 0  # the server refused the message itself (5xx not about the address)
     stopped: str | None = None  # why the run stopped early; the rest waits for the next run
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.bounced + self.dropped + self.refused
 
 
 def deliver(
@@ -82,7 +91,7 @@ def deliver(
     report = DeliveryReport()
     with db.transaction() as session:
         released = outbox.release_abandoned(session)
-        pending = outbox.counts(session).get("pending", 0)
+        pending = outbox.counts(session).get("pending", 0) if progress is not None else 0
     if released:
         log.warning("took back %d mails claimed by a sender that stopped", released)
     if progress is not None:
@@ -90,29 +99,54 @@ def deliver(
     envelope_from = email.utils.parseaddr(settings.mail_from)[1]
     after_id = 0
     with SmtpConnection(settings) as connection:
-        while limit is None or report.sent + report.bounced + report.dropped < limit:
+        while report.stopped is None:
+            size = CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - report.done)
+            if size <= 0:
+                break
             with db.transaction() as session:
-                mail = outbox.claim_next(session, owner, after_id, subscription_id=subscription_id)
-            if mail is None:
+                batch = outbox.claim(
+                    session, owner, after_id, size=size, subscription_id=subscription_id
+                )
+            if not batch:
                 break
-            after_id = mail.id
-            if not _wanted(mail):
-                _finish(db, mail, owner, "failed", "the subscriber left before it was sent")
-                report.dropped += 1
-                continue
-            try:
-                _send(connection, db, mail, owner, envelope_from, retry)
-                report.sent += 1
-            except PermanentSmtpError as error:
-                _bounce(db, mail, owner, str(error))
-                report.bounced += 1
-            except (TransientSmtpError, SmtpConfigError) as error:
-                _finish(db, mail, owner, "pending", str(error))
-                report.stopped = str(error)
-                break
-            if progress is not None:
-                progress.advance()
+            after_id = batch[-1].id
+            for mail in batch:
+                if report.stopped is not None:  # give the rest of the batch back, untried
+                    _finish(db, mail, owner, "pending", f"not tried: {report.stopped}")
+                    continue
+                _deliver_one(connection, db, mail, owner, envelope_from, retry, report)
+                if progress is not None:
+                    progress.advance()
     return report
+
+
+def _deliver_one(
+    connection: SmtpConnection,
+    db: Database,
+    mail: outbox.ClaimedMail,
+    owner: str,
+    envelope_from: str,
+    retry: RetryPolicy,
+    report: DeliveryReport,
+) -> None:
+    if not _wanted(mail):
+        _finish(db, mail, owner, "failed", "the subscriber left before it was sent")
+        report.dropped += 1
+        return
+    try:
+        _send(connection, db, mail, owner, envelope_from, retry)
+        report.sent += 1
+    except PermanentSmtpError as error:
+        if error.bad_address:
+            _bounce(db, mail, owner, str(error))
+            report.bounced += 1
+        else:  # refused for what it says, not where it goes: keep the address
+            log.warning("%s refused for good: %s", mail.message_id, error)
+            _finish(db, mail, owner, "failed", str(error))
+            report.refused += 1
+    except (TransientSmtpError, SmtpConfigError) as error:
+        _finish(db, mail, owner, "pending", str(error))
+        report.stopped = str(error)
 
 
 def _wanted(mail: outbox.ClaimedMail) -> bool:

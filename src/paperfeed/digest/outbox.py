@@ -117,46 +117,59 @@ def release_abandoned(session: Session, now: datetime | None = None) -> int:
     return released
 
 
-def claim_next(
-    session: Session, owner: str, after_id: int = 0, *, subscription_id: int | None = None
-) -> ClaimedMail | None:
-    """Take the oldest pending mail (after `after_id`) for this sender; None when none is left."""
-    while True:
-        query = (
-            select(OutboxRow, SubscriptionRow.status)
-            .join(SubscriptionRow, SubscriptionRow.id == OutboxRow.subscription_id)
-            .where(OutboxRow.status == "pending", OutboxRow.id > after_id)
-            .order_by(OutboxRow.id)
-            .limit(1)
+def claim(
+    session: Session,
+    owner: str,
+    after_id: int = 0,
+    *,
+    size: int = 1,
+    subscription_id: int | None = None,
+) -> list[ClaimedMail]:
+    """Take up to `size` of the oldest pending mails (after `after_id`) for this sender.
+
+    A mail another sender took between the two statements is left out; an empty list means no
+    pending mail is left.
+    """
+    query = (
+        select(OutboxRow.id)
+        .where(OutboxRow.status == "pending", OutboxRow.id > after_id)
+        .order_by(OutboxRow.id)
+        .limit(size)
+    )
+    if subscription_id is not None:
+        query = query.where(OutboxRow.subscription_id == subscription_id)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending")
+        .values(
+            status="sending", claimed_by=owner, claimed_at=utcnow(), attempts=OutboxRow.attempts + 1
         )
-        if subscription_id is not None:
-            query = query.where(OutboxRow.subscription_id == subscription_id)
-        row = session.execute(query).first()
-        if row is None:
-            return None
-        mail, subscriber_status = row
-        claimed = session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == mail.id, OutboxRow.status == "pending")
-            .values(
-                status="sending",
-                claimed_by=owner,
-                claimed_at=utcnow(),
-                attempts=OutboxRow.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if claimed == 1:  # another sender may have taken it between the two statements
-            return ClaimedMail(
-                id=mail.id,
-                subscription_id=mail.subscription_id,
-                kind=mail.kind,
-                recipient=mail.recipient,
-                message_id=mail.message_id,
-                message=mail.message.encode("ascii"),
-                subscriber_status=subscriber_status,
-            )
-        after_id = mail.id
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(OutboxRow, SubscriptionRow.status)
+        .join(SubscriptionRow, SubscriptionRow.id == OutboxRow.subscription_id)
+        .where(OutboxRow.id.in_(ids), OutboxRow.status == "sending", OutboxRow.claimed_by == owner)
+        .order_by(OutboxRow.id)
+    ).all()
+    claimed = [
+        ClaimedMail(
+            id=mail.id,
+            subscription_id=mail.subscription_id,
+            kind=mail.kind,
+            recipient=mail.recipient,
+            message_id=mail.message_id,
+            message=mail.message.encode("ascii"),
+            subscriber_status=subscriber_status,
+        )
+        for mail, subscriber_status in rows
+    ]
+    if not claimed:  # all taken by another sender: look further on
+        return claim(session, owner, ids[-1], size=size, subscription_id=subscription_id)
+    return claimed
 
 
 def set_status(

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paperfeed.ingest.report import ProgressSink
+from paperfeed.search import embeddings_source
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.db import Database
@@ -27,6 +29,11 @@ COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
 
 def renderer(settings: Settings) -> MailRenderer:
     return MailRenderer(settings, LinkSigner(site_secret(settings)))
+
+
+def vector_model(settings: Settings) -> str | None:
+    """The embeddings "for you" compares, where search stores any: the model dense search uses."""
+    return embeddings_source.model_name(settings)
 
 
 def interests_of(row: SubscriptionRow) -> Interests:
@@ -74,6 +81,33 @@ def request_subscription(
         message=message.as_bytes().decode("ascii"),
     )
     return row
+
+
+def subscribe(
+    db: Database,
+    settings: Settings,
+    email: str,
+    frequency: Frequency,
+    interests: Interests,
+    *,
+    user_id: int | None = None,
+) -> tuple[int, str]:
+    """request_subscription in its own transaction: (subscription id, address as stored).
+
+    Two requests for one new address at once: the second insert hits the unique address, and
+    its retry finds the first one's row.
+    """
+    for attempt in range(2):
+        try:
+            with db.transaction() as session:
+                row = request_subscription(
+                    session, settings, email, frequency, interests, user_id=user_id
+                )
+                return row.id, row.email
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def token_for(settings: Settings, purpose: Purpose, row: SubscriptionRow) -> str:
@@ -124,7 +158,7 @@ def compose_due(
     With `workers` > 1, batches are composed in that many processes (rendering is CPU-bound).
     """
     with db.sessions() as session:
-        papers = compose.load_period(session, frequency, day)
+        papers = compose.load_period(session, frequency, day, vector_model=vector_model(settings))
         report = ComposeReport(papers.key, len(papers.pool))
         if not papers.has_papers:
             return report
@@ -178,7 +212,8 @@ def _compose_batch(
     """Compose and store one batch: (composed, nothing new, already there)."""
     with db.sessions() as session:  # read, then compose outside any transaction
         sent = compose.already_sent(session, [row.id for row in batch])
-        readers = compose.readers(session, sorted({r.user_id for r in batch if r.user_id}))
+        users = sorted({r.user_id for r in batch if r.user_id})
+        readers = compose.readers(session, users, vector_model=vector_model(settings))
     rows = []
     for row in batch:
         content = papers.select(
@@ -201,7 +236,9 @@ def _compose_ids(
     if state is None:  # the first batch of this worker: open, load the period, make a renderer
         db = Database(url, migrate=False)
         with db.sessions() as session:
-            papers = compose.load_period(session, frequency, day)
+            papers = compose.load_period(
+                session, frequency, day, vector_model=vector_model(settings)
+            )
         state = _worker_state[(url, frequency, day)] = (db, papers, renderer(settings))
     db, papers, mails = state
     with db.sessions() as session:
@@ -287,21 +324,28 @@ def preview(
     frequency = frequency or subscription.frequency  # type: ignore[assignment]
     note = None
     target = day or compose.default_day(frequency)  # type: ignore[arg-type]
-    papers = compose.load_period(session, frequency, target)  # type: ignore[arg-type]
+    model = vector_model(settings)
+    papers = compose.load_period(session, frequency, target, vector_model=model)  # type: ignore[arg-type]
     if not papers.has_papers and day is None:
         latest = reader.latest_day(session, "featured") or reader.latest_day(session, "all")
         if latest is None:
             return None
-        papers = compose.load_period(session, frequency, latest)  # type: ignore[arg-type]
+        papers = compose.load_period(session, frequency, latest, vector_model=model)  # type: ignore[arg-type]
         note = f"No papers yet for the next digest; showing {papers.period.label} instead."
     sent = compose.already_sent(session, [subscription.id]) if subscription.id else {}
-    readers = compose.readers(session, [subscription.user_id]) if subscription.user_id else {}
+    readers = (
+        compose.readers(session, [subscription.user_id], vector_model=model)
+        if subscription.user_id
+        else {}
+    )
     content = papers.select(
         interests_of(subscription),
         already_sent=sent.get(subscription.id, frozenset()),
         reader_=readers.get(subscription.user_id) if subscription.user_id else None,
     )
     mail = renderer(settings).digest(subscription, content)
-    if content.empty and note is None:
+    if not papers.has_papers:
+        note = f"No papers in {papers.period.label} (a weekend or holiday?): no digest is sent."
+    elif content.empty and note is None:
         note = f"Nothing new for {papers.period.label}: no digest would be sent."
     return Preview(mail.subject, mail.text, mail.html, content, note)

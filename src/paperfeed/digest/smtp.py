@@ -10,6 +10,8 @@ import ssl
 from paperfeed.settings import Settings
 
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+# Enhanced status codes (RFC 3463) that mean the mailbox itself: bad address, disabled mailbox.
+_MAILBOX_STATUS = re.compile(r"^5\.(1\.\d{1,3}|2\.1)\b")
 
 
 class TransientSmtpError(Exception):
@@ -17,7 +19,15 @@ class TransientSmtpError(Exception):
 
 
 class PermanentSmtpError(Exception):
-    """The server refused this recipient or message for good (5xx): do not try it again."""
+    """The server refused this recipient or message for good (5xx): do not try it again.
+
+    `bad_address` says whether the refusal is about the mailbox (at RCPT TO, or an enhanced
+    status 5.1.x or 5.2.1) rather than this message (policy, size, content).
+    """
+
+    def __init__(self, message: str, *, bad_address: bool) -> None:
+        super().__init__(message)
+        self.bad_address = bad_address
 
 
 class SmtpConfigError(Exception):
@@ -126,7 +136,8 @@ class SmtpConnection:
             raise TransientSmtpError(message)
         if sender_side:
             raise SmtpConfigError(message)
-        raise PermanentSmtpError(message)
+        mailbox = step == "RCPT TO" or bool(_MAILBOX_STATUS.match(text.decode("ascii", "replace")))
+        raise PermanentSmtpError(message, bad_address=mailbox)
 
 
 def _reply(error: smtplib.SMTPResponseException) -> str:

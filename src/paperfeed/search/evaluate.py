@@ -381,7 +381,6 @@ def _slug(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-
 # --- the commands' entry points ----------------------------------------------------------------
 
 

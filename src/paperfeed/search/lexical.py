@@ -28,6 +28,8 @@ SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
 TITLE_PHRASE_BOOST = 2.0
 EXACT_AUTHOR_BOOST = 20.0
 MAX_QUERY_TERMS = 48  # a 10 kB query is cut to its first distinct words
+NAME_WORDS = 5  # queries of up to this many words are also matched against author names
+PHRASE_TERMS = 6  # queries of 2 to this many terms also score the words as a title phrase
 SIMILAR_TERMS = 256  # a paper's title and abstract, as a query for papers like it
 WRITER_HEAP = 64_000_000
 
@@ -191,13 +193,16 @@ def text_query(
 ) -> tuple[Query | None, dict[str, str]]:
     """A BM25 query for free text, and the stemmed terms it searches for (see query_terms).
 
-    Each term is looked up in title, abstract and authors with the field weights above; the
-    words in order, as a phrase in the title, add a bonus; `exact_author` (the text is a known
-    author's full name) puts that author's papers first.
+    Each term is looked up in title and abstract (and, for short queries, author names) with
+    the field weights above; for short queries the words in order, as a phrase in the title, add
+    a bonus; `exact_author` (the text is a known author's full name) puts that author's papers
+    first.
     """
     words = query_terms(text, max_terms)
     terms = list(words)
-    names = list(dict.fromkeys(_NAMES_ANALYZER.analyze(text)))[:max_terms] if authors else []
+    names = list(dict.fromkeys(_NAMES_ANALYZER.analyze(text)))
+    # Names are a few words: longer text is not looked up in authors (a third of the query cost).
+    names = names if authors and len(names) <= NAME_WORDS else []
     clauses: list[tuple[Occur, Query]] = []
     for field in ("title", "abstract"):
         for term in terms:
@@ -206,7 +211,7 @@ def text_query(
     for name in names:
         query = Query.term_query(SCHEMA, "authors", name, index_option="freq")
         clauses.append((Occur.Should, Query.boost_query(query, boosts["authors"])))
-    if 1 < len(terms) <= 12:
+    if 1 < len(terms) <= PHRASE_TERMS:
         phrase = Query.phrase_query(SCHEMA, "title", terms, slop=1)
         clauses.append((Occur.Should, Query.boost_query(phrase, TITLE_PHRASE_BOOST)))
     if exact_author:

@@ -299,7 +299,7 @@ EMAIL_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
 
 
 class SubscriptionRow(Base):
-    """An address that asked for digests: what it wants, and whether it confirmed, left or bounced."""
+    """An address that asked for digests: what it wants, and whether it confirmed, left, bounced."""
 
     __tablename__ = "subscriptions"
 
@@ -333,6 +333,7 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "key"),
         Index("ix_digest_outbox_status_id", "status", "id"),
+        Index("ix_digest_outbox_key", "key"),  # which subscribers a period was composed for
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -53,8 +54,19 @@ def _problem(error: ValidationError) -> str:
 
 
 @router.get("/digest/subscribe")
-def subscribe_form(request: Request, templates: Templates, user: CurrentUser) -> Response:
-    """The full form: address, frequency and interests (the feed pages carry a short one)."""
+def subscribe_form(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    templates: Templates,
+    user: CurrentUser,
+) -> Response:
+    """The full form; a logged-in user also sees their own subscription and where to change it."""
+    current = _own_subscription(session, user) if user else None
+    preferences = None
+    if current is not None:
+        token = service.token_for(settings, "preferences", current)
+        preferences = f"/digest/preferences?{urlencode({'token': token})}"
     return _page(
         request,
         templates,
@@ -64,7 +76,20 @@ def subscribe_form(request: Request, templates: Templates, user: CurrentUser) ->
         categories="",
         keywords="",
         organizations="",
+        current=current,
+        preferences=preferences,
     )
+
+
+def _own_subscription(session: DbSession, user) -> SubscriptionRow | None:
+    """The subscription linked to the account, else the one of the account's address."""
+    row = subscriptions.by_user(session, user.id)
+    if row is None:
+        try:
+            row = subscriptions.by_email(session, subscriptions.normalize_email(user.email))
+        except SubscriptionError:
+            row = None
+    return row
 
 
 @router.post("/digest/subscribe", dependencies=[CsrfChecked])
@@ -84,13 +109,11 @@ def subscribe(
     db = request.app.state.db
     try:
         interests = _interests(categories, keywords, organizations)
-        with db.transaction() as session:
-            # Linked to the account (for "for you") only when it is the account's own address.
-            own = user is not None and user.email.strip().lower() == email.strip().lower()
-            row = service.request_subscription(
-                session, settings, email, frequency, interests, user_id=user.id if own else None
-            )
-            subscription_id, address = row.id, row.email
+        # Linked to the account (for "for you") only when it is the account's own address.
+        own = user is not None and user.email.strip().lower() == email.strip().lower()
+        subscription_id, address = service.subscribe(
+            db, settings, email, frequency, interests, user_id=user.id if own else None
+        )
     except (SubscriptionError, ValidationError) as error:
         message = _problem(error) if isinstance(error, ValidationError) else str(error)
         return _page(
@@ -299,12 +322,7 @@ def preview(
     format: Annotated[Literal["html", "text"], Query()] = "html",
 ) -> Response:
     """The logged-in user's next digest as the mail would show it, without sending it."""
-    row = subscriptions.by_user(session, user.id)
-    if row is None:
-        try:
-            row = subscriptions.by_email(session, subscriptions.normalize_email(user.email))
-        except SubscriptionError:
-            row = None
+    row = _own_subscription(session, user)
     if row is None:  # not subscribed: what the default digest would be
         row = SubscriptionRow(id=0, email=user.email, frequency="daily", user_id=user.id)
     shown = service.preview(session, settings, row, period, day)

@@ -33,9 +33,11 @@ def upgrade() -> None:
         sa.Column("bounce_reason", sa.Text(), nullable=True),
         sa.Column("confirmations_sent", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_subscriptions_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_subscriptions_user_id_users"),
             ondelete="SET NULL",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
         sa.UniqueConstraint("email", name=op.f("uq_subscriptions_email")),
     )
@@ -61,9 +63,11 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(), nullable=True),
         sa.Column("sent_at", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["subscription_id"], ["subscriptions.id"],
-            name=op.f("fk_digest_outbox_subscription_id_subscriptions"), ondelete="CASCADE",
-        ),  # fmt: skip
+            ["subscription_id"],
+            ["subscriptions.id"],
+            name=op.f("fk_digest_outbox_subscription_id_subscriptions"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_outbox")),
         sa.UniqueConstraint(
             "subscription_id", "key", name=op.f("uq_digest_outbox_subscription_id")
@@ -71,10 +75,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("digest_outbox", schema=None) as batch_op:
         batch_op.create_index("ix_digest_outbox_status_id", ["status", "id"], unique=False)
+        batch_op.create_index("ix_digest_outbox_key", ["key"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("digest_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_digest_outbox_key")
         batch_op.drop_index("ix_digest_outbox_status_id")
 
     op.drop_table("digest_outbox")
