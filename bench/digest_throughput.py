@@ -155,7 +155,7 @@ def main() -> None:
     parser.add_argument("--date", default="2025-10-08", help="the daily period composed")
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--smtp-count", type=int, default=2_000)
-    parser.add_argument("--workers", type=int, default=2, help="compose processes (2 cores)")
+    parser.add_argument("--workers", type=int, default=1, help="processes composing digests")
     args = parser.parse_args()
     data = find_data_dir(args.data)
     if data is None:

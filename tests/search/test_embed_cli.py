@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, paper_text
-from paperfeed.search.vectors_store import load_vectors
+from paperfeed.search.indexer import vectors_path
+from paperfeed.search.vectors_store import embedding_marker, load_vectors
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.models import PaperEmbeddingRow, PaperRow
@@ -121,7 +123,7 @@ def test_the_site_serves_at_once_and_embeds_in_the_background(
         first = client.get("/api/status").json()
         deadline = time.monotonic() + 120
         status = first
-        while status["embedded"] < 24 and time.monotonic() < deadline:
+        while not status["background_embedder"]["indexed_at"] and time.monotonic() < deadline:
             time.sleep(0.1)
             status = client.get("/api/status").json()
         assert client.get("/papers").status_code == 200
@@ -132,6 +134,11 @@ def test_the_site_serves_at_once_and_embeds_in_the_background(
     assert status["background_embedder"]["running"] is True
     assert status["background_embedder"]["embedded_since_start"] == 24
     assert status["background_embedder"]["last_error"] is None
+    # The new vectors joined the search index, so dense search sees them.
+    with db.sessions() as session:
+        marker = embedding_marker(session, MINILM_NAME)
+    meta = json.loads((vectors_path(settings, MINILM_NAME) / "meta.json").read_text())
+    assert meta["marker"] == marker and meta["count"] == 24
 
 
 def test_status_says_when_nothing_embeds_in_the_background(sqlite_db: Database) -> None:

@@ -28,6 +28,7 @@ COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
 
 
 def renderer(settings: Settings) -> MailRenderer:
+    """A mail renderer for this site (links signed with its secret)."""
     return MailRenderer(settings, LinkSigner(site_secret(settings)))
 
 
@@ -37,6 +38,7 @@ def vector_model(settings: Settings) -> str | None:
 
 
 def interests_of(row: SubscriptionRow) -> Interests:
+    """A stored subscription's interests (validated when they were saved)."""
     return Interests.model_construct(
         categories=list(row.categories or []),
         keywords=list(row.keywords or []),

@@ -7,12 +7,12 @@ Vectors are float32 little-endian bytes; readers get numpy matrices, streamed in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from paperfeed.search.embed import paper_text, text_hash
@@ -30,6 +30,7 @@ class PendingPaper:
     paper_id: str
     text: str
     text_hash: str
+    stale: bool = False  # a vector of older text is stored and must be replaced
 
 
 def papers_needing_embedding(
@@ -66,7 +67,7 @@ def papers_needing_embedding(
             text = paper_text(title, abstract)
             digest = text_hash(text)
             if digest != stored_hash:
-                found.append(PendingPaper(paper_id, text, digest))
+                found.append(PendingPaper(paper_id, text, digest, stored_hash is not None))
                 if len(found) == limit:
                     break
         if len(rows) < page_size:
@@ -76,11 +77,17 @@ def papers_needing_embedding(
 
 
 def save_embeddings(
-    session: Session, model: str, rows: Iterable[tuple[str, str, np.ndarray]]
+    session: Session,
+    model: str,
+    rows: Iterable[tuple[str, str, np.ndarray]],
+    *,
+    replacing: Collection[str] | None = None,
 ) -> int:
     """Store (paper_id, text_hash, vector) rows for `model`, replacing older vectors; the count.
 
-    Runs in the caller's transaction, so a batch of vectors commits whole or not at all.
+    `replacing` names the papers that may already have a vector (default: any of them), so a
+    backfill of new papers skips the deletes. Runs in the caller's transaction, so a batch of
+    vectors commits whole or not at all.
     """
     now = datetime.now(UTC).replace(tzinfo=None)
     values = []
@@ -98,7 +105,7 @@ def save_embeddings(
         )
     if not values:
         return 0
-    ids = [value["paper_id"] for value in values]
+    ids = [value["paper_id"] for value in values] if replacing is None else list(replacing)
     for start in range(0, len(ids), 500):  # bound the IN list for every backend
         session.execute(
             delete(PaperEmbeddingRow).where(
@@ -106,7 +113,8 @@ def save_embeddings(
                 PaperEmbeddingRow.paper_id.in_(ids[start : start + 500]),
             )
         )
-    session.execute(insert(PaperEmbeddingRow), values)
+    # A Core executemany: the ORM's bulk path costs about as much again per row.
+    session.execute(PaperEmbeddingRow.__table__.insert(), values)
     return len(values)
 
 
