@@ -6,12 +6,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from paperfeed.store.db import Database
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 SHARED_DATA = Path(
     os.environ.get(
@@ -23,6 +27,14 @@ HF_OTHER_SHAPES = SHARED_DATA / "hf-daily-papers" / "other-shapes"
 ARXIV_JSONL = SHARED_DATA / "arxiv-cs" / "arxiv_cs_2025-03_2026-07.jsonl.gz"
 # A PostgreSQL server URL (any database on it); .ci/run starts one and sets this.
 POSTGRES_URL = os.environ.get("PAPERFEED_TEST_POSTGRES_URL")
+# Screenshots and other files a test run leaves for people to look at.
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# Debian's chromium (.ci/run installs it); the flags keep it off this closed network.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
 
 
 def pytest_collection_modifyitems(config, items):
@@ -96,3 +108,22 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     database = Database(sqlite_url)
     yield database
     database.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright: one for the whole run, because
+    Playwright's sync API cannot run two instances in one thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """test-artifacts/ at the repository root, for screenshots."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ARXIV_JSONL, HF_API_DIR
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page
 from support.arxiv_api_server import ArxivApiServer
 from support.files import arxiv_subset
 from support.live_server import LiveServer
@@ -26,12 +26,6 @@ from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.web.app import create_app
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 # Each payload, if it ever ran, would set window.__pwned or open an alert dialog.
 PAYLOAD = '<script>window.__pwned = "{where}"</script><img src=x onerror="alert(\'{where}\')">'
 
@@ -92,15 +86,6 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     db.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by Playwright."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def watched(browser: Browser) -> Iterator[Watched]:
     """A fresh browser context (no cookies) and page; dialogs are recorded and dismissed."""
@@ -117,9 +102,3 @@ def watched(browser: Browser) -> Iterator[Watched]:
     yield watched
     context.close()
 
-
-@pytest.fixture(scope="session")
-def artifacts() -> Path:
-    """test-artifacts/ at the repository root, for screenshots."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS

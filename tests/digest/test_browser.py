@@ -7,23 +7,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Browser
 from support.live_server import LiveServer
 
 from digest.conftest import FAST_RETRY, add_active
 from paperfeed.digest import service, subscriptions
 from paperfeed.web.app import create_app
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -33,15 +22,13 @@ def database_url(sqlite_url: str) -> str:
 
 
 def test_subscribe_without_javascript_and_screenshot_the_digest(
-    digest_db, digest_settings, mail_server
+    digest_db, digest_settings, mail_server, browser: Browser, artifacts: Path
 ) -> None:
     handler, _ = mail_server
-    ARTIFACTS.mkdir(exist_ok=True)
     app = create_app(digest_settings, digest_db)
-    with LiveServer(app) as server, sync_playwright() as pw:
+    with LiveServer(app) as server:
         settings = digest_settings.model_copy(update={"base_url": server.url})
         app.state.settings = settings  # links in mails point at this live server
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(
             java_script_enabled=False, viewport={"width": 900, "height": 1200}
         )
@@ -79,10 +66,11 @@ def test_subscribe_without_javascript_and_screenshot_the_digest(
         view.set_content(html)
         assert view.locator("h1").inner_text() == "Tuesday, 10 June 2025"
         assert view.locator("text=Trending today").count() == 1
-        shot = ARTIFACTS / "digest-email.png"
+        shot = artifacts / "digest-email.png"
         view.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 20_000
         # The unsubscribe link in the rendered mail opens the page with the button.
         view.click("text=Unsubscribe")
         assert view.locator("h1").inner_text() == "Unsubscribe"
-        browser.close()
+        context.close()
+        mail_view.close()
