@@ -174,3 +174,25 @@ def test_only_one_process_embeds_in_the_background(
     assert status["background_embedder"]["running"] is False
     assert status["embedded"] == 0
     assert os.path.exists(home_with_models / "embedder.lock")
+
+
+def test_every_web_worker_reports_the_worker_that_embeds(
+    home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = _home_db(home_with_models, arxiv_sample, 8)
+    monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
+    settings = Settings(database_url=db.url, embed_batch_size=4, embed_poll_s=0.2)
+
+    # Two apps on one data folder, as two `serve --workers` processes: the first takes the lock.
+    with TestClient(create_app(settings, db)) as embedding_worker:
+        deadline = time.monotonic() + 120
+        while embedding_worker.get("/api/status").json()["embedded"] < 8:
+            assert time.monotonic() < deadline, "the background embedder did not finish"
+            time.sleep(0.1)
+        with TestClient(create_app(settings, db)) as other_worker:
+            time.sleep(0.5)  # its own embedder thread finds the lock taken and stops
+            reported = other_worker.get("/api/status").json()["background_embedder"]
+
+    assert reported["running"] is True and reported["pid"] == os.getpid()
+    assert reported["model"] == MINILM_NAME and reported["embedded_since_start"] == 8
+    assert reported["updated_at"]

@@ -4,7 +4,9 @@ site's background embedder."""
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 FULL_CHECK_EVERY_S = 3600.0  # how often the background embedder looks for changed texts
 INDEX_EVERY_S = 300.0  # how often new vectors join the search index during a long backlog
+STATUS_EVERY_S = 5.0  # how often the embedding process publishes its state for other workers
+STATUS_FILE = "embedder.status.json"  # in the data folder, beside embedder.lock
 
 
 @dataclass
@@ -104,11 +108,13 @@ class BackgroundState:
     papers_per_s: float | None = None
     last_error: str | None = None
     indexed_at: float | None = None  # when new vectors last joined the search index (epoch s)
+    pid: int | None = None  # the process doing the work
 
     def as_dict(self) -> dict:
         return {
             "enabled": self.enabled,
             "running": self.running,
+            "pid": self.pid,
             "model": self.model,
             "embedded_since_start": self.embedded_since_start,
             "papers_per_s": None if self.papers_per_s is None else round(self.papers_per_s, 2),
@@ -124,11 +130,12 @@ class BackgroundState:
 class _Counter:
     """Progress that counts into the background state, so the status page moves live."""
 
-    def __init__(self, state: BackgroundState) -> None:
-        self._state = state
+    def __init__(self, embedder: BackgroundEmbedder) -> None:
+        self._embedder = embedder
 
     def advance(self, amount: int = 1) -> None:
-        self._state.embedded_since_start += amount
+        self._embedder.state.embedded_since_start += amount
+        self._embedder.publish(every_s=STATUS_EVERY_S)
 
 
 class BackgroundEmbedder:
@@ -144,6 +151,7 @@ class BackgroundEmbedder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_file = None
+        self._published_at = float("-inf")
         self.state = BackgroundState(enabled=True)
 
     def start(self) -> None:
@@ -158,6 +166,22 @@ class BackgroundEmbedder:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def publish(self, every_s: float = 0.0) -> None:
+        """Write the state where every web worker's GET /api/status finds it (atomically)."""
+        now = time.monotonic()
+        if now - self._published_at < every_s:
+            return
+        self._published_at = now
+        path = Path(self._settings.home) / STATUS_FILE
+        updated_at = datetime.now(UTC).isoformat(timespec="seconds")
+        report = {**self.state.as_dict(), "updated_at": updated_at}
+        try:
+            staging = path.with_suffix(f".{os.getpid()}.tmp")
+            staging.write_text(json.dumps(report))
+            staging.replace(path)
+        except OSError as error:  # the status is a courtesy; never stop embedding for it
+            log.warning("could not write %s: %s", path, error)
 
     def _take_lock(self) -> bool:
         path = Path(self._settings.ensure_home()) / "embedder.lock"
@@ -175,7 +199,8 @@ class BackgroundEmbedder:
             log.info("another process embeds papers in the background; this one does not")
             return
         settings = self._settings
-        self.state.running = True
+        self.state.running, self.state.pid = True, os.getpid()
+        self.publish()
         embedder: Embedder | None = None
         # Polls look for papers with no vector (one indexed query); finding changed texts means
         # reading every title and abstract, so that pass runs at start and then hourly.
@@ -199,7 +224,7 @@ class BackgroundEmbedder:
                     embedder,
                     settings.embed_batch_size,
                     self._stop,
-                    _Counter(self.state),
+                    _Counter(self),
                     limit=pass_size,
                     missing_only=not full_check,
                 )
@@ -217,9 +242,11 @@ class BackgroundEmbedder:
             except Exception as error:  # keep the site up; say what failed and try again later
                 log.exception("background embedding failed")
                 self.state.last_error = f"{type(error).__name__}: {error}"
+            self.publish()
             if caught_up:
                 self._stop.wait(settings.embed_poll_s)
         self.state.running = False
+        self.publish()
 
     def _update_indexes(self) -> None:
         from paperfeed.search.indexer import update_indexes
@@ -257,7 +284,10 @@ def status_lines(db: Database, settings: Settings) -> list[str]:
 def status_report(
     db: Database, settings: Settings, background: BackgroundState | None
 ) -> dict:
-    """Papers, vectors per model and the background embedder's state, for GET /api/status."""
+    """Papers, vectors per model and the background embedder's state, for GET /api/status.
+
+    With several web workers one of them embeds; the others report the state it publishes.
+    """
     configured = configured_model(settings)
     with db.sessions() as session:
         counts = embedding_counts(session)
@@ -267,5 +297,15 @@ def status_report(
         "embedding_model": configured,
         "embedded": embedded,
         "embeddings": counts,
-        "background_embedder": background.as_dict() if background is not None else None,
+        "background_embedder": _background_report(settings, background),
     }
+
+
+def _background_report(settings: Settings, background: BackgroundState | None) -> dict | None:
+    if background is None or background.running:
+        return background.as_dict() if background is not None else None
+    published = Path(settings.home) / STATUS_FILE
+    try:
+        return json.loads(published.read_text())
+    except (OSError, ValueError):  # nobody embeds yet, or the file is being replaced
+        return background.as_dict()
