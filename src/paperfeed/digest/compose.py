@@ -60,7 +60,12 @@ def default_day(frequency: Frequency, today: date | None = None) -> date:
     return today - timedelta(days=1 if frequency == "daily" else 7)
 
 
-def trending(papers: Iterable[Paper], since: dict[str, datetime], at: datetime) -> list[Paper]:
+def trending(
+    papers: Iterable[Paper],
+    since: dict[str, datetime],
+    at: datetime,
+    gravity: float = rank_trending.DEFAULT_GRAVITY,
+) -> list[Paper]:
     """The papers, most trending first: paperfeed.rank.trending's score measured at `at`.
 
     `since` is when each paper was featured (else published); ties go to the newer, then the id.
@@ -70,7 +75,8 @@ def trending(papers: Iterable[Paper], since: dict[str, datetime], at: datetime) 
     def key(paper: Paper) -> tuple:
         start = since.get(paper.arxiv_id, at)
         hours = (at - start).total_seconds() / 3600
-        return (-rank_trending.score(paper.upvotes, hours), -start.timestamp(), paper.arxiv_id)
+        score = rank_trending.score(paper.upvotes, hours, gravity)
+        return (-score, -start.timestamp(), paper.arxiv_id)
 
     return sorted(papers, key=key)
 
@@ -221,11 +227,17 @@ class PeriodPapers:
 
 
 def load_period(
-    session: Session, frequency: Frequency, day: date, *, vector_model: str | None = None
+    session: Session,
+    frequency: Frequency,
+    day: date,
+    *,
+    vector_model: str | None = None,
+    gravity: float = rank_trending.DEFAULT_GRAVITY,
 ) -> PeriodPapers:
     """The papers of the period containing `day`: featured on its daily lists or announced in it.
 
-    With `vector_model`, the pool papers' stored embeddings of that model come along.
+    With `vector_model`, the pool papers' stored embeddings of that model come along; `gravity`
+    is the site's trending gravity (PAPERFEED_TRENDING_GRAVITY), as /trending uses.
     """
     period = period_of(frequency, day)
     entries = DailyEntryRow.__table__
@@ -243,7 +255,7 @@ def load_period(
     for paper_id, published, announced in session.execute(query):
         since.setdefault(paper_id, published or datetime.combine(announced, time()))
     papers = reader.load_papers(session, list(since))
-    pool = trending(papers.values(), since, rank_trending.reference_time(period.last))
+    pool = trending(papers.values(), since, rank_trending.reference_time(period.last), gravity)
     featured_set = set(featured)
     # A site that imports no daily lists (pure arXiv) has its top papers among all announced.
     top = [p for p in pool if p.arxiv_id in featured_set] if featured_set else pool

@@ -8,6 +8,7 @@ commits that makes a killed and restarted sender send every mail exactly once.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -89,9 +90,13 @@ def last_created(session: Session, subscription_id: int, kind: str) -> datetime 
 
 
 def owner_id() -> str:
-    """This process as a claim owner: host, pid and start time (a reused pid is not us)."""
+    """One sender run as a claim owner: host, pid, start time (a reused pid is not us), run tag.
+
+    The run tag keeps two senders of one process apart (the schedule thread and a web request's
+    confirmation mail): with the same owner, each would take the other's claims as its own.
+    """
     pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}:{secrets.token_hex(4)}"
 
 
 def release_abandoned(session: Session, now: datetime | None = None) -> int:
@@ -239,7 +244,8 @@ def _start_time(pid: int) -> str:
 def _owner_alive(owner: str) -> bool | None:
     """Whether the claiming process still runs: None when it ran on another host."""
     host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
+    pid_text, _, rest = rest.partition(":")
+    start = rest.partition(":")[0]  # the run tag after it says nothing about the process
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
     try:

@@ -160,7 +160,13 @@ def compose_due(
     With `workers` > 1, batches are composed in that many processes (rendering is CPU-bound).
     """
     with db.sessions() as session:
-        papers = compose.load_period(session, frequency, day, vector_model=vector_model(settings))
+        papers = compose.load_period(
+            session,
+            frequency,
+            day,
+            vector_model=vector_model(settings),
+            gravity=settings.trending_gravity,
+        )
         report = ComposeReport(papers.key, len(papers.pool))
         if not papers.has_papers:
             return report
@@ -239,7 +245,11 @@ def _compose_ids(
         db = Database(url, migrate=False)
         with db.sessions() as session:
             papers = compose.load_period(
-                session, frequency, day, vector_model=vector_model(settings)
+                session,
+                frequency,
+                day,
+                vector_model=vector_model(settings),
+                gravity=settings.trending_gravity,
             )
         state = _worker_state[(url, frequency, day)] = (db, papers, renderer(settings))
     db, papers, mails = state
@@ -326,13 +336,19 @@ def preview(
     frequency = frequency or subscription.frequency  # type: ignore[assignment]
     note = None
     target = day or compose.default_day(frequency)  # type: ignore[arg-type]
-    model = vector_model(settings)
-    papers = compose.load_period(session, frequency, target, vector_model=model)  # type: ignore[arg-type]
+    model, gravity = vector_model(settings), settings.trending_gravity
+    papers = compose.load_period(session, frequency, target, vector_model=model, gravity=gravity)  # type: ignore[arg-type]
     if not papers.has_papers and day is None:
         latest = reader.latest_day(session, "featured") or reader.latest_day(session, "all")
         if latest is None:
             return None
-        papers = compose.load_period(session, frequency, latest, vector_model=model)  # type: ignore[arg-type]
+        papers = compose.load_period(
+            session,
+            frequency,  # type: ignore[arg-type]
+            latest,
+            vector_model=model,
+            gravity=gravity,
+        )
         note = f"No papers yet for the next digest; showing {papers.period.label} instead."
     sent = compose.already_sent(session, [subscription.id]) if subscription.id else {}
     readers = (

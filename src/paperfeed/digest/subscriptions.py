@@ -104,8 +104,8 @@ def request(
 ) -> SubscriptionRow:
     """Record a request to subscribe; the row stays pending until the address confirms.
 
-    An address that is already active keeps its preferences (an anonymous form must not change
-    someone else's); the caller mails it a link to its preferences instead of a confirmation.
+    An address that is already active keeps its preferences and its account link (an anonymous
+    form must not change someone else's); the caller mails it a link to its preferences instead.
     """
     now = now or utcnow()
     email = normalize_email(email)
@@ -121,7 +121,8 @@ def request(
         row.organizations = interests.organizations
         row.left_at = None
         row.bounce_reason = None
-    if user_id is not None and row.user_id is None:
+        # Account addresses are not verified: only a request the address still has to confirm
+        # may link the row to an account, and the latest request decides (never an active row).
         row.user_id = user_id
     session.flush()
     return row

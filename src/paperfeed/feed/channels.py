@@ -34,22 +34,32 @@ def daily(session: Session, *, site_name: str, limit: int) -> Channel:
     )
 
 
-def trending(session: Session, *, site_name: str, limit: int) -> Channel:
-    """The papers featured in the last TRENDING_DAYS days, by trending score (rank.trending)."""
-    description = f"Papers of the last {TRENDING_DAYS} days of daily lists, trending first."
+def trending(
+    session: Session,
+    *,
+    site_name: str,
+    limit: int,
+    days: int = TRENDING_DAYS,
+    gravity: float = rank.DEFAULT_GRAVITY,
+) -> Channel:
+    """The papers featured in the last `days` days, by trending score (rank.trending).
+
+    The web layer passes the site's trending settings, so the feed ranks as /trending does.
+    """
+    description = f"Papers of the last {days} days of daily lists, trending first."
     channel = Channel(f"{site_name}: trending papers", description, "/trending", [])
     scope = default_scope(session)
     last = reader.latest_day(session, scope)
     if last is None:
         return channel
-    first = last - timedelta(days=TRENDING_DAYS - 1)
+    first = last - timedelta(days=days - 1)
     found: dict[str, FeedEntry] = {}  # a paper listed on two days appears once, where it ranks
     if scope == "featured":
-        ranked = rank.rank_entries(session, first, last)
+        ranked = rank.rank_entries(session, first, last, gravity=gravity)
         for entry in reader.entries_by_ids(session, [int(r.key) for r in ranked[: limit * 2]]):
             found.setdefault(entry.paper.arxiv_id, FeedEntry(entry.paper, _listed_at(entry)))
     else:
-        ids = [str(r.key) for r in rank.rank_papers(session, first, last)[:limit]]
+        ids = [str(r.key) for r in rank.rank_papers(session, first, last, gravity=gravity)[:limit]]
         papers = reader.load_papers(session, ids)
         found = {i: FeedEntry(papers[i], _first_seen(papers[i])) for i in ids}
     return Channel(channel.title, description, channel.page_path, list(found.values())[:limit])

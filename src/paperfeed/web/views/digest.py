@@ -82,14 +82,12 @@ def subscribe_form(
 
 
 def _own_subscription(session: DbSession, user) -> SubscriptionRow | None:
-    """The subscription linked to the account, else the one of the account's address."""
-    row = subscriptions.by_user(session, user.id)
-    if row is None:
-        try:
-            row = subscriptions.by_email(session, subscriptions.normalize_email(user.email))
-        except SubscriptionError:
-            row = None
-    return row
+    """The subscription linked to the account (by a request its address confirmed).
+
+    Never looked up by the account's address alone: that address was never verified, so anyone
+    could register with someone else's and read or change their subscription.
+    """
+    return subscriptions.by_user(session, user.id)
 
 
 @router.post("/digest/subscribe", dependencies=[CsrfChecked])

@@ -38,7 +38,13 @@ def daily_feed(request: Request, session: DbSession, settings: AppSettings) -> R
 @router.get("/trending/feed.rss")
 @router.get("/trending/feed.atom")
 def trending_feed(request: Request, session: DbSession, settings: AppSettings) -> Response:
-    channel = channels.trending(session, site_name=settings.site_name, limit=settings.page_size)
+    channel = channels.trending(
+        session,
+        site_name=settings.site_name,
+        limit=settings.page_size,
+        days=settings.trending_days,
+        gravity=settings.trending_gravity,
+    )
     return feed_response(channel, request, settings)
 
 
