@@ -167,3 +167,31 @@ def test_missing_only_skips_stale_vectors_and_limit_caps_the_run(
     assert len(missing) == 4 and renamed not in {p.paper_id for p in missing}
     assert [p.paper_id for p in every] == sorted([renamed, *(p.paper_id for p in missing)])
     assert first_two + after == every
+
+
+class RacingEmbedder(CountingEmbedder):
+    """While it embeds its first chunk, another embedder (`paperfeed embed` beside the site's
+    background one) embeds and commits the same pending papers."""
+
+    def __init__(self, inner: Embedder, db) -> None:
+        super().__init__(inner)
+        self.db = db
+        self.raced = False
+
+    def embed(self, texts: Sequence[str], batch_size: int = 32, progress=None) -> np.ndarray:
+        if not self.raced:
+            self.raced = True
+            embed_pending(self.db, self.inner, batch_size)
+        return super().embed(texts, batch_size, progress)
+
+
+def test_two_embedders_at_once_store_each_vector_once(papers_db, static_embedder: Embedder) -> None:
+    db = papers_db(6)
+    racing = RacingEmbedder(static_embedder, db)
+
+    result = embed_pending(db, racing, batch_size=4)  # its first 4 were stored meanwhile
+
+    assert racing.raced and result.embedded == 4  # then the other had done the rest
+    with db.sessions() as session:
+        assert embedding_status(session, static_embedder.name) == (6, 6)
+        assert papers_needing_embedding(session, static_embedder.name, 100) == []

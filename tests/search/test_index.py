@@ -105,7 +105,12 @@ def test_a_rebuilt_index_gives_the_same_results_as_an_incremental_one(
     assert _snapshot(settings) == incremental
     assert incremental[0] == 194
     generations = list((tmp_path / "home" / "index").glob("lexical.*"))
-    assert len(generations) == 1  # the old generation was removed
+    # The generation just replaced stays for readers that resolved the link before the swap.
+    live = (tmp_path / "home" / "index" / "lexical").resolve()
+    assert len(generations) == 2 and live in [g.resolve() for g in generations]
+    indexer.update_indexes(sqlite_db, settings, rebuild=True)
+    assert len(list((tmp_path / "home" / "index").glob("lexical.*"))) == 2  # older ones go
+    assert _snapshot(settings) == incremental
 
 
 _KILLABLE_UPDATE = textwrap.dedent(
@@ -189,7 +194,7 @@ def test_an_update_killed_mid_way_leaves_a_consistent_index(sqlite_db: Database,
     # the last digits: BM25 statistics count replaced documents until tantivy merges segments.)
     assert _snapshot(settings)[0] == 194
     assert _contents(settings) == held
-    assert len(list((tmp_path / "home" / "index").glob("lexical.*"))) == 1
+    assert len(list((tmp_path / "home" / "index").glob("lexical.*"))) == 2  # live + replaced
 
 
 def test_the_vector_index_follows_the_stored_vectors(sqlite_db: Database, tmp_path) -> None:
@@ -224,4 +229,5 @@ def test_the_vector_index_follows_the_stored_vectors(sqlite_db: Database, tmp_pa
     assert grown.vectors_rebuilt and grown.vectors_total == 10
     live = vectors.load(indexer.vectors_path(settings, MINILM_NAME).resolve())
     assert sorted(live.ids.tolist()) == ids
-    assert len(list(indexer.vectors_path(settings, MINILM_NAME).parent.glob("*.*"))) == 1
+    # Three builds: the first generation is gone, the one just replaced stays for readers.
+    assert len(list(indexer.vectors_path(settings, MINILM_NAME).parent.glob("*.*"))) == 2

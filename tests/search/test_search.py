@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ARXIV_JSONL
-from support.search_corpus import embed_papers, import_october, make_home, search_settings
+from support.search_corpus import (
+    OCTOBER_FILES,
+    embed_papers,
+    import_october,
+    make_home,
+    search_settings,
+)
 
 from paperfeed.feed import PaperNotFound
 from paperfeed.ingest.arxiv_jsonl import parse_record
@@ -107,6 +113,9 @@ HOSTILE = [
     "x" * 10_000,
     "2406.99999",  # an id that is not stored
     "https://arxiv.org/abs/not-an-id",
+    "caf\udce9 lone surrogate",  # undecodable command-line bytes arrive like this
+    "\ud800",
+    "yejin\x00choi",
 ]
 
 
@@ -120,6 +129,35 @@ def test_hostile_queries_never_error(corpus: Corpus, query: str) -> None:
     assert len(plain.hits) <= 10
     for hit in filtered.hits:
         assert "cs.CL" in hit.paper.categories
+
+
+def test_extreme_filters_and_page_bounds_never_error(corpus: Corpus) -> None:
+    ever = Filters(date_from=date(1, 1, 1), date_to=date(9999, 12, 31))  # beyond tantivy's dates
+    cs_cl = Filters(category="cs.CL")
+
+    assert corpus.ids("language models", filters=ever) == corpus.ids("language models")
+    assert not corpus.search("language models", filters=Filters(date_from=date(9999, 1, 1))).hits
+    assert not corpus.search("language models", filters=Filters(date_to=date(1, 1, 1))).hits
+    assert not corpus.search("", filters=cs_cl, limit=0).hits  # tantivy panics on limit 0
+    assert not corpus.search("language models", limit=0).hits
+    first_five = corpus.ids("", filters=cs_cl, limit=5)
+    assert first_five and corpus.ids("", filters=cs_cl, offset=-5, limit=5) == first_five
+    assert not corpus.search("", filters=Filters(category="cs.\udcff", author="x\x00y")).hits
+
+
+def test_nul_and_lone_surrogates_never_reach_the_database(db: Database, tmp_path: Path) -> None:
+    """PostgreSQL refuses NUL in text and no driver encodes a lone surrogate: both are cleaned
+    out of the query before the author lookup (on each backend)."""
+    settings = search_settings(tmp_path / "home", db.url, dense=False)
+    import_october(db, OCTOBER_FILES[:1])
+    update_indexes(db, settings)
+    indexes = service.SearchIndexes(settings)
+    with db.sessions() as session:
+        plain = service.search(session, indexes, "language models")
+        hostile = service.search(session, indexes, "language\x00models \udcff")
+
+    assert plain.hits
+    assert [h.paper.arxiv_id for h in hostile.hits] == [h.paper.arxiv_id for h in plain.hits]
 
 
 def test_an_arxiv_id_or_url_goes_straight_to_that_paper(corpus: Corpus) -> None:

@@ -1,5 +1,4 @@
-"""Computes missing and stale paper embeddings in committed batches: `paperfeed embed` and the
-site's background embedder."""
+"""Computes missing and stale paper embeddings in committed batches, for the CLI and the site."""
 
 from __future__ import annotations
 

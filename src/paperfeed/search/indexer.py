@@ -219,11 +219,24 @@ def _swap_in(live: Path, target: Path) -> None:
 
 
 def _remove_old_generations(live: Path) -> None:
-    """Delete generations other than the live one (open readers keep their mapped files)."""
+    """Delete generations older than the live one and the one it just replaced.
+
+    The replaced one stays until the next swap: a reader that resolved the link a moment before
+    the swap may still be opening it (open readers keep their mapped files either way).
+    """
     current = live.resolve().name if live.exists() else None
-    for candidate in live.parent.glob(f"{live.name}.*"):
-        if candidate.name != current and candidate.is_dir():
-            shutil.rmtree(candidate, ignore_errors=True)
+    older = sorted(
+        (c for c in live.parent.glob(f"{live.name}.*") if c.is_dir() and c.name != current),
+        key=_generation_time,
+    )
+    for candidate in older[:-1]:
+        shutil.rmtree(candidate, ignore_errors=True)
+
+
+def _generation_time(generation: Path) -> int:
+    """The nanosecond timestamp that names a generation (see _new_generation)."""
+    suffix = generation.name.rsplit(".", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 0
 
 
 @contextmanager

@@ -32,6 +32,8 @@ NAME_WORDS = 5  # queries of up to this many words are also matched against auth
 PHRASE_TERMS = 6  # queries of 2 to this many terms also score the words as a title phrase
 SIMILAR_TERMS = 256  # a paper's title and abstract, as a query for papers like it
 WRITER_HEAP = 64_000_000
+# tantivy stores dates as i64 nanoseconds (1677-09-21 to 2262-04-11): filter days are held inside.
+FIRST_DAY, LAST_DAY = date(1678, 1, 1), date(2262, 1, 1)
 
 
 def _text_analyzer() -> tantivy.TextAnalyzer:
@@ -58,6 +60,12 @@ def _names_analyzer() -> tantivy.TextAnalyzer:
 
 _TEXT_ANALYZER = _text_analyzer()
 _NAMES_ANALYZER = _names_analyzer()
+
+
+def clean_text(text: str) -> str:
+    """`text` as tantivy, the tokenizer and every database can take it: lone surrogates (from
+    undecodable command-line bytes) become U+FFFD and NUL, which PostgreSQL refuses, a space."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
 
 
 def analyze(text: str) -> list[str]:
@@ -155,19 +163,19 @@ def filter_clauses(filters: Filters) -> list[tuple[Occur, Query]]:
     """MUST clauses for the filters; an author filter matches the normalized full name."""
     clauses: list[tuple[Occur, Query]] = []
     if filters.date_from is not None or filters.date_to is not None:
-        lower = _midnight(filters.date_from) if filters.date_from else None
-        upper = _midnight(filters.date_to) if filters.date_to else None
+        lower = _midnight(_in_range(filters.date_from)) if filters.date_from else None
+        upper = _midnight(_in_range(filters.date_to)) if filters.date_to else None
         clauses.append(
             (Occur.Must, Query.range_query(SCHEMA, "date", tantivy.FieldType.Date, lower, upper))
         )
     if filters.category:
-        category = filters.category.casefold()
+        category = clean_text(filters.category).casefold()
         clauses.append((Occur.Must, Query.term_query(SCHEMA, "category", category)))
     if filters.organization:
-        organization = filters.organization.casefold()
+        organization = clean_text(filters.organization).casefold()
         clauses.append((Occur.Must, Query.term_query(SCHEMA, "organization", organization)))
     if filters.author:
-        author = normalize_name(filters.author)
+        author = normalize_name(clean_text(filters.author))
         clauses.append((Occur.Must, Query.term_query(SCHEMA, "author_key", author)))
     return clauses
 
@@ -236,6 +244,8 @@ def search(
     index: tantivy.Index, query: Query, limit: int, *, newest_first: bool = False
 ) -> list[tuple[str, float]]:
     """Paper ids and BM25 scores, best first (or newest first, for filter-only searches)."""
+    if limit <= 0:  # tantivy panics on a limit of 0
+        return []
     searcher = index.searcher()
     if newest_first:
         result = searcher.search(query, limit, count=False, order_by_field="date")
@@ -279,6 +289,10 @@ def matched_words(text: str, terms: dict[str, str]) -> list[str]:
     """The query's words (see query_terms) whose stemmed form occurs in `text`."""
     present = set(analyze(text)) | set(_NAMES_ANALYZER.analyze(text))
     return [word for term, word in terms.items() if term in present]
+
+
+def _in_range(day: date) -> date:
+    return min(max(day, FIRST_DAY), LAST_DAY)
 
 
 def _midnight(day: date) -> datetime:

@@ -131,10 +131,11 @@ def search(
 ) -> SearchResult:
     """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters."""
     filters = filters or Filters()
-    text = " ".join(query.split())[:MAX_QUERY_CHARS]
+    text = " ".join(lexical.clean_text(query).split())[:MAX_QUERY_CHARS]
     result = SearchResult(query=text)
     limit = max(0, min(limit, MAX_RESULTS))
-    if not text and not filters:
+    offset = max(0, offset)
+    if (not text and not filters) or not limit:
         return result
     named = _paper_named_by(session, text)
     if named is not None:

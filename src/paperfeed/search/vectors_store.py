@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sqlalchemy import and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from paperfeed.search.embed import paper_text, text_hash
@@ -113,8 +114,17 @@ def save_embeddings(
                 PaperEmbeddingRow.paper_id.in_(ids[start : start + 500]),
             )
         )
-    # A Core executemany: the ORM's bulk path costs about as much again per row.
-    session.execute(PaperEmbeddingRow.__table__.insert(), values)
+    # A Core executemany: the ORM's bulk path costs about as much again per row. An upsert,
+    # because another embedder (`paperfeed embed` beside the site's) may have stored the paper
+    # since it was found pending.
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+        PaperEmbeddingRow.__table__
+    )
+    replace = {c: insert.excluded[c] for c in ("text_hash", "dim", "vector", "created_at")}
+    session.execute(
+        insert.on_conflict_do_update(index_elements=["model", "paper_id"], set_=replace), values
+    )
     return len(values)
 
 
