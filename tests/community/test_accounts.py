@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from support.accounts import PASSWORD, make_user
 
 from paperfeed.community import accounts
@@ -49,6 +50,15 @@ def test_a_username_is_taken_whatever_its_case(db: Database) -> None:
     make_user(db, "Dora")
     with pytest.raises(AccountError, match="taken"), db.transaction() as session:
         accounts.create_user(session, "dora", "d2@example.org", PASSWORD)
+
+
+def test_the_database_refuses_a_username_in_another_case(db: Database) -> None:
+    """Two registrations racing past the code's check still cannot make "Eve" and "eve"."""
+    make_user(db, "Eve")
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        session.add(
+            UserRow(username="eve", email="e2@example.org", password_hash="x", created_at=utcnow())
+        )
 
 
 def test_log_in_checks_the_password_and_pauses_after_repeated_failures(db: Database) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -154,6 +155,10 @@ class UserRow(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# Usernames are unique whatever their case, also for two registrations at the same moment.
+Index("ux_users_username_lower", func.lower(UserRow.username), unique=True)
 
 
 class ApiTokenRow(Base):
