@@ -60,21 +60,32 @@ def test_next_send_time() -> None:
     assert schedule.next_send_at(at, "06:30") == datetime(2025, 6, 17, 6, 30, tzinfo=UTC)
 
 
-def test_the_schedule_sends_daily_and_on_mondays_weekly(
+def test_the_schedule_sends_daily_and_weekly_once_each(
     digest_db, digest_settings, mail_server
 ) -> None:
     handler, _ = mail_server
     add_active(digest_db, "day@example.org")
     add_active(digest_db, "week@example.org", frequency="weekly")
+    schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 16, 7, 0, tzinfo=UTC))
+    assert "Week 24, 2025" in handler.to("week@example.org")[0]["Subject"]  # Monday
+    assert handler.to("day@example.org") == []  # Sunday the 15th had no list: no mail
     schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 17, 7, 0, tzinfo=UTC))
     assert "Monday, 16 June 2025" in handler.to("day@example.org")[0]["Subject"]
-    assert handler.to("week@example.org") == []  # a Tuesday: no weekly digest
-    schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 16, 7, 0, tzinfo=UTC))
-    assert "Week 24, 2025" in handler.to("week@example.org")[0]["Subject"]
-    assert len(handler.to("day@example.org")) == 1  # Sunday the 15th had no list: no mail
+    assert len(handler.to("week@example.org")) == 1  # week 24 went out on Monday
     # Running the same day again (a second worker, cron beside serve) sends nothing more.
-    schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 16, 7, 5, tzinfo=UTC))
+    schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 17, 7, 5, tzinfo=UTC))
     assert len(handler.received) == 2
+
+
+def test_a_weekly_digest_missed_on_monday_goes_out_the_next_day(
+    digest_db, digest_settings, mail_server
+) -> None:
+    handler, _ = mail_server
+    add_active(digest_db, "week@example.org", frequency="weekly")
+    # The site was down all Monday 16 June; it runs again on Wednesday.
+    schedule.run_due(digest_db, digest_settings, datetime(2025, 6, 18, 7, 0, tzinfo=UTC))
+    [weekly] = handler.to("week@example.org")
+    assert "Week 24, 2025" in weekly["Subject"]
 
 
 def test_serve_runs_the_schedule_when_enabled(digest_db, digest_settings, mail_server) -> None:

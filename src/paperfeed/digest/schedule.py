@@ -1,4 +1,4 @@
-"""The built-in schedule: each day at the send time, the daily digest; on Mondays the weekly one."""
+"""The built-in schedule: each day at the send time, the daily digest and any weekly one due."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def next_send_at(now: datetime, send_time: str) -> datetime:
 def run_due(db: Database, settings: Settings, now: datetime) -> None:
     """What the schedule does at the send time on `now`'s day."""
     today = now.date()
-    plans: list[service.Frequency] = ["daily"]
-    if today.weekday() == 0:  # Monday: last week is complete
-        plans.append("weekly")
+    # The weekly digest covers last ISO week, complete since Monday. Asking every day means a
+    # site that was down on Monday still sends it; the outbox's keys make later days a no-op.
+    plans: list[service.Frequency] = ["daily", "weekly"]
     for frequency in plans:
         composed, sent = service.send_digests(
             db, settings, frequency, service.compose.default_day(frequency, today)
