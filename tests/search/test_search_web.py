@@ -3,16 +3,13 @@ papers, and the API through the real huggingface_hub client."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from lxml import html
+from support.live_server import LiveServer
 from support.search_corpus import embed_papers, import_october, make_home, search_settings
 
 from paperfeed.search.indexer import update_indexes
@@ -140,20 +137,8 @@ def server_url(site) -> Iterator[str]:
     """The site served by uvicorn on a free loopback port, in a background thread."""
     settings, db = site
     app = create_app(settings, db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with LiveServer(app) as server:
+        yield server.url
 
 
 def test_huggingface_hub_list_papers_searches_paperfeed(

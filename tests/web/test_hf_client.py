@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from conftest import HF_API_DIR
 from support.files import hf_entries, hf_files
+from support.live_server import LiveServer
 
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
@@ -22,20 +19,8 @@ from paperfeed.web.app import create_app
 def server_url(feed_db: Database) -> Iterator[str]:
     """paperfeed served by uvicorn on a free loopback port, in a background thread."""
     app = create_app(Settings(database_url=feed_db.url), feed_db)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with LiveServer(app) as server:
+        yield server.url
 
 
 @pytest.fixture
