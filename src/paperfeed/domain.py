@@ -6,9 +6,12 @@ import re
 import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from paperfeed.core.clock import as_utc
+from paperfeed.core.errors import NotFound
 
 # New-style ids (0704.0001 .. 2506.08007) and old-style ids (hep-th/9901001, cs.AI/0101001).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
@@ -21,8 +24,20 @@ NAME_KEY_MAX = 500
 ORGANIZATION_NAME_MAX = 200
 
 
-class InvalidArxivId(ValueError):
-    """A string that is not an arXiv identifier."""
+# Every timestamp a domain object carries is aware UTC (naive input is taken to be UTC).
+UTCTime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class InvalidArxivId(NotFound, ValueError):
+    """A string that is not an arXiv identifier (in a URL: nothing is there, so 404)."""
+
+
+class PaperNotFound(NotFound):
+    """No paper with this id is stored."""
+
+    def __init__(self, arxiv_id: str) -> None:
+        super().__init__(f"paper {arxiv_id} not found")
+        self.arxiv_id = arxiv_id
 
 
 def parse_arxiv_id(text: str) -> tuple[str, int | None]:
@@ -84,9 +99,9 @@ class Paper(BaseModel):
     abstract: str = ""
     authors: list[Author] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list, description="Primary category first.")
-    published_at: datetime | None = Field(default=None, description="First version submitted.")
+    published_at: UTCTime | None = Field(default=None, description="First version submitted.")
     announced_on: date | None = Field(default=None, description="First arXiv listing day.")
-    updated_at: datetime | None = Field(default=None, description="Latest version submitted.")
+    updated_at: UTCTime | None = Field(default=None, description="Latest version submitted.")
     comments: str | None = None
     journal_ref: str | None = None
     doi: str | None = None
@@ -123,7 +138,7 @@ class DailyEntry(BaseModel):
     day: date
     paper: Paper
     submitted_by: Submitter | None = None
-    submitted_at: datetime | None = None
+    submitted_at: UTCTime | None = None
     num_comments: int = 0
     thumbnail: str | None = None
     is_author_participating: bool = False

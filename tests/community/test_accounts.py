@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from support.accounts import PASSWORD, make_user
 
 from paperfeed.community import accounts
-from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures, utcnow
+from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures
+from paperfeed.core.clock import utcnow
 from paperfeed.store.db import Database
 from paperfeed.store.models import ApiTokenRow, LoginFailureRow, UserRow
 

@@ -16,8 +16,7 @@ from paperfeed.community.collections import (
     CollectionNotFound,
     InvalidCollection,
 )
-from paperfeed.domain import InvalidArxivId
-from paperfeed.feed.service import PaperNotFound
+from paperfeed.domain import InvalidArxivId, PaperNotFound
 from paperfeed.store import reader
 from paperfeed.store.db import Database
 from paperfeed.store.models import UserRow

@@ -9,7 +9,8 @@ from support.accounts import DAY_FILES, make_user
 
 from paperfeed.community import comments
 from paperfeed.community.comments import CommentError
-from paperfeed.feed import PaperNotFound, feed_page, parse_period
+from paperfeed.domain import PaperNotFound
+from paperfeed.feed import feed_page, parse_period
 from paperfeed.store.db import Database
 
 # A paper of 3 October 2025 that Hugging Face users had already commented on.

@@ -96,8 +96,8 @@ def _trending_ids(client: TestClient) -> list[str]:
 
 def test_reference_time_is_now_for_a_running_day() -> None:
     now = datetime(2025, 10, 3, 12, tzinfo=UTC)
-    assert trending.reference_time(date(2025, 10, 3), now) == datetime(2025, 10, 3, 12)
-    assert trending.reference_time(date(2025, 10, 2), now) == datetime(2025, 10, 3)
+    assert trending.reference_time(date(2025, 10, 3), now) == datetime(2025, 10, 3, 12, tzinfo=UTC)
+    assert trending.reference_time(date(2025, 10, 2), now) == datetime(2025, 10, 3, tzinfo=UTC)
 
 
 def test_the_gravity_is_a_setting(site_db: Database, tmp_path) -> None:

@@ -12,7 +12,7 @@ from support.accounts import DAY_FILES, make_user
 from support.live_server import LiveServer
 
 from paperfeed.community import accounts, votes
-from paperfeed.feed import PaperNotFound
+from paperfeed.domain import PaperNotFound
 from paperfeed.ingest import hf_daily
 from paperfeed.settings import Settings
 from paperfeed.store import reader

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import event, update
 
+from paperfeed.core.clock import utcnow
 from paperfeed.digest import outbox, service
-from paperfeed.digest.subscriptions import Interests, utcnow
+from paperfeed.digest.subscriptions import Interests
 from paperfeed.store.models import OutboxRow
 
 

@@ -188,7 +188,8 @@ def test_bad_requests_get_clear_answers_and_change_nothing(
     # An expired confirmation link says so; subscribing again sends a fresh one.
     import time
 
-    from paperfeed.digest.tokens import LinkSigner, site_secret
+    from paperfeed.core.secrets import site_secret
+    from paperfeed.digest.tokens import LinkSigner
 
     _subscribe(client, "late@example.org")
     with digest_db.sessions() as session:

@@ -9,8 +9,8 @@ import pytest
 from conftest import HF_API_DIR
 from support.files import hf_entries, hf_files
 
+from paperfeed.domain import PaperNotFound
 from paperfeed.feed import (
-    PaperNotFound,
     Period,
     default_scope,
     feed_page,

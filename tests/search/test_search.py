@@ -19,7 +19,7 @@ from support.search_corpus import (
     search_settings,
 )
 
-from paperfeed.feed import PaperNotFound
+from paperfeed.domain import PaperNotFound
 from paperfeed.ingest.arxiv_jsonl import parse_record
 from paperfeed.search import service
 from paperfeed.search.indexer import update_indexes

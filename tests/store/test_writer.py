@@ -68,7 +68,7 @@ def test_who_owns_which_field(sqlite_db: Database) -> None:
         assert paper.title == record.title  # arXiv owns the bibliography
         assert paper.categories == " ".join(record.categories)
         assert paper.announced_on == record.announced_on
-        assert paper.published_at == entry.paper.published_at.replace(tzinfo=None)  # gap filled
+        assert paper.published_at == entry.paper.published_at  # gap filled
         assert paper.upvotes_base == entry.paper.upvotes  # Hugging Face owns its fields
         assert paper.ai_summary == entry.paper.ai_summary
         assert paper.metadata_source == "arxiv"

@@ -7,7 +7,7 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,6 +15,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import as_utc, utcnow
+from paperfeed.core.errors import Refused
 from paperfeed.store.models import USERNAME_MAX, ApiTokenRow, LoginFailureRow, UserRow
 
 USERNAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{1,{USERNAME_MAX - 1}}}$")
@@ -27,7 +29,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
-class AccountError(ValueError):
+class AccountError(Refused, ValueError):
     """A request about an account that cannot be granted; the message says why."""
 
 
@@ -38,7 +40,8 @@ class TooManyFailures(AccountError):
         minutes = max(1, -(-retry_after_s // 60))
         super().__init__(
             f"Too many failed log-ins for this username from your address; "
-            f"try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            status=429,
         )
         self.retry_after_s = retry_after_s
 
@@ -57,11 +60,6 @@ class NewToken:
 
     secret: str
     row: ApiTokenRow
-
-
-def utcnow() -> datetime:
-    """Now, as the naive UTC the store keeps."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def hash_password(password: str) -> str:
@@ -140,7 +138,7 @@ def authenticate(
     Failures are counted per (username, client address) in the database, so every worker
     process sees them; a success clears them. The caller commits (failures must be kept).
     """
-    now = now or utcnow()
+    now = as_utc(now) if now else utcnow()
     key = _failure_key(username, client)
     since = now - limit.window
     failures = list(
@@ -205,7 +203,7 @@ def user_for_token(session: Session, secret: str, *, now: datetime | None = None
     """
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    now = now or utcnow()
+    now = as_utc(now) if now else utcnow()
     token = session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == _token_hash(secret)))
     if token is None or (token.expires_at is not None and token.expires_at <= now):
         return None

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from paperfeed.community.accounts import utcnow
-from paperfeed.domain import Paper, parse_arxiv_id
+from paperfeed.core.clock import utcnow
+from paperfeed.core.errors import Forbidden, Invalid, NotFound
+from paperfeed.domain import Paper, PaperNotFound, parse_arxiv_id
 from paperfeed.feed.bibtex import bibtex
-from paperfeed.feed.service import PaperNotFound
 from paperfeed.store import reader
+from paperfeed.store.dialect import insert
 from paperfeed.store.models import (
     COLLECTION_NAME_MAX,
     CollectionPaperRow,
@@ -39,7 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _links = CollectionPaperRow.__table__
 
 
-class CollectionNotFound(LookupError):
+class CollectionNotFound(NotFound):
     """No collection with this id that the viewer may see (missing, or someone's private one)."""
 
     def __init__(self, collection_id: int) -> None:
@@ -47,14 +47,14 @@ class CollectionNotFound(LookupError):
         self.collection_id = collection_id
 
 
-class CollectionForbidden(PermissionError):
+class CollectionForbidden(Forbidden):
     """The viewer may read this (public) collection but only its owner may change it."""
 
     def __init__(self) -> None:
         super().__init__("Only the owner of this collection can change it.")
 
 
-class InvalidCollection(ValueError):
+class InvalidCollection(Invalid):
     """A change refused for a reason the user can fix: a bad or taken name, a limit reached."""
 
 
@@ -170,10 +170,9 @@ def add_paper(session: Session, user: UserRow, collection_id: int, paper_id: str
         raise InvalidCollection(
             f"A collection holds at most {MAX_PAPERS_PER_COLLECTION} papers; start another one."
         )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # RETURNING says whether a row went in, the same way on both databases.
     added = session.scalar(
-        insert(_links)
+        insert(session, _links)
         .values(collection_id=row.id, paper_id=arxiv_id, added_at=utcnow())
         .on_conflict_do_nothing(index_elements=["collection_id", "paper_id"])
         .returning(_links.c.paper_id)

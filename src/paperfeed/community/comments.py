@@ -15,8 +15,9 @@ from markdown_it import MarkdownIt
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from paperfeed.community.accounts import utcnow
-from paperfeed.feed.service import PaperNotFound
+from paperfeed.core.clock import utcnow
+from paperfeed.core.errors import Refused
+from paperfeed.domain import PaperNotFound
 from paperfeed.store.models import CommentRow, PaperRow, UserRow
 
 BODY_MAX = 5000
@@ -34,12 +35,8 @@ def _link_open(renderer, tokens, idx, options, env) -> str:
 _markdown.add_render_rule("link_open", _link_open)
 
 
-class CommentError(ValueError):
+class CommentError(Refused, ValueError):
     """A comment request that cannot be granted; `status` is the HTTP status that fits."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

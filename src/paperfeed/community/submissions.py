@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import as_utc, start_of, utcnow
+from paperfeed.core.errors import Refused
 from paperfeed.domain import DailyEntry, InvalidArxivId, Paper, parse_arxiv_id
 from paperfeed.ingest import arxiv_api
 from paperfeed.ingest.http import PoliteClient, RemoteError
@@ -29,12 +31,8 @@ Fetcher = Callable[[str], Paper | None]
 SOURCE = "local"  # daily_entries.source of a list entry a local user submitted
 
 
-class SubmissionRefused(ValueError):
+class SubmissionRefused(Refused, ValueError):
     """The paper cannot be submitted; the message says why, `status` is the HTTP status."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ def submit_paper(
 
     Raises SubmissionRefused with a message for the submitter. The caller commits.
     """
-    now = _naive_utc(now or datetime.now(UTC))
+    now = as_utc(now) if now else utcnow()
     today = now.date()
     try:
         arxiv_id, _version = parse_arxiv_id(text or "")
@@ -130,7 +128,7 @@ def submit_paper(
 
 def submissions_today(session: Session, user: UserRow, now: datetime | None = None) -> int:
     """How many papers the user has submitted this UTC day."""
-    today = _naive_utc(now or datetime.now(UTC)).date()
+    today = (as_utc(now) if now else utcnow()).date()
     return (
         session.scalar(
             select(func.count())
@@ -143,9 +141,9 @@ def submissions_today(session: Session, user: UserRow, now: datetime | None = No
 
 def _check_age(paper: Paper, now: datetime, rules: SubmissionRules) -> None:
     if paper.published_at is not None:
-        born = _naive_utc(paper.published_at)
+        born = paper.published_at
     elif paper.announced_on is not None:
-        born = datetime.combine(paper.announced_on, datetime.min.time())
+        born = start_of(paper.announced_on)
     else:
         raise SubmissionRefused(f"{paper.arxiv_id} has no known date; its age cannot be checked.")
     if now - born > timedelta(days=rules.max_age_days):
@@ -155,6 +153,3 @@ def _check_age(paper: Paper, now: datetime, rules: SubmissionRules) -> None:
             422,
         )
 
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from paperfeed.community.accounts import utcnow
-from paperfeed.feed.service import PaperNotFound
+from paperfeed.core.clock import utcnow
+from paperfeed.domain import PaperNotFound
+from paperfeed.store.dialect import insert
 from paperfeed.store.models import PaperRow, UpvoteRow, UserRow
 
 
@@ -31,12 +31,10 @@ class VoteState:
 def upvote(session: Session, user: UserRow, paper_id: str) -> VoteState:
     """Add the user's upvote (a second call changes nothing). The caller commits."""
     _require_paper(session, paper_id)
-    insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(
-        UpvoteRow.__table__
-    )
+    statement = insert(session, UpvoteRow.__table__)
     # RETURNING says whether a row went in (psycopg reports no rowcount for this statement).
     inserted = session.execute(
-        insert.values(user_id=user.id, paper_id=paper_id, created_at=utcnow())
+        statement.values(user_id=user.id, paper_id=paper_id, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["user_id", "paper_id"])
         .returning(UpvoteRow.user_id)
     ).first()
@@ -102,6 +100,3 @@ def _require_paper(session: Session, paper_id: str) -> None:
     if session.scalar(select(PaperRow.id).where(PaperRow.id == paper_id)) is None:
         raise PaperNotFound(paper_id)
 
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import start_of, utcnow
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
 from paperfeed.rank import trending as rank_trending
@@ -56,7 +57,7 @@ def period_key(frequency: Frequency, period: Period) -> str:
 
 def default_day(frequency: Frequency, today: date | None = None) -> date:
     """The period a scheduled run covers: yesterday's list, or last week (complete by now)."""
-    today = today or datetime.now(UTC).date()
+    today = today or utcnow().date()
     return today - timedelta(days=1 if frequency == "daily" else 7)
 
 
@@ -246,14 +247,14 @@ def load_period(
         entries.c.day.between(period.first, period.last)
     )
     for paper_id, listed, submitted in session.execute(query):
-        start = submitted or datetime.combine(listed, time())
+        start = submitted or start_of(listed)
         since[paper_id] = min(start, since.get(paper_id, start))
     featured = list(since)
     query = select(PaperRow.id, PaperRow.published_at, PaperRow.announced_on).where(
         PaperRow.announced_on.between(period.first, period.last)
     )
     for paper_id, published, announced in session.execute(query):
-        since.setdefault(paper_id, published or datetime.combine(announced, time()))
+        since.setdefault(paper_id, published or start_of(announced))
     papers = reader.load_papers(session, list(since))
     pool = trending(papers.values(), since, rank_trending.reference_time(period.last), gravity)
     featured_set = set(featured)
@@ -270,7 +271,7 @@ def load_period(
 
 def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int, set[str]]:
     """Papers each subscription was sent (or is about to be) in its digests of SENT_LOOKBACK."""
-    since = datetime.now(UTC).replace(tzinfo=None) - SENT_LOOKBACK
+    since = utcnow() - SENT_LOOKBACK
     sent: dict[int, set[str]] = {}
     for start in range(0, len(subscription_ids), 500):
         chunk = subscription_ids[start : start + 500]

@@ -30,7 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from paperfeed.ingest.report import ProgressSink
+from paperfeed.core.progress import ProgressSink
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 

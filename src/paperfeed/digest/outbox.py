@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import utcnow
+from paperfeed.store.dialect import insert
 from paperfeed.store.models import OutboxRow, SubscriptionRow
-
-from .subscriptions import utcnow
 
 # A claim by a sender on another host (whose life we cannot check) is taken over after this.
 STALE_CLAIM = timedelta(minutes=10)
@@ -68,9 +67,8 @@ def add_many(session: Session, mails: list[dict]) -> int:
         }
         for mail in mails
     ]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(OutboxRow)
+        insert(session, OutboxRow.__table__)
         .on_conflict_do_nothing(index_elements=["subscription_id", "key"])
         .returning(OutboxRow.id)
     )

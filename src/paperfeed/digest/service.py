@@ -11,7 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from paperfeed.ingest.report import ProgressSink
+from paperfeed.core.clock import utcnow
+from paperfeed.core.progress import ProgressSink
+from paperfeed.core.secrets import site_secret
 from paperfeed.search import embeddings_source
 from paperfeed.settings import Settings
 from paperfeed.store import reader
@@ -22,7 +24,7 @@ from . import compose, delivery, outbox, subscriptions
 from .compose import DigestContent, PeriodPapers
 from .render import MailRenderer, message_id
 from .subscriptions import Frequency, Interests
-from .tokens import InvalidToken, LinkSigner, Purpose, site_secret
+from .tokens import InvalidToken, LinkSigner, Purpose
 
 COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
 
@@ -65,7 +67,7 @@ def request_subscription(
     """
     row = subscriptions.request(session, email, frequency, interests, user_id=user_id)
     last = outbox.last_created(session, row.id, "confirm")
-    if last is not None and last > subscriptions.utcnow() - subscriptions.CONFIRM_INTERVAL:
+    if last is not None and last > utcnow() - subscriptions.CONFIRM_INTERVAL:
         return row
     row.confirmations_sent += 1
     key = f"confirm:{row.confirmations_sent}"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import utcnow
+from paperfeed.core.errors import Invalid
 from paperfeed.store.models import EMAIL_MAX, SubscriptionRow
 
 Frequency = Literal["daily", "weekly"]
@@ -23,7 +25,7 @@ MAX_INTERESTS = 20
 CONFIRM_INTERVAL = timedelta(minutes=5)
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(Invalid):
     """A subscription request that cannot be accepted; the message says why."""
 
 
@@ -162,7 +164,3 @@ def mark_bounced(session: Session, row: SubscriptionRow, reason: str) -> None:
     row.left_at = utcnow()
     row.bounce_reason = reason[:500]
 
-
-def utcnow() -> datetime:
-    """Now as stored: naive UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)

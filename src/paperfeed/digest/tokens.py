@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import time
-from pathlib import Path
 from typing import Literal
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from paperfeed.settings import Settings
+from paperfeed.core.errors import Invalid
 
 Purpose = Literal["confirm", "preferences", "unsubscribe"]
 # A confirmation link expires; links to leave or change preferences work as long as the mail does.
@@ -22,33 +19,10 @@ MAX_AGE_S: dict[Purpose, int | None] = {
 }
 
 
-class InvalidToken(ValueError):
+class InvalidToken(Invalid):
     """A link token that was altered, is for something else, or has expired."""
 
-
-def site_secret(settings: Settings) -> str:
-    """PAPERFEED_SECRET_KEY, else the key generated once into the home (the file web.auth reads).
-
-    Kept here too because the service layer may not import the web layer; both read one file.
-    """
-    if settings.secret_key is not None and settings.secret_key.get_secret_value():
-        return settings.secret_key.get_secret_value()
-    path = Path(settings.home) / "secret_key"
-    if not path.exists():
-        settings.ensure_home()
-        try:  # O_EXCL: of several processes starting at once, exactly one writes the key
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-    for _attempt in range(50):  # the writer may be between creating and writing it
-        key = path.read_text().strip()
-        if key:
-            return key
-        time.sleep(0.05)
-    raise RuntimeError(f"the secret key file {path} is empty")
+    status = 400
 
 
 class LinkSigner:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
+from paperfeed.core.errors import NotFound
 from paperfeed.domain import Paper, normalize_name
 from paperfeed.store import reader
 from paperfeed.store.reader import AuthorCounts, OrganizationCounts
@@ -16,7 +17,7 @@ from paperfeed.store.reader import AuthorCounts, OrganizationCounts
 ListSort = Literal["upvotes", "newest"]
 
 
-class OrganizationNotFound(LookupError):
+class OrganizationNotFound(NotFound):
     """No stored paper is attributed to an organization of this name."""
 
     def __init__(self, name: str) -> None:
@@ -24,7 +25,7 @@ class OrganizationNotFound(LookupError):
         self.name = name
 
 
-class AuthorNotFound(LookupError):
+class AuthorNotFound(NotFound):
     """No stored paper lists an author of this (normalized) name."""
 
     def __init__(self, name: str) -> None:

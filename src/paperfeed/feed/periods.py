@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from paperfeed.core.errors import Invalid
+
 PeriodKind = Literal["day", "week", "month"]
 
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -17,7 +19,7 @@ _DASH = " \u2013 "  # en dash between the first and last day
 _EXAMPLES = {"day": "2025-06-10", "week": "2025-W24", "month": "2025-06"}
 
 
-class InvalidPeriod(ValueError):
+class InvalidPeriod(Invalid):
     """A day, week or month written in a form paperfeed does not understand."""
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from paperfeed.domain import DailyEntry, Paper
+from paperfeed.domain import DailyEntry, Paper, PaperNotFound
 from paperfeed.feed.periods import Period, PeriodKind
 from paperfeed.rank import trending
 from paperfeed.store import reader
@@ -17,14 +17,6 @@ from paperfeed.store.reader import Order, Scope
 # "upvotes": most upvoted first (imported plus local votes), as Hugging Face's daily pages;
 # "trending": the gravity score of paperfeed.rank.trending; "newest": most recently published.
 Sort = Literal["upvotes", "trending", "newest"]
-
-
-class PaperNotFound(LookupError):
-    """No paper with this id is stored."""
-
-    def __init__(self, arxiv_id: str) -> None:
-        super().__init__(f"paper {arxiv_id} not found")
-        self.arxiv_id = arxiv_id
 
 
 @dataclass(frozen=True)

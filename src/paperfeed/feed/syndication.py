@@ -12,6 +12,7 @@ from urllib.parse import quote, urljoin
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.domain import Paper
 
 FeedFormat = Literal["rss", "atom"]
@@ -46,8 +47,8 @@ class Channel:
 
     def updated(self) -> datetime:
         """The latest entry's time; an empty feed says now."""
-        times = [_aware(entry.when) for entry in self.entries if entry.when]
-        return max(times) if times else datetime.now(UTC)
+        times = [as_utc(entry.when) for entry in self.entries if entry.when]
+        return max(times) if times else utcnow()
 
 
 def render(channel: Channel, form: FeedFormat, *, site_url: str, self_path: str) -> bytes:
@@ -82,7 +83,7 @@ def _atom(channel: Channel, links: _Links, self_path: str) -> etree._Element:
     )
     for entry in channel.entries:
         paper = entry.paper
-        when = _rfc3339(_aware(entry.when) if entry.when else channel.updated())
+        when = _rfc3339(as_utc(entry.when) if entry.when else channel.updated())
         item = atom.entry(
             atom.id(paper.abs_url),
             atom.title(_text(paper.title)),
@@ -91,7 +92,7 @@ def _atom(channel: Channel, links: _Links, self_path: str) -> etree._Element:
             atom.updated(when),
         )
         if paper.published_at:
-            item.append(atom.published(_rfc3339(_aware(paper.published_at))))
+            item.append(atom.published(_rfc3339(as_utc(paper.published_at))))
         for author in paper.authors:
             item.append(atom.author(atom.name(_text(author.name))))
         if not paper.authors:  # Atom wants an author on every entry or on the feed
@@ -124,7 +125,7 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
             rss.guid(paper.abs_url, isPermaLink="true"),
         )
         if entry.when:
-            item.append(rss.pubDate(format_datetime(_aware(entry.when))))
+            item.append(rss.pubDate(format_datetime(as_utc(entry.when))))
         for author in paper.authors:
             item.append(dc.creator(_text(author.name)))
         for category in paper.categories:
@@ -138,10 +139,6 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
 def _text(value: str) -> str:
     """Whitespace squashed, and characters XML cannot hold dropped (lxml escapes the rest)."""
     return " ".join(_NOT_XML.sub("", value).split())
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _rfc3339(value: datetime) -> str:

@@ -12,8 +12,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
+from paperfeed.core.progress import NoProgress, ProgressSink
 from paperfeed.domain import Author, InvalidArxivId, Paper, parse_arxiv_id
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink, explain
+from paperfeed.ingest.report import IngestReport, explain
 from paperfeed.store.db import Database
 from paperfeed.store.writer import read_checkpoint, save_papers, write_checkpoint
 

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from paperfeed.core.progress import NoProgress, ProgressSink
 from paperfeed.domain import (
     Author,
     DailyEntry,
@@ -21,7 +22,7 @@ from paperfeed.domain import (
     parse_arxiv_id,
 )
 from paperfeed.ingest.http import PoliteClient, RemoteError
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink, explain
+from paperfeed.ingest.report import IngestReport, explain
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.writer import read_checkpoint, save_daily_entries, write_checkpoint

@@ -16,6 +16,7 @@ from tenacity import (
 )
 
 from paperfeed import __version__
+from paperfeed.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 600.0
 
 
-class RemoteError(Exception):
+class RemoteError(Unavailable):
     """A remote source failed in a way retrying did not fix."""
 
 

@@ -14,10 +14,11 @@ from typing import Any
 
 from lxml import etree
 
+from paperfeed.core.progress import NoProgress, ProgressSink
 from paperfeed.domain import Author, Paper, parse_arxiv_id
 from paperfeed.ingest.http import PoliteClient, RemoteError
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink, Rejection
-from paperfeed.settings import Settings, get_settings
+from paperfeed.ingest.report import IngestReport, Rejection
+from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.writer import (
     delete_checkpoint,
@@ -78,7 +79,7 @@ def harvest(
     until_date: date | None = None,
     set_spec: str | None = None,
     delay_s: float = 3.0,
-    settings: Settings | None = None,
+    settings: Settings,
     progress: ProgressSink | None = None,
     restart: bool = False,
 ) -> HarvestReport:
@@ -90,7 +91,6 @@ def harvest(
     are idempotent). Raises `OaiError` for other OAI-PMH errors and `RemoteError` when the
     repository cannot be reached or keeps sending malformed XML; finished pages stay committed.
     """
-    settings = settings or get_settings()
     progress = progress or NoProgress()
     report = HarvestReport()
     key = checkpoint_key(url, set_spec, from_date, until_date)

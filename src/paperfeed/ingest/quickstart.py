@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from paperfeed.core.progress import NoProgress, ProgressSink
 from paperfeed.ingest import arxiv_jsonl, hf_daily, oai
 from paperfeed.ingest.http import RemoteError
-from paperfeed.ingest.report import IngestReport, NoProgress, ProgressSink
+from paperfeed.ingest.report import IngestReport
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 

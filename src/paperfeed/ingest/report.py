@@ -1,9 +1,8 @@
-"""What an import did: rows written, records rejected and why, and a progress interface."""
+"""What an import did: rows written, records rejected and why."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -34,25 +33,9 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every record was imported."""
         return not self.rejected
 
-
-class ProgressSink(Protocol):
-    """Receives progress of a long job; the CLI shows it as a progress bar."""
-
-    def start(self, description: str, total: int | None) -> None: ...
-
-    def advance(self, amount: int = 1) -> None: ...
-
-
-class NoProgress:
-    """A ProgressSink that shows nothing (library use, tests, the web server)."""
-
-    def start(self, description: str, total: int | None) -> None:
-        pass
-
-    def advance(self, amount: int = 1) -> None:
-        pass
 
 
 def explain(error: Exception) -> str:

@@ -18,11 +18,12 @@ period's candidates (at most a few thousand for a month), identically on SQLite 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import as_utc, start_of, utcnow
 from paperfeed.domain import DailyEntry
 from paperfeed.store import reader
 from paperfeed.store.models import DailyEntryRow, PaperRow
@@ -48,8 +49,8 @@ def score(upvotes: int, age_hours: float, gravity: float = DEFAULT_GRAVITY) -> f
 
 def reference_time(last_day: date, now: datetime | None = None) -> datetime:
     """When ages are measured: now, or the end of `last_day` (UTC) if that is earlier."""
-    now = _naive_utc(now or datetime.now(UTC))
-    end = datetime.combine(last_day + timedelta(days=1), time())
+    now = as_utc(now) if now else utcnow()
+    end = start_of(last_day + timedelta(days=1))
     return min(now, end)
 
 
@@ -87,7 +88,7 @@ def rank_entries(
     if submitter is not None:
         query = query.where(entries.c.submitted_by == submitter)
     candidates = [
-        Ranked(row.id, 0.0, row.upvotes or 0, row.submitted_at or datetime.combine(row.day, time()))
+        Ranked(row.id, 0.0, row.upvotes or 0, row.submitted_at or start_of(row.day))
         for row in session.execute(query)
     ]
     return rank(candidates, reference_time(last, now), gravity)
@@ -112,15 +113,11 @@ def rank_papers(
     candidates = [
         Ranked(
             row.id, 0.0, row.upvotes or 0,
-            row.published_at or datetime.combine(row.announced_on, time()),
+            row.published_at or start_of(row.announced_on),
         )
         for row in session.execute(query)
     ]  # fmt: skip
     return rank(candidates, reference_time(last, now), gravity)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, Progress, load_embedder
+from paperfeed.core.progress import ProgressSink
+from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, load_embedder
 from paperfeed.search.vectors_store import (
     embedding_counts,
     embedding_status,
@@ -48,7 +49,7 @@ def embed_pending(
     embedder: Embedder,
     batch_size: int = 32,
     stop_event: threading.Event | None = None,
-    progress: Progress | None = None,
+    progress: ProgressSink | None = None,
     *,
     commit_size: int | None = None,
     limit: int | None = None,
@@ -131,6 +132,9 @@ class _Counter:
 
     def __init__(self, embedder: BackgroundEmbedder) -> None:
         self._embedder = embedder
+
+    def start(self, description: str, total: int | None) -> None:
+        pass
 
     def advance(self, amount: int = 1) -> None:
         self._embedder.state.embedded_since_start += amount

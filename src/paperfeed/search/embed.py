@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from paperfeed.core.errors import Unavailable
+from paperfeed.core.progress import ProgressSink
+
 if TYPE_CHECKING:
     from paperfeed.settings import Settings
 
@@ -52,12 +55,6 @@ DEVICES = ("cpu", "cuda")
 _EXPORT_VERSION = 1
 
 
-class Progress(Protocol):
-    """Anything told how many texts were just embedded (the CLI's bar, the status counter)."""
-
-    def advance(self, amount: int = 1) -> None: ...
-
-
 @runtime_checkable
 class Embedder(Protocol):
     """Turns texts into L2-normalized float32 vectors of one vector space, named `name`."""
@@ -66,13 +63,13 @@ class Embedder(Protocol):
     dim: int
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
     ) -> np.ndarray:
         """Vectors for `texts`, shape (len(texts), dim), float32, each of norm 1, input order."""
         ...
 
 
-class EmbedderUnavailable(RuntimeError):
+class EmbedderUnavailable(Unavailable):
     """The model files are missing or the requested device does not exist here."""
 
 
@@ -233,7 +230,7 @@ class OnnxMiniLM:
         self._tokenizer = _tokenizer(model_dir)
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
     ) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -277,7 +274,7 @@ class TorchMiniLM:
         self._tokenizing_pool()
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 512, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 512, progress: ProgressSink | None = None
     ) -> np.ndarray:
         try:
             return self._embed(texts, batch_size, progress)
@@ -288,7 +285,7 @@ class TorchMiniLM:
             ) from None
 
     def _embed(
-        self, texts: Sequence[str], batch_size: int, progress: Progress | None
+        self, texts: Sequence[str], batch_size: int, progress: ProgressSink | None
     ) -> np.ndarray:
         torch = self._torch
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -379,7 +376,7 @@ class TorchMiniLM:
         return host, done
 
     @staticmethod
-    def _collect(item, out: np.ndarray, progress: Progress | None) -> None:
+    def _collect(item, out: np.ndarray, progress: ProgressSink | None) -> None:
         batch, vectors, done = item
         if done is not None:
             done.synchronize()
@@ -510,7 +507,7 @@ class StaticEmbedder:
         self.dim = int(self._model.dim)
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 1024, progress: Progress | None = None
+        self, texts: Sequence[str], batch_size: int = 1024, progress: ProgressSink | None = None
     ) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):

@@ -21,6 +21,7 @@ import tantivy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paperfeed.core.errors import NotFound
 from paperfeed.domain import Paper
 from paperfeed.search import lexical
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
@@ -31,7 +32,7 @@ METHODS = ("bm25", "dense", "hybrid")
 CSFCUBE_RELEVANT = 2  # grades 2 and 3 count as relevant for MAP (0-3 scale), as in CSFCube
 
 
-class EvalDataMissing(FileNotFoundError):
+class EvalDataMissing(NotFound, FileNotFoundError):
     """The eval's input files are not where they were looked for."""
 
 

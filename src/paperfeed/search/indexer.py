@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
-from paperfeed.ingest.report import ProgressSink
+from paperfeed.core.progress import ProgressSink
 from paperfeed.search import lexical, vectors
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database

@@ -16,8 +16,14 @@ import tantivy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paperfeed.domain import DailyEntry, InvalidArxivId, Paper, normalize_name, parse_arxiv_id
-from paperfeed.feed import PaperNotFound
+from paperfeed.domain import (
+    DailyEntry,
+    InvalidArxivId,
+    Paper,
+    PaperNotFound,
+    normalize_name,
+    parse_arxiv_id,
+)
 from paperfeed.search import embeddings_source, indexer, lexical, vectors
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import utcnow
 from paperfeed.search.embed import paper_text, text_hash
+from paperfeed.store.dialect import insert
 from paperfeed.store.models import PaperEmbeddingRow, PaperRow
 
 _FLOAT32 = np.dtype("<f4")
@@ -90,7 +91,7 @@ def save_embeddings(
     backfill of new papers skips the deletes. Runs in the caller's transaction, so a batch of
     vectors commits whole or not at all.
     """
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = utcnow()
     values = []
     for paper_id, digest, vector in rows:
         array = np.asarray(vector, dtype=_FLOAT32).reshape(-1)
@@ -117,13 +118,10 @@ def save_embeddings(
     # A Core executemany: the ORM's bulk path costs about as much again per row. An upsert,
     # because another embedder (`paperfeed embed` beside the site's) may have stored the paper
     # since it was found pending.
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
-        PaperEmbeddingRow.__table__
-    )
-    replace = {c: insert.excluded[c] for c in ("text_hash", "dim", "vector", "created_at")}
+    statement = insert(session, PaperEmbeddingRow.__table__)
+    replace = {c: statement.excluded[c] for c in ("text_hash", "dim", "vector", "created_at")}
     session.execute(
-        insert.on_conflict_do_update(index_elements=["model", "paper_id"], set_=replace), values
+        statement.on_conflict_do_update(index_elements=["model", "paper_id"], set_=replace), values
     )
     return len(values)
 
@@ -141,7 +139,7 @@ def iter_vectors(
 ) -> Iterator[tuple[list[str], np.ndarray]]:
     """Stream `model`'s vectors as (paper_ids, float32 matrix) chunks in paper-id order.
 
-    `since` keeps vectors written at or after that time (naive UTC), for incremental indexing.
+    `since` keeps vectors written at or after that time, for incremental indexing.
     """
     query = (
         select(PaperEmbeddingRow.paper_id, PaperEmbeddingRow.dim, PaperEmbeddingRow.vector)

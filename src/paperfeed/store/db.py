@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,7 +46,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 class Database:
-    """An open database: its engine and a session factory, schema migrated on open."""
+    """An open database: its engine and a session factory, schema migrated on open.
+
+    Use it as a context manager (`with Database(url) as db:`) so its connections are closed.
+    """
 
     def __init__(self, database_url: str, *, migrate: bool = True) -> None:
         self.url = database_url
@@ -57,9 +60,16 @@ class Database:
 
             upgrade(self.engine)
 
-    def transaction(self):
+    def transaction(self) -> AbstractContextManager[Session]:
         """A session whose work commits together at the end, or not at all."""
         return transaction(self.sessions)
 
     def close(self) -> None:
+        """Close every pooled connection (the object can open new ones if used again)."""
         self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -8,7 +8,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from paperfeed.domain import NAME_KEY_MAX, ORGANIZATION_NAME_MAX
+from paperfeed.store.types import UTCDateTime
 
 # Stable constraint names so Alembic migrations are the same on every database.
 # Text is unbounded on both databases; only unique keys have a length, which the domain enforces.
@@ -64,9 +64,9 @@ class PaperRow(Base):
     abstract: Mapped[str] = mapped_column(Text, default="")
     categories: Mapped[str] = mapped_column(Text, default="")  # space-separated, primary first
     primary_category: Mapped[str | None] = mapped_column(Text, index=True)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     announced_on: Mapped[date | None] = mapped_column(Date, index=True)
-    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     comments: Mapped[str | None] = mapped_column(Text)
     journal_ref: Mapped[str | None] = mapped_column(Text)
     doi: Mapped[str | None] = mapped_column(Text)
@@ -119,7 +119,7 @@ class DailyEntryRow(Base):
     submitted_by: Mapped[str | None] = mapped_column(Text)
     submitted_by_fullname: Mapped[str | None] = mapped_column(Text)
     submitted_by_avatar: Mapped[str | None] = mapped_column(Text)
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     num_comments: Mapped[int] = mapped_column(Integer, default=0)
     thumbnail: Mapped[str | None] = mapped_column(Text)
     is_author_participating: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -135,7 +135,7 @@ class CheckpointRow(Base):
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     state: Mapped[dict] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- accounts, upvotes, comments, submissions (migration 0002) ---
@@ -154,7 +154,7 @@ class UserRow(Base):
     email: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # Usernames are unique whatever their case, also for two registrations at the same moment.
@@ -171,9 +171,9 @@ class ApiTokenRow(Base):
     name: Mapped[str] = mapped_column(Text)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))  # shown in lists to tell tokens apart
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UpvoteRow(Base):
@@ -188,7 +188,7 @@ class UpvoteRow(Base):
     paper_id: Mapped[str] = mapped_column(
         ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CommentRow(Base):
@@ -201,8 +201,8 @@ class CommentRow(Base):
     paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    edited_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -219,7 +219,7 @@ class SubmissionRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LoginFailureRow(Base):
@@ -230,7 +230,7 @@ class LoginFailureRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(300))  # normalized username | client address
-    at: Mapped[datetime] = mapped_column(DateTime)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 
@@ -250,8 +250,8 @@ class CollectionRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(COLLECTION_NAME_MAX))
     is_public: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CollectionPaperRow(Base):
@@ -266,7 +266,7 @@ class CollectionPaperRow(Base):
     paper_id: Mapped[str] = mapped_column(
         ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
     )
-    added_at: Mapped[datetime] = mapped_column(DateTime)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- search: embeddings and index state (migration 0004) ---
@@ -294,7 +294,7 @@ class PaperEmbeddingRow(Base):
     text_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the embedded text
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, dim values
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # --- digests: subscriptions and outbox (migration 0005) ---
@@ -319,9 +319,9 @@ class SubscriptionRow(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    left_at: Mapped[datetime | None] = mapped_column(DateTime)  # unsubscribed or bounced
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # unsubscribed or bounced
     bounce_reason: Mapped[str | None] = mapped_column(Text)
     confirmations_sent: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -355,10 +355,10 @@ class OutboxRow(Base):
     paper_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)  # why skipped or failed, the last SMTP error
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(Text)  # host:pid of the sender holding it
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 # --- search: index state (migration 0006) ---
 

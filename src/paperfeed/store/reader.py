@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Generic, Literal, TypeVar
 
 from sqlalchemy import func, select
@@ -196,9 +196,9 @@ def _paper(row, authors: list[Author]) -> Paper:
         abstract=row["abstract"] or "",
         authors=authors,
         categories=(row["categories"] or "").split(),
-        published_at=_utc(row["published_at"]),
+        published_at=row["published_at"],
         announced_on=row["announced_on"],
-        updated_at=_utc(row["updated_at"]),
+        updated_at=row["updated_at"],
         comments=row["comments"],
         journal_ref=row["journal_ref"],
         doi=row["doi"],
@@ -228,16 +228,11 @@ def _entry(row, paper: Paper) -> DailyEntry:
         day=row["day"],
         paper=paper,
         submitted_by=submitter,
-        submitted_at=_utc(row["submitted_at"]),
+        submitted_at=row["submitted_at"],
         num_comments=(row["num_comments"] or 0) + (row.get("comments_local") or 0),
         thumbnail=row["thumbnail"],
         is_author_participating=bool(row["is_author_participating"]),
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """Stored timestamps are naive UTC; domain objects carry the zone."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:

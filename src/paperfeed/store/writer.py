@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import utcnow
 from paperfeed.domain import Author, DailyEntry, Paper, normalize_name
+from paperfeed.store.dialect import insert
 from paperfeed.store.models import (
     AuthorRow,
     CheckpointRow,
@@ -96,8 +97,8 @@ def read_checkpoint(session: Session, key: str) -> dict | None:
 
 def write_checkpoint(session: Session, key: str, state: dict) -> None:
     """Record progress in the open transaction, so it commits with the work it describes."""
-    values = {"key": key, "state": state, "updated_at": _utcnow()}
-    statement = _insert(session, CheckpointRow.__table__).values(values)
+    values = {"key": key, "state": state, "updated_at": utcnow()}
+    statement = insert(session, CheckpointRow.__table__).values(values)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["key"], set_={"state": state, "updated_at": values["updated_at"]}
@@ -140,7 +141,7 @@ def _save_paper_chunk(session: Session, papers: list[Paper]) -> WriteStats:
         if authors_changed:
             author_lists[paper.arxiv_id] = paper.authors
     if rows:
-        statement = _insert(session, PaperRow.__table__)
+        statement = insert(session, PaperRow.__table__)
         columns = [c for c in rows[0] if c != "id"]
         session.execute(
             statement.on_conflict_do_update(
@@ -165,9 +166,9 @@ def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict
         "abstract": paper.abstract,
         "categories": " ".join(paper.categories),
         "primary_category": paper.primary_category,
-        "published_at": _naive_utc(paper.published_at),
+        "published_at": paper.published_at,
         "announced_on": paper.announced_on,
-        "updated_at": _naive_utc(paper.updated_at),
+        "updated_at": paper.updated_at,
         "comments": paper.comments,
         "journal_ref": paper.journal_ref,
         "doi": paper.doi,
@@ -214,7 +215,7 @@ def _owns_bibliography(old: dict, paper: Paper) -> bool:
     # Both from arXiv: an older version of the record never replaces a newer one.
     if paper.version and old["version"] and paper.version < old["version"]:
         return False
-    new_updated, old_updated = _naive_utc(paper.updated_at), old["updated_at"]
+    new_updated, old_updated = paper.updated_at, old["updated_at"]
     return not (new_updated and old_updated and new_updated < old_updated)
 
 
@@ -255,7 +256,7 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
     keys = list(names)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        statement = _insert(session, AuthorRow.__table__).on_conflict_do_nothing(
+        statement = insert(session, AuthorRow.__table__).on_conflict_do_nothing(
             index_elements=["name_key"]
         )
         session.execute(statement, [{"name": names[k], "name_key": k} for k in chunk])
@@ -295,7 +296,7 @@ def _save_organizations(session: Session, papers: list[Paper]) -> dict[str, int]
     orgs = {p.organization.name: p.organization for p in papers if p.organization}
     if not orgs:
         return {}
-    statement = _insert(session, OrganizationRow.__table__)
+    statement = insert(session, OrganizationRow.__table__)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["name"],
@@ -335,7 +336,7 @@ def _save_entry_chunk(session: Session, entries: list[DailyEntry]) -> WriteStats
             "submitted_by": entry.submitted_by.username if entry.submitted_by else None,
             "submitted_by_fullname": entry.submitted_by.fullname if entry.submitted_by else None,
             "submitted_by_avatar": entry.submitted_by.avatar_url if entry.submitted_by else None,
-            "submitted_at": _naive_utc(entry.submitted_at),
+            "submitted_at": entry.submitted_at,
             "num_comments": entry.num_comments,
             "thumbnail": entry.thumbnail,
             "is_author_participating": entry.is_author_participating,
@@ -355,7 +356,7 @@ def _save_entry_chunk(session: Session, entries: list[DailyEntry]) -> WriteStats
             stats.inserted += 1
         rows.append(row)
     if rows:
-        statement = _insert(session, table)
+        statement = insert(session, table)
         columns = [c for c in rows[0] if c not in ("day", "paper_id")]
         session.execute(
             statement.on_conflict_do_update(
@@ -366,18 +367,3 @@ def _save_entry_chunk(session: Session, entries: list[DailyEntry]) -> WriteStats
         )
     return stats
 
-
-def _insert(session: Session, table: Table):
-    """INSERT with ON CONFLICT for the session's database (both dialects spell it the same)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from paperfeed.community import accounts, votes
-from paperfeed.digest.tokens import site_secret
+from paperfeed.core.secrets import site_secret
 from paperfeed.settings import Settings
 from paperfeed.store.models import UserRow
 from paperfeed.web.errors import error_response

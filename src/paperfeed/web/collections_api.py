@@ -6,8 +6,6 @@ exactly like a missing one; changing someone else's public collection answers 40
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
@@ -16,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
-from paperfeed.community.collections import Collection, InvalidCollection, SavedPaper
+from paperfeed.community.collections import Collection, SavedPaper
 from paperfeed.hf_api import HfError, HfPaper, HfTimestamp, hf_paper
 from paperfeed.store.models import COLLECTION_NAME_MAX
 from paperfeed.web.auth import CurrentUser, RequiredUser
@@ -119,7 +117,7 @@ def create_collection(
     request: Request, user: RequiredUser, body: CollectionIn
 ) -> CollectionSummary:
     """Make a collection (private unless `public` is true)."""
-    with _refusals(), request.app.state.db.transaction() as session:
+    with request.app.state.db.transaction() as session:
         made = service.create(session, user, body.name, public=body.public)
     return _summary(made)
 
@@ -133,7 +131,7 @@ def change_collection(
     """Rename a collection of yours, or make it public or private."""
     if body.name is None and body.public is None:
         raise HTTPException(422, "Give a new name, or public: true or false.")
-    with _refusals(), request.app.state.db.transaction() as session:
+    with request.app.state.db.transaction() as session:
         if body.name is not None:
             changed = service.rename(session, user, collection_id, body.name)
         if body.public is not None:
@@ -158,7 +156,7 @@ def add_paper(
     collection_id: int, request: Request, user: RequiredUser, body: Annotated[PaperIn, Body()]
 ) -> PaperChange:
     """Save a paper in a collection of yours (idempotent)."""
-    with _refusals(), request.app.state.db.transaction() as session:
+    with request.app.state.db.transaction() as session:
         changed = service.add_paper(session, user, collection_id, body.paper_id)
         size = service.get(session, user, collection_id).size
     return PaperChange(paper_id=body.paper_id, changed=changed, num_papers=size)
@@ -177,15 +175,6 @@ def remove_paper(
         changed = service.remove_paper(session, user, collection_id, paper_id)
         size = service.get(session, user, collection_id).size
     return PaperChange(paper_id=paper_id, changed=changed, num_papers=size)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    """InvalidCollection (a bad or taken name, a full collection) as a 422 with its message."""
-    try:
-        yield
-    except InvalidCollection as error:
-        raise HTTPException(422, str(error)) from error
 
 
 def _summary(collection: Collection, **more) -> CollectionSummary:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from paperfeed.community import comments, submissions, votes
-from paperfeed.community.comments import Comment, CommentError
-from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.community.comments import Comment
+from paperfeed.community.submissions import SubmissionRules
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import paper_detail
 from paperfeed.hf_api import HfDailyPaper, HfError, HfTimestamp, hf_daily_paper
@@ -97,11 +96,8 @@ def post_comment(
 ) -> CommentOut:
     """Comment on a paper."""
     canonical, _version = parse_arxiv_id(arxiv_id)
-    try:
-        with request.app.state.db.transaction() as session:
-            added = comments.add_comment(session, user, canonical, comment.body)
-    except CommentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        added = comments.add_comment(session, user, canonical, comment.body)
     return _comment(added)
 
 
@@ -122,15 +118,12 @@ def submit(
     request: Request, settings: AppSettings, user: RequiredUser, body: Annotated[SubmitIn, Body()]
 ) -> HfDailyPaper:
     """Put a paper on today's daily list, submitted by you; refusals say why."""
-    try:
-        with request.app.state.db.transaction() as session:
-            entry = submissions.submit_paper(
-                session, user, body.paper_id,
-                fetch=submissions.arxiv_fetcher(settings),
-                rules=SubmissionRules.from_settings(settings),
-            )  # fmt: skip
-    except SubmissionRefused as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        entry = submissions.submit_paper(
+            session, user, body.paper_id,
+            fetch=submissions.arxiv_fetcher(settings),
+            rules=SubmissionRules.from_settings(settings),
+        )  # fmt: skip
     return hf_daily_paper(entry)
 
 
@@ -141,10 +134,7 @@ def _comment(comment: Comment) -> CommentOut:
         author=comment.author,
         body=comment.body,
         html=comment.html,
-        created_at=_aware(comment.created_at),
-        edited_at=_aware(comment.edited_at) if comment.edited_at else None,
+        created_at=comment.created_at,
+        edited_at=comment.edited_at,
     )
 
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

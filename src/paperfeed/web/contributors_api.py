@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
-from paperfeed.feed.contributors import (
-    AuthorNotFound,
-    ListSort,
-    OrganizationNotFound,
-    PaperList,
-    author_page,
-    organization_page,
-)
+from paperfeed.feed.contributors import ListSort, PaperList, author_page, organization_page
 from paperfeed.hf_api import HfError, HfPaper, hf_paper
 from paperfeed.web.deps import DbSession
 
@@ -41,10 +34,7 @@ def organization_papers(
     limit: LimitQuery = 50,
 ) -> list[HfPaper]:
     """The papers attributed to an organization (its Hugging Face name)."""
-    try:
-        found = organization_page(session, name, sort=sort, page=p + 1, page_size=limit)
-    except OrganizationNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    found = organization_page(session, name, sort=sort, page=p + 1, page_size=limit)
     return _papers(found.papers)
 
 
@@ -62,10 +52,7 @@ def author_papers(
     limit: LimitQuery = 50,
 ) -> list[HfPaper]:
     """The papers listing an author, under any spelling of the name."""
-    try:
-        found = author_page(session, name, sort=sort, page=p + 1, page_size=limit)
-    except AuthorNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    found = author_page(session, name, sort=sort, page=p + 1, page_size=limit)
     return _papers(found.papers)
 
 

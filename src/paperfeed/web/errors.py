@@ -1,4 +1,8 @@
-"""Error responses: JSON {"error": ...} under /api, an HTML page everywhere else."""
+"""Error responses: JSON {"error": ...} under /api, an HTML page everywhere else.
+
+Every error paperfeed raises is a core.errors.PaperfeedError carrying its status: one handler
+maps them all. Views catch one only to show it inside the page it belongs to (a form).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from paperfeed.domain import InvalidArxivId
-from paperfeed.feed import InvalidPeriod, PaperNotFound
+from paperfeed.core.errors import PaperfeedError
 
 log = logging.getLogger(__name__)
 
 _TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     422: "Invalid request",
+    429: "Too many requests",
     500: "Something went wrong",
+    503: "Unavailable",
 }
 
 
@@ -26,9 +33,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map every error paperfeed raises to a response in the form the client asked for."""
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(InvalidPeriod, _invalid_request)
-    app.add_exception_handler(InvalidArxivId, _not_found)
-    app.add_exception_handler(PaperNotFound, _not_found)
+    app.add_exception_handler(PaperfeedError, _paperfeed_error)
     app.add_exception_handler(Exception, _server_error)
 
 
@@ -61,12 +66,9 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return error_response(request, 422, "; ".join(problems) or "invalid request")
 
 
-async def _invalid_request(request: Request, error: Exception) -> Response:
-    return error_response(request, 422, str(error))
-
-
-async def _not_found(request: Request, error: Exception) -> Response:
-    return error_response(request, 404, str(error))
+async def _paperfeed_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, PaperfeedError)
+    return error_response(request, error.status, str(error) or _TITLES.get(error.status, "Error"))
 
 
 async def _server_error(request: Request, error: Exception) -> Response:

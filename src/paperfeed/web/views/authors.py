@@ -7,9 +7,8 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.exceptions import HTTPException
 
-from paperfeed.feed.contributors import AuthorNotFound, author_page
+from paperfeed.feed.contributors import author_page
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.paging import Pager
 from paperfeed.web.views.orgs import ListQuery
@@ -27,12 +26,9 @@ def author(
     query: Annotated[ListQuery, Query()],
 ) -> Response:
     """/authors/Yann%20LeCun: every paper listing a name that normalizes the same way."""
-    try:
-        found = author_page(
-            session, name, sort=query.sort, page=query.page, page_size=settings.page_size
-        )
-    except AuthorNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    found = author_page(
+        session, name, sort=query.sort, page=query.page, page_size=settings.page_size
+    )
     params = {"sort": "" if query.sort == "upvotes" else query.sort}
     path = f"/authors/{quote(found.author.name, safe='')}"
     pager = Pager(path, query.page, found.papers.pages, params)

@@ -15,17 +15,11 @@ from starlette.exceptions import HTTPException
 
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
-from paperfeed.community.collections import (
-    Collection,
-    CollectionForbidden,
-    CollectionNotFound,
-    InvalidCollection,
-)
+from paperfeed.community.collections import Collection, InvalidCollection
 from paperfeed.feed.syndication import Channel, FeedEntry
 from paperfeed.store.models import UserRow
 from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser, current_user, safe_next
 from paperfeed.web.deps import AppSettings, DbSession, Templates
-from paperfeed.web.errors import error_response
 from paperfeed.web.flash import flash
 from paperfeed.web.paging import Pager
 from paperfeed.web.views.feeds import feed_response
@@ -38,9 +32,7 @@ _VIEWER_COLLECTIONS = "paperfeed_collections"  # request.state cache for the tem
 
 
 def install(app: FastAPI) -> None:
-    """Error pages for refused collection access, and the template helpers cards use."""
-    app.add_exception_handler(CollectionNotFound, _not_found)
-    app.add_exception_handler(CollectionForbidden, _forbidden)
+    """The template helpers cards use (which of the viewer's collections hold a paper)."""
     app.state.templates.env.globals.update(my_collections=my_collections, saved_in=saved_in)
 
 
@@ -250,10 +242,3 @@ def _load_viewer_collections(request: Request) -> tuple[list[Collection], dict[s
     with request.app.state.db.sessions() as session:
         return service.collections_of(session, user, user), service.all_saved(session, user)
 
-
-async def _not_found(request: Request, error: Exception) -> Response:
-    return error_response(request, 404, str(error))
-
-
-async def _forbidden(request: Request, error: Exception) -> Response:
-    return error_response(request, 403, str(error))

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from paperfeed.community import comments, submissions, votes
-from paperfeed.community.comments import CommentError
 from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import FeedItem
@@ -38,33 +37,24 @@ def toggle_upvote(request: Request, arxiv_id: str, user: RequiredUser, next: For
 def post_comment(request: Request, arxiv_id: str, user: RequiredUser, body: FormText = ""):
     """Add a comment to the paper page."""
     canonical, _version = parse_arxiv_id(arxiv_id)
-    try:
-        with request.app.state.db.transaction() as session:
-            comment = comments.add_comment(session, user, canonical, body)
-    except CommentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        comment = comments.add_comment(session, user, canonical, body)
     return RedirectResponse(f"/papers/{canonical}#comment-{comment.id}", status_code=303)
 
 
 @router.post("/comments/{comment_id}/edit", dependencies=[CsrfChecked])
 def edit_comment(request: Request, comment_id: int, user: RequiredUser, body: FormText = ""):
     """Change the text of your own comment."""
-    try:
-        with request.app.state.db.transaction() as session:
-            comment = comments.edit_comment(session, user, comment_id, body)
-    except CommentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        comment = comments.edit_comment(session, user, comment_id, body)
     return RedirectResponse(f"/papers/{comment.paper_id}#comment-{comment.id}", status_code=303)
 
 
 @router.post("/comments/{comment_id}/delete", dependencies=[CsrfChecked])
 def delete_comment(request: Request, comment_id: int, user: RequiredUser):
     """Delete your own comment."""
-    try:
-        with request.app.state.db.transaction() as session:
-            paper_id = comments.delete_comment(session, user, comment_id)
-    except CommentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        paper_id = comments.delete_comment(session, user, comment_id)
     flash(request, "Your comment is deleted.")
     return RedirectResponse(f"/papers/{paper_id}#comments", status_code=303)
 
@@ -72,11 +62,8 @@ def delete_comment(request: Request, comment_id: int, user: RequiredUser):
 @router.post("/comments/{comment_id}/hide", dependencies=[CsrfChecked])
 def hide_comment(request: Request, comment_id: int, admin: AdminUser, hidden: FormText = "1"):
     """Hide a comment from everyone but admins (hidden=0 shows it again)."""
-    try:
-        with request.app.state.db.transaction() as session:
-            paper_id = comments.set_hidden(session, admin, comment_id, hidden != "0")
-    except CommentError as error:
-        raise HTTPException(error.status, str(error)) from None
+    with request.app.state.db.transaction() as session:
+        paper_id = comments.set_hidden(session, admin, comment_id, hidden != "0")
     return RedirectResponse(f"/papers/{paper_id}#comment-{comment_id}", status_code=303)
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException
 
 from paperfeed.feed import channels
-from paperfeed.feed.contributors import AuthorNotFound, OrganizationNotFound
 from paperfeed.feed.syndication import MEDIA_TYPES, Channel, FeedFormat, render
 from paperfeed.settings import Settings
 from paperfeed.web.deps import AppSettings, DbSession
@@ -53,22 +51,14 @@ def trending_feed(request: Request, session: DbSession, settings: AppSettings) -
 def organization_feed(
     name: str, request: Request, session: DbSession, settings: AppSettings
 ) -> Response:
-    try:
-        channel = channels.organization(
-            session, name, site_name=settings.site_name, limit=settings.page_size
-        )
-    except OrganizationNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    channel = channels.organization(
+        session, name, site_name=settings.site_name, limit=settings.page_size
+    )
     return feed_response(channel, request, settings)
 
 
 @router.get("/authors/{name:path}/feed.rss")
 @router.get("/authors/{name:path}/feed.atom")
 def author_feed(name: str, request: Request, session: DbSession, settings: AppSettings) -> Response:
-    try:
-        channel = channels.author(
-            session, name, site_name=settings.site_name, limit=settings.page_size
-        )
-    except AuthorNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    channel = channels.author(session, name, site_name=settings.site_name, limit=settings.page_size)
     return feed_response(channel, request, settings)

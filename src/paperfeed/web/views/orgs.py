@@ -8,14 +8,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException
 
-from paperfeed.feed.contributors import (
-    ListSort,
-    OrganizationNotFound,
-    organization_index,
-    organization_page,
-)
+from paperfeed.feed.contributors import ListSort, organization_index, organization_page
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.paging import Pager
 
@@ -55,12 +49,9 @@ def organization(
     query: Annotated[ListQuery, Query()],
 ) -> Response:
     """An organization's papers, with how many there are and their upvotes in all."""
-    try:
-        found = organization_page(
-            session, name, sort=query.sort, page=query.page, page_size=settings.page_size
-        )
-    except OrganizationNotFound as error:
-        raise HTTPException(404, str(error)) from error
+    found = organization_page(
+        session, name, sort=query.sort, page=query.page, page_size=settings.page_size
+    )
     params = {"sort": "" if query.sort == "upvotes" else query.sort}
     path = f"/orgs/{quote(found.organization.organization.name, safe='')}"
     pager = Pager(path, query.page, found.papers.pages, params)
