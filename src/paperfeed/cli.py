@@ -437,19 +437,19 @@ def digest_preview(
 ) -> None:
     """Print the next digest of a subscriber (or of a new one) without sending it."""
     from paperfeed.digest import service, subscriptions
-    from paperfeed.store.models import SubscriptionRow
+    from paperfeed.domain import InvalidEmail, normalize_email
 
     settings = _settings()
     try:
-        address = subscriptions.normalize_email(email)
-    except subscriptions.SubscriptionError as error:
+        address = normalize_email(email)
+    except InvalidEmail as error:
         raise typer.BadParameter(str(error)) from None
     db = _open_db(settings)
     with db.sessions() as session:
         row = subscriptions.by_email(session, address)
         if row is None:
             err.print(f"{address} is not subscribed: previewing the default daily digest")
-            row = SubscriptionRow(id=0, email=address, frequency="daily")
+            row = service.unsaved_subscription(address)
         shown = service.preview(
             session, settings, row, _frequency(period) if period else None,
             _parse_day(day, "--date") if day else None,

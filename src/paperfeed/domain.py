@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from paperfeed.core.clock import as_utc
-from paperfeed.core.errors import NotFound
+from paperfeed.core.errors import Invalid, NotFound
 
 # New-style ids (0704.0001 .. 2506.08007) and old-style ids (hep-th/9901001, cs.AI/0101001).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
@@ -19,9 +19,16 @@ _OLD_ID = re.compile(r"^([a-z\-]{1,20}(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
 _ID_IN_URL = re.compile(r"arxiv\.org/(?:abs|pdf|html)/(.+?)(?:\.pdf)?/?$")
 
 MetadataSource = Literal["arxiv", "hf"]
+# How a list of papers is ordered: most upvoted first (imported plus local votes), or newest first.
+Order = Literal["upvotes", "newest"]
+# How a feed is ordered: an Order, or "trending" (the gravity score of paperfeed.rank.trending).
+Sort = Literal["upvotes", "trending", "newest"]
 # Lengths of the stored unique keys (PostgreSQL enforces them; SQLite would not notice).
 NAME_KEY_MAX = 500
 ORGANIZATION_NAME_MAX = 200
+EMAIL_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
+# ASCII addresses only: the mailer does not speak SMTPUTF8, so none is accepted that it cannot send.
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 # Every timestamp a domain object carries is aware UTC (naive input is taken to be UTC).
@@ -30,6 +37,22 @@ UTCTime = Annotated[datetime, AfterValidator(as_utc)]
 
 class InvalidArxivId(NotFound, ValueError):
     """A string that is not an arXiv identifier (in a URL: nothing is there, so 404)."""
+
+
+class InvalidEmail(Invalid):
+    """A string that is not an email address paperfeed can send to."""
+
+
+def normalize_email(text: str) -> str:
+    """An address as paperfeed keeps it (accounts and digests alike): trimmed, lower case.
+
+    Raises InvalidEmail for anything else, so an account never has an address the digest
+    form would refuse.
+    """
+    email = text.strip().lower()
+    if len(email) > EMAIL_MAX or not _EMAIL.match(email) or ".." in email:
+        raise InvalidEmail(f"{text.strip()[:80]!r} is not an email address")
+    return email
 
 
 class PaperNotFound(NotFound):

@@ -9,6 +9,8 @@ from digest.conftest import FAST_RETRY, add_active
 from paperfeed.community import accounts
 from paperfeed.digest import compose, outbox, service, subscriptions
 from paperfeed.digest.subscriptions import Interests
+from paperfeed.rank import trending
+from paperfeed.search.embed import dense_model
 from paperfeed.store.models import OutboxRow, UpvoteRow
 
 DAY = date(2025, 6, 10)
@@ -24,7 +26,7 @@ def test_sections_follow_trending_and_interests_without_repeats(digest_db) -> No
     assert papers.key == "daily:2025-06-10" and len(papers.top) == len(papers.pool) > 20
     at = datetime(2025, 6, 11)
     scores = [
-        compose.rank_trending.score(p.upvotes, (at - datetime(2025, 6, 10)).total_seconds() / 3600)
+        trending.score(p.upvotes, (at - datetime(2025, 6, 10)).total_seconds() / 3600)
         for p in papers.top
     ]
     assert papers.top[0].upvotes == max(p.upvotes for p in papers.top)
@@ -234,7 +236,7 @@ def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, di
 
     from paperfeed.search import vectors_store
 
-    model = service.vector_model(digest_settings)
+    model = dense_model(digest_settings)
     assert model is not None
     with digest_db.transaction() as session:
         user = accounts.create_user(session, "semantic", "semantic@example.org", "password123")

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Refused
+from paperfeed.domain import InvalidEmail, normalize_email
 from paperfeed.store.models import USERNAME_MAX, ApiTokenRow, LoginFailureRow, UserRow
 
 USERNAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{1,{USERNAME_MAX - 1}}}$")
-EMAIL = re.compile(r"^[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{1,50}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
 TOKEN_PREFIX = "pf_"
 # argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile).
@@ -84,14 +84,17 @@ def create_user(
     Raises AccountError for a bad or taken username, a bad email address or a weak password.
     The caller commits.
     """
-    username, email = username.strip(), email.strip()
+    username = username.strip()
     if not USERNAME.match(username):
         raise AccountError(
             f"A username has 2 to {USERNAME_MAX} letters, digits, '-' or '_', "
             "and starts with a letter or digit."
         )
-    if not EMAIL.match(email):
-        raise AccountError("That does not look like an email address.")
+    email = email.strip()  # kept as typed; the digest compares its normalized form
+    try:
+        normalize_email(email)
+    except InvalidEmail:
+        raise AccountError("That does not look like an email address.") from None
     password_hash = hash_password(password)
     if get_user(session, username) is not None:
         raise AccountError(f"The username {username!r} is taken.")

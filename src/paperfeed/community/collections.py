@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
 from paperfeed.core.errors import Forbidden, Invalid, NotFound
+from paperfeed.core.paging import page_count, page_offset
 from paperfeed.domain import Paper, PaperNotFound, parse_arxiv_id
 from paperfeed.feed.bibtex import bibtex
+from paperfeed.feed.items import Card
 from paperfeed.store import reader
 from paperfeed.store.dialect import insert
 from paperfeed.store.models import (
@@ -77,19 +79,15 @@ class Collection:
 
 @dataclass(frozen=True)
 class SavedPaper:
-    """A paper in a collection (a card on the collection's page) and when it was saved."""
+    """A paper in a collection and when it was saved there."""
 
     paper: Paper
     added_at: datetime
-    entry: None = None  # cards of daily lists carry their listing here; these have none
 
     @property
-    def day(self) -> date | None:
-        """The day the paper was featured on a daily list, else first announced or published."""
-        paper = self.paper
-        if paper.listed_on or paper.announced_on:
-            return paper.listed_on or paper.announced_on
-        return paper.published_at.date() if paper.published_at else None
+    def card(self) -> Card:
+        """The paper's card on the collection's page."""
+        return Card.of(self.paper)
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ class CollectionPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 def clean_name(name: str) -> str:
@@ -211,7 +209,7 @@ def page(
 ) -> CollectionPage:
     """The collection and one page of its papers, most recently saved first."""
     collection = get(session, viewer, collection_id)
-    items = _saved(session, collection.id, offset=(page - 1) * page_size, limit=page_size)
+    items = _saved(session, collection.id, offset=page_offset(page, page_size), limit=page_size)
     return CollectionPage(collection, items, page, page_size)
 
 

@@ -22,6 +22,7 @@ class PaperfeedError(Exception):
     """A request paperfeed refuses; `str(error)` says why, to the person who asked."""
 
     status: int = 400
+    title: str | None = None  # the heading of its error page (default: the status's name)
 
     def __init__(self, message: str = "", status: int | None = None) -> None:
         super().__init__(message)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paperfeed.core.clock import start_of, utcnow
+from paperfeed.core.clock import utcnow
+from paperfeed.core.text import shorten
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
 from paperfeed.rank import trending as rank_trending
 from paperfeed.search import vectors_store
 from paperfeed.store import reader
-from paperfeed.store.models import DailyEntryRow, OutboxRow, PaperRow, UpvoteRow
+from paperfeed.store.models import OutboxRow, UpvoteRow
 
 from .subscriptions import Frequency, Interests
 
@@ -59,27 +60,6 @@ def default_day(frequency: Frequency, today: date | None = None) -> date:
     """The period a scheduled run covers: yesterday's list, or last week (complete by now)."""
     today = today or utcnow().date()
     return today - timedelta(days=1 if frequency == "daily" else 7)
-
-
-def trending(
-    papers: Iterable[Paper],
-    since: dict[str, datetime],
-    at: datetime,
-    gravity: float = rank_trending.DEFAULT_GRAVITY,
-) -> list[Paper]:
-    """The papers, most trending first: paperfeed.rank.trending's score measured at `at`.
-
-    `since` is when each paper was featured (else published); ties go to the newer, then the id.
-    The one place that decides what "top" means in a digest.
-    """
-
-    def key(paper: Paper) -> tuple:
-        start = since.get(paper.arxiv_id, at)
-        hours = (at - start).total_seconds() / 3600
-        score = rank_trending.score(paper.upvotes, hours, gravity)
-        return (-score, -start.timestamp(), paper.arxiv_id)
-
-    return sorted(papers, key=key)
 
 
 @dataclass(frozen=True)
@@ -241,25 +221,13 @@ def load_period(
     is the site's trending gravity (PAPERFEED_TRENDING_GRAVITY), as /trending uses.
     """
     period = period_of(frequency, day)
-    entries = DailyEntryRow.__table__
-    since: dict[str, datetime] = {}
-    query = select(entries.c.paper_id, entries.c.day, entries.c.submitted_at).where(
-        entries.c.day.between(period.first, period.last)
+    ranked, featured = rank_trending.rank_period(
+        session, period.first, period.last, gravity=gravity
     )
-    for paper_id, listed, submitted in session.execute(query):
-        start = submitted or start_of(listed)
-        since[paper_id] = min(start, since.get(paper_id, start))
-    featured = list(since)
-    query = select(PaperRow.id, PaperRow.published_at, PaperRow.announced_on).where(
-        PaperRow.announced_on.between(period.first, period.last)
-    )
-    for paper_id, published, announced in session.execute(query):
-        since.setdefault(paper_id, published or start_of(announced))
-    papers = reader.load_papers(session, list(since))
-    pool = trending(papers.values(), since, rank_trending.reference_time(period.last), gravity)
-    featured_set = set(featured)
+    papers = reader.load_papers(session, [str(r.key) for r in ranked])
+    pool = [papers[str(r.key)] for r in ranked if str(r.key) in papers]
     # A site that imports no daily lists (pure arXiv) has its top papers among all announced.
-    top = [p for p in pool if p.arxiv_id in featured_set] if featured_set else pool
+    top = [p for p in pool if p.arxiv_id in featured] if featured else pool
     vectors = None
     if vector_model is not None:
         ids, matrix = vectors_store.vectors_for(session, vector_model, [p.arxiv_id for p in pool])
@@ -332,9 +300,7 @@ def excerpt(paper: Paper, limit: int = 320) -> str:
         text = sentences[0] if sentences else ""
         if len(sentences) > 1 and len(text) + len(sentences[1]) < limit:
             text = f"{text} {sentences[1]}"
-    if len(text) > limit:
-        text = text[: limit + 1].rsplit(" ", 1)[0].rstrip(" ,;:.-") + "\u2026"
-    return text
+    return shorten(text, limit)
 
 
 def _take(papers: Iterable[Paper], taken: set[str], size: int) -> list[Paper]:

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import jinja2
 from markupsafe import Markup
 
+from paperfeed.core.text import squash
 from paperfeed.domain import Paper
 from paperfeed.settings import Settings
 from paperfeed.store.models import SubscriptionRow
@@ -73,7 +74,7 @@ class MailRenderer:
             lstrip_blocks=True,
             undefined=jinja2.StrictUndefined,
         )
-        self.env.filters.update(excerpt=excerpt, squash=lambda text: " ".join((text or "").split()))
+        self.env.filters.update(excerpt=excerpt, squash=squash)
         self._digest_html = self.env.get_template("digest.html")
         self._digest_text = self.env.get_template("digest.txt")
         # Each paper's block is the same in every mail of a run: render it once (the run's

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from paperfeed.core.clock import utcnow
 from paperfeed.core.progress import ProgressSink
 from paperfeed.core.secrets import site_secret
-from paperfeed.search import embeddings_source
+from paperfeed.search.embed import dense_model
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.db import Database
@@ -32,11 +32,6 @@ COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
 def renderer(settings: Settings) -> MailRenderer:
     """A mail renderer for this site (links signed with its secret)."""
     return MailRenderer(settings, LinkSigner(site_secret(settings)))
-
-
-def vector_model(settings: Settings) -> str | None:
-    """The embeddings "for you" compares, where search stores any: the model dense search uses."""
-    return embeddings_source.model_name(settings)
 
 
 def interests_of(row: SubscriptionRow) -> Interests:
@@ -62,7 +57,7 @@ def request_subscription(
 ) -> SubscriptionRow:
     """Record the request and queue the confirmation mail (the caller commits, then delivers).
 
-    Raises SubscriptionError for an address that is not one. At most one mail per address per
+    Raises InvalidEmail for an address that is not one. At most one mail per address per
     CONFIRM_INTERVAL, so the public form cannot flood an inbox.
     """
     row = subscriptions.request(session, email, frequency, interests, user_id=user_id)
@@ -166,7 +161,7 @@ def compose_due(
             session,
             frequency,
             day,
-            vector_model=vector_model(settings),
+            vector_model=dense_model(settings),
             gravity=settings.trending_gravity,
         )
         report = ComposeReport(papers.key, len(papers.pool))
@@ -223,7 +218,7 @@ def _compose_batch(
     with db.sessions() as session:  # read, then compose outside any transaction
         sent = compose.already_sent(session, [row.id for row in batch])
         users = sorted({r.user_id for r in batch if r.user_id})
-        readers = compose.readers(session, users, vector_model=vector_model(settings))
+        readers = compose.readers(session, users, vector_model=dense_model(settings))
     rows = []
     for row in batch:
         content = papers.select(
@@ -250,7 +245,7 @@ def _compose_ids(
                 session,
                 frequency,
                 day,
-                vector_model=vector_model(settings),
+                vector_model=dense_model(settings),
                 gravity=settings.trending_gravity,
             )
         state = _worker_state[(url, frequency, day)] = (db, papers, renderer(settings))
@@ -323,6 +318,11 @@ class Preview:
     note: str | None = None  # e.g. why another period than the next one is shown
 
 
+def unsaved_subscription(email: str, user_id: int | None = None) -> SubscriptionRow:
+    """A daily subscription that is not stored (id 0): what someone not subscribed would get."""
+    return SubscriptionRow(id=0, email=email, frequency="daily", user_id=user_id)
+
+
 def preview(
     session: Session,
     settings: Settings,
@@ -338,7 +338,7 @@ def preview(
     frequency = frequency or subscription.frequency  # type: ignore[assignment]
     note = None
     target = day or compose.default_day(frequency)  # type: ignore[arg-type]
-    model, gravity = vector_model(settings), settings.trending_gravity
+    model, gravity = dense_model(settings), settings.trending_gravity
     papers = compose.load_period(session, frequency, target, vector_model=model, gravity=gravity)  # type: ignore[arg-type]
     if not papers.has_papers and day is None:
         latest = reader.latest_day(session, "featured") or reader.latest_day(session, "all")

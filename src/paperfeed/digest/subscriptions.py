@@ -11,30 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
-from paperfeed.core.errors import Invalid
-from paperfeed.store.models import EMAIL_MAX, SubscriptionRow
+from paperfeed.domain import normalize_email
+from paperfeed.store.models import SubscriptionRow
 
 Frequency = Literal["daily", "weekly"]
 
-# ASCII addresses only: the sender does not speak SMTPUTF8, so it never accepts what it cannot send.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _CATEGORY = re.compile(r"^[a-z][a-z-]{0,15}(\.[A-Za-z][A-Za-z-]{0,15})?$")
 _SPLIT = re.compile(r"[,;\n]+")
 MAX_INTERESTS = 20
 # A new confirmation mail for one address at most this often: the form cannot be used to flood.
 CONFIRM_INTERVAL = timedelta(minutes=5)
-
-
-class SubscriptionError(Invalid):
-    """A subscription request that cannot be accepted; the message says why."""
-
-
-def normalize_email(text: str) -> str:
-    """The address as stored: trimmed, lower case; SubscriptionError if it is not an address."""
-    email = text.strip().lower()
-    if len(email) > EMAIL_MAX or not _EMAIL.match(email) or ".." in email:
-        raise SubscriptionError(f"{text.strip()[:80]!r} is not an email address")
-    return email
 
 
 def is_category(text: str) -> bool:

@@ -23,6 +23,7 @@ class InvalidToken(Invalid):
     """A link token that was altered, is for something else, or has expired."""
 
     status = 400
+    title = "This link does not work"
 
 
 class LinkSigner:

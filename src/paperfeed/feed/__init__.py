@@ -1,13 +1,13 @@
 """Feeds: which papers a day, week or month page lists, in what order, and what comes next."""
 
+from paperfeed.domain import Sort
 from paperfeed.feed.bibtex import bibtex
+from paperfeed.feed.items import Card
 from paperfeed.feed.periods import InvalidPeriod, Period, PeriodKind, parse_period
 from paperfeed.feed.service import (
-    FeedItem,
     FeedPage,
     PaperDetail,
     Scope,
-    Sort,
     default_scope,
     feed_page,
     latest_period,
@@ -15,7 +15,7 @@ from paperfeed.feed.service import (
 )
 
 __all__ = [
-    "FeedItem",
+    "Card",
     "FeedPage",
     "InvalidPeriod",
     "PaperDetail",

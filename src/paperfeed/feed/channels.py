@@ -14,9 +14,6 @@ from paperfeed.feed.syndication import Channel, FeedEntry
 from paperfeed.rank import trending as rank
 from paperfeed.store import reader
 
-# Trending looks at the papers featured in the last days up to the latest list.
-TRENDING_DAYS = 7
-
 
 def daily(session: Session, *, site_name: str, limit: int) -> Channel:
     """The latest day's list, most upvoted first (what /papers shows)."""
@@ -39,7 +36,7 @@ def trending(
     *,
     site_name: str,
     limit: int,
-    days: int = TRENDING_DAYS,
+    days: int,
     gravity: float = rank.DEFAULT_GRAVITY,
 ) -> Channel:
     """The papers featured in the last `days` days, by trending score (rank.trending).

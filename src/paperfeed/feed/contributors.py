@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from paperfeed.core.errors import NotFound
-from paperfeed.domain import Paper, normalize_name
+from paperfeed.core.paging import page_count, page_offset
+from paperfeed.domain import Order, Paper, normalize_name
+from paperfeed.feed.items import Card
 from paperfeed.store import reader
 from paperfeed.store.reader import AuthorCounts, OrganizationCounts
-
-# How an organization's or author's papers are ordered: most upvoted, or newest first.
-ListSort = Literal["upvotes", "newest"]
 
 
 class OrganizationNotFound(NotFound):
@@ -34,34 +31,18 @@ class AuthorNotFound(NotFound):
 
 
 @dataclass(frozen=True)
-class PaperItem:
-    """One card of a paper list that is not a daily list: the paper and the day it belongs to."""
-
-    paper: Paper
-    entry: None = None  # cards of daily lists carry their listing here; these have none
-
-    @property
-    def day(self) -> date | None:
-        """The day the paper was featured on a daily list, else first announced or published."""
-        paper = self.paper
-        if paper.listed_on or paper.announced_on:
-            return paper.listed_on or paper.announced_on
-        return paper.published_at.date() if paper.published_at else None
-
-
-@dataclass(frozen=True)
 class PaperList:
     """One page of an ordered list of papers, and how long the whole list is."""
 
-    items: list[PaperItem]
-    sort: ListSort
+    items: list[Card]
+    sort: Order
     page: int  # from 1
     page_size: int
     total: int
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 @dataclass(frozen=True)
@@ -91,24 +72,24 @@ class OrganizationIndex:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
 
 def organization_page(
-    session: Session, name: str, *, sort: ListSort = "upvotes", page: int = 1, page_size: int = 50
+    session: Session, name: str, *, sort: Order = "upvotes", page: int = 1, page_size: int = 50
 ) -> OrganizationPage:
     """The organization named `name` (as Hugging Face spells it) and a page of its papers."""
     counts = reader.organization(session, name)
     if counts is None:
         raise OrganizationNotFound(name)
     papers = reader.organization_papers(
-        session, name, order=sort, offset=(page - 1) * page_size, limit=page_size
+        session, name, order=sort, offset=page_offset(page, page_size), limit=page_size
     )
     return OrganizationPage(counts, _paper_list(papers, sort, page, page_size))
 
 
 def author_page(
-    session: Session, name: str, *, sort: ListSort = "upvotes", page: int = 1, page_size: int = 50
+    session: Session, name: str, *, sort: Order = "upvotes", page: int = 1, page_size: int = 50
 ) -> AuthorPage:
     """The author whose name normalizes as `name` does, and a page of their papers."""
     key = normalize_name(name)
@@ -119,7 +100,7 @@ def author_page(
         session,
         counts.author_id,
         order=sort,
-        offset=(page - 1) * page_size,
+        offset=page_offset(page, page_size),
         limit=page_size,
     )
     return AuthorPage(counts, _paper_list(papers, sort, page, page_size))
@@ -129,11 +110,11 @@ def organization_index(
     session: Session, *, page: int = 1, page_size: int = 50
 ) -> OrganizationIndex:
     """One page of the organizations, most papers first."""
-    found = reader.organizations(session, offset=(page - 1) * page_size, limit=page_size)
+    found = reader.organizations(session, offset=page_offset(page, page_size), limit=page_size)
     return OrganizationIndex(found.items, page, page_size, found.total)
 
 
 def _paper_list(
-    papers: reader.Slice[Paper], sort: ListSort, page: int, page_size: int
+    papers: reader.Slice[Paper], sort: Order, page: int, page_size: int
 ) -> PaperList:
-    return PaperList([PaperItem(p) for p in papers.items], sort, page, page_size, papers.total)
+    return PaperList([Card.of(p) for p in papers.items], sort, page, page_size, papers.total)

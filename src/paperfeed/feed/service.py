@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from paperfeed.domain import DailyEntry, Paper, PaperNotFound
+from paperfeed.core.paging import page_count, page_offset
+from paperfeed.domain import DailyEntry, Order, Paper, PaperNotFound, Sort
+from paperfeed.feed.items import Card
 from paperfeed.feed.periods import Period, PeriodKind
 from paperfeed.rank import trending
 from paperfeed.store import reader
-from paperfeed.store.reader import Order, Scope
-
-# "upvotes": most upvoted first (imported plus local votes), as Hugging Face's daily pages;
-# "trending": the gravity score of paperfeed.rank.trending; "newest": most recently published.
-Sort = Literal["upvotes", "trending", "newest"]
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """One card of a feed: the paper, and its daily listing in the featured scope."""
-
-    paper: Paper
-    entry: DailyEntry | None = None
-
-    @property
-    def day(self) -> date | None:
-        """The day the paper belongs to in this feed: featured on, or first announced."""
-        return self.entry.day if self.entry else self.paper.announced_on
+from paperfeed.store.reader import Scope
 
 
 @dataclass(frozen=True)
@@ -42,13 +26,13 @@ class FeedPage:
     page: int  # from 1
     page_size: int
     total: int
-    items: list[FeedItem]
+    items: list[Card]
     previous: Period | None = None  # the closest earlier period with papers
     next: Period | None = None  # the closest later period with papers
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return page_count(self.total, self.page_size)
 
     @property
     def entries(self) -> list[DailyEntry]:
@@ -96,32 +80,32 @@ def feed_page(
     if period is None:
         return FeedPage(None, scope, sort, page, page_size, 0, [])
     order: Order = "upvotes" if sort == "upvotes" else "newest"
-    offset = (page - 1) * page_size
+    offset = page_offset(page, page_size)
     if sort == "trending" and scope == "featured":
         ranked = trending.rank_entries(
             session, period.first, period.last, now=now, gravity=gravity, submitter=submitter
         )
         window = [int(r.key) for r in ranked[offset : offset + page_size]]
-        items = [FeedItem(entry.paper, entry) for entry in reader.entries_by_ids(session, window)]
+        items = [Card.listed(entry) for entry in reader.entries_by_ids(session, window)]
         total = len(ranked)
     elif sort == "trending":
         ranked = trending.rank_papers(session, period.first, period.last, now=now, gravity=gravity)
         window = [str(r.key) for r in ranked[offset : offset + page_size]]
         papers = reader.load_papers(session, window)
-        items = [FeedItem(papers[i]) for i in window]
+        items = [Card.announced(papers[i]) for i in window]
         total = len(ranked)
     elif scope == "featured":
         entries = reader.daily_entries(
             session, period.first, period.last, order=order, offset=offset, limit=page_size,
             submitter=submitter,
         )  # fmt: skip
-        items = [FeedItem(entry.paper, entry) for entry in entries.items]
+        items = [Card.listed(entry) for entry in entries.items]
         total = entries.total
     else:
         papers = reader.announced_papers(
             session, period.first, period.last, order=order, offset=offset, limit=page_size
         )
-        items = [FeedItem(paper) for paper in papers.items]
+        items = [Card.announced(paper) for paper in papers.items]
         total = papers.total
     before = reader.day_before(session, period.first, scope)
     after = reader.day_after(session, period.last, scope)

@@ -12,13 +12,12 @@ from typing import Any
 from lxml import etree
 
 from paperfeed.domain import Author, Paper, parse_arxiv_id
+from paperfeed.ingest import safe_xml
 from paperfeed.ingest.http import PoliteClient, RemoteError
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ARXIV_NS = "http://arxiv.org/schemas/atom"
 _NS = {"atom": ATOM_NS, "arxiv": ARXIV_NS}
-# No DTDs, no entity expansion, no network: a hostile response must not reach files or hosts.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 def fetch_paper(client: PoliteClient, url: str, arxiv_id: str) -> Paper | None:
@@ -30,7 +29,7 @@ def fetch_paper(client: PoliteClient, url: str, arxiv_id: str) -> Paper | None:
     if response.status_code != 200:
         raise RemoteError(f"the arXiv API answered HTTP {response.status_code} for {arxiv_id}")
     try:
-        root = etree.fromstring(response.content, _PARSER)
+        root = safe_xml.parse(response.content)
     except etree.XMLSyntaxError as error:
         raise RemoteError(f"the arXiv API sent unreadable XML for {arxiv_id}: {error}") from None
     for entry in root.iterfind("atom:entry", _NS):
@@ -77,11 +76,7 @@ def parse_entry(entry: Any) -> Paper:
 
 
 def _text(parent: Any, path: str, *, keep_whitespace: bool = False) -> str | None:
-    element = parent.find(path, _NS)
-    if element is None:
-        return None
-    text = "".join(element.itertext())
-    return (text.strip() if keep_whitespace else " ".join(text.split())) or None
+    return safe_xml.text(parent, path, _NS, keep_whitespace=keep_whitespace)
 
 
 def _time(text: str | None) -> datetime | None:

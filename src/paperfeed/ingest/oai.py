@@ -16,6 +16,7 @@ from lxml import etree
 
 from paperfeed.core.progress import NoProgress, ProgressSink
 from paperfeed.domain import Author, Paper, parse_arxiv_id
+from paperfeed.ingest import safe_xml
 from paperfeed.ingest.http import PoliteClient, RemoteError
 from paperfeed.ingest.report import IngestReport, Rejection
 from paperfeed.settings import Settings
@@ -33,7 +34,6 @@ OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 ARXIV_NS = "http://arxiv.org/OAI/arXiv/"
 _NS = {"o": OAI_NS, "a": ARXIV_NS}
 # No DTDs, no entity expansion, no network: a hostile response must not reach files or hosts.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 # A response that does not parse may be a truncated transfer: ask this many times more.
 _MALFORMED_RETRIES = 2
 # How often an expired resumption token may send one harvest back to the window's start.
@@ -180,7 +180,7 @@ def _fetch(client: PoliteClient, url: str, params: dict[str, str]) -> tuple[Any,
         if response.status_code != 200:
             raise RemoteError(f"HTTP {response.status_code} from {where}: {response.text[:200]}")
         try:
-            root = etree.fromstring(response.content, _PARSER)
+            root = safe_xml.parse(response.content)
         except etree.XMLSyntaxError as error:
             log.warning("malformed XML from %s (try %d): %s", where, attempt + 1, error)
             problem = error
@@ -286,15 +286,7 @@ def _announced_on(
 
 
 def _text(parent: Any, path: str, *, keep_whitespace: bool = False) -> str | None:
-    """The element's text, stripped (or, by default, with runs of whitespace made one space).
-
-    Titles and abstracts keep their inner whitespace: it is data, as in the bulk snapshot.
-    """
-    element = parent.find(path, _NS)
-    if element is None:
-        return None
-    text = "".join(element.itertext())
-    return (text.strip() if keep_whitespace else " ".join(text.split())) or None
+    return safe_xml.text(parent, path, _NS, keep_whitespace=keep_whitespace)
 
 
 def _day(text: str | None) -> datetime | None:

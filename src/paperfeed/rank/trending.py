@@ -120,6 +120,45 @@ def rank_papers(
     return rank(candidates, reference_time(last, now), gravity)
 
 
+def rank_period(
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    now: datetime | None = None,
+    gravity: float = DEFAULT_GRAVITY,
+) -> tuple[list[Ranked], set[str]]:
+    """Every paper of a period, featured on its daily lists or first announced in it, by
+    trending score (keys are paper ids), and the ids of the featured ones.
+
+    A featured paper's age counts from its earliest listing in the period (its submission time,
+    else the start of that day); any other paper's from its publication (else announcement).
+    """
+    entries, papers = DailyEntryRow.__table__, PaperRow.__table__
+    upvotes = (papers.c.upvotes_base + papers.c.upvotes_local).label("upvotes")
+    since: dict[str, datetime] = {}
+    votes: dict[str, int] = {}
+    listed = (
+        select(entries.c.paper_id, entries.c.day, entries.c.submitted_at, upvotes)
+        .join(papers, papers.c.id == entries.c.paper_id)
+        .where(entries.c.day.between(first, last))
+    )
+    for row in session.execute(listed):
+        start = row.submitted_at or start_of(row.day)
+        since[row.paper_id] = min(start, since.get(row.paper_id, start))
+        votes[row.paper_id] = row.upvotes or 0
+    featured = set(since)
+    announced = select(papers.c.id, papers.c.published_at, papers.c.announced_on, upvotes).where(
+        papers.c.announced_on.between(first, last)
+    )
+    for row in session.execute(announced):
+        if row.id not in since:
+            since[row.id] = row.published_at or start_of(row.announced_on)
+            votes[row.id] = row.upvotes or 0
+    candidates = [Ranked(key, 0.0, votes[key], start) for key, start in since.items()]
+    return rank(candidates, reference_time(last, now), gravity), featured
+
+
 @dataclass(frozen=True)
 class TrendingPage:
     """One page of /trending: the days ranked, the entries on this page and how many in all."""
@@ -134,7 +173,7 @@ class TrendingPage:
 def trending_page(
     session: Session,
     *,
-    days: int = 7,
+    days: int,
     page: int = 1,
     page_size: int = 50,
     now: datetime | None = None,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from paperfeed.core.progress import ProgressSink
-from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, load_embedder
+from paperfeed.search.embed import Embedder, load_embedder, model_name
 from paperfeed.search.vectors_store import (
     embedding_counts,
     embedding_status,
@@ -264,14 +264,9 @@ def status(db: Database, model: str) -> tuple[int, int]:
         return embedding_status(session, model)
 
 
-def configured_model(settings: Settings) -> str:
-    """The name of the vectors the site embeds and searches with."""
-    return MINILM_NAME if settings.embedding_model == "minilm" else STATIC_NAME
-
-
 def status_lines(db: Database, settings: Settings) -> list[str]:
     """One line per model with stored vectors (and the configured one): embedded/total."""
-    configured = configured_model(settings)
+    configured = model_name(settings)
     with db.sessions() as session:
         counts = embedding_counts(session)
         _, total = embedding_status(session, configured)
@@ -291,7 +286,7 @@ def status_report(
 
     With several web workers one of them embeds; the others report the state it publishes.
     """
-    configured = configured_model(settings)
+    configured = model_name(settings)
     with db.sessions() as session:
         counts = embedding_counts(session)
         embedded, total = embedding_status(session, configured)

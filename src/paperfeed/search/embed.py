@@ -73,6 +73,16 @@ class EmbedderUnavailable(Unavailable):
     """The model files are missing or the requested device does not exist here."""
 
 
+def model_name(settings: Settings) -> str:
+    """The name of the vectors the site embeds papers with (the embedding_model setting)."""
+    return STATIC_NAME if settings.embedding_model == "static" else MINILM_NAME
+
+
+def dense_model(settings: Settings) -> str | None:
+    """The vectors dense search (and "for you") compares, or None when search_dense is off."""
+    return model_name(settings) if settings.search_dense else None
+
+
 def paper_text(title: str, abstract: str) -> str:
     """The text embedded for a paper: its title, a blank line, its abstract; whitespace collapsed.
 

@@ -14,15 +14,6 @@ from paperfeed.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def model_name(settings: Settings) -> str | None:
-    """The name of the vectors dense search uses, or None when dense search is switched off."""
-    from paperfeed.search import embed
-
-    if not settings.search_dense:
-        return None
-    return embed.STATIC_NAME if settings.embedding_model == "static" else embed.MINILM_NAME
-
-
 def marker(session: Session, model: str) -> str:
     """A value that changes whenever an embedding of `model` is added or replaced."""
     from paperfeed.search import vectors_store

@@ -179,8 +179,9 @@ def _update_vectors(
 ) -> None:
     """Rebuild the model's vector index when its stored embeddings changed since the last build."""
     from paperfeed.search import embeddings_source
+    from paperfeed.search.embed import dense_model
 
-    model = embeddings_source.model_name(settings)
+    model = dense_model(settings)
     if model is None:
         return
     report.vector_model = model

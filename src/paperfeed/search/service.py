@@ -24,7 +24,7 @@ from paperfeed.domain import (
     normalize_name,
     parse_arxiv_id,
 )
-from paperfeed.search import embeddings_source, indexer, lexical, vectors
+from paperfeed.search import embed, embeddings_source, indexer, lexical, vectors
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
 from paperfeed.settings import Settings
@@ -98,7 +98,7 @@ class SearchIndexes:
         return index
 
     def vectors(self) -> vectors.VectorIndex | None:
-        model = embeddings_source.model_name(self.settings)
+        model = embed.dense_model(self.settings)
         if model is None:
             return None
         path = indexer.vectors_path(self.settings, model)
@@ -159,7 +159,7 @@ def search(
         if filtered is None:
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
-        return _page(session, result, ranked, offset, limit, terms, {}, None, set())
+        return _page(session, result, ranked, offset=offset, limit=limit, terms=terms)
     query_vector = None
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
@@ -171,10 +171,10 @@ def search(
     ranked = [(i, s) for i, s in ranked if i in pinned] + [
         (i, s) for i, s in ranked if i not in pinned
     ]
-    semantic = dict(dense)
     return _page(
-        session, result, ranked, offset, limit, terms, semantic, query_vector, pinned,
-        vector_index=vector_index, exact_author=exact_author,
+        session, result, ranked, offset=offset, limit=limit, terms=terms, semantic=dict(dense),
+        query_vector=query_vector, vector_index=vector_index, pinned=pinned,
+        exact_author=exact_author,
     )  # fmt: skip
 
 
@@ -249,10 +249,7 @@ def similar(
         other = papers.get(paper_id)
         if other is None:  # indexed but since removed from the store
             continue
-        score_dense = semantic.get(paper_id)
-        if score_dense is None and vector is not None and vector_index is not None:
-            other_vector = vector_index.vector_of(paper_id)
-            score_dense = float(other_vector @ vector) if other_vector is not None else None
+        score_dense = _semantic(paper_id, semantic, vector, vector_index)
         matched = tuple(lexical.matched_words(other.title + " " + other.abstract, terms))
         hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
     return hits
@@ -344,26 +341,24 @@ def _page(
     session: Session,
     result: SearchResult,
     ranked: list[tuple[str, float]],
+    *,
     offset: int,
     limit: int,
     terms: dict[str, str],
-    semantic: dict[str, float],
-    query_vector: np.ndarray | None,
-    pinned,
-    *,
+    semantic: dict[str, float] | None = None,
+    query_vector: np.ndarray | None = None,
     vector_index: vectors.VectorIndex | None = None,
+    pinned: set[str] | frozenset[str] = frozenset(),
     exact_author: bool = False,
 ) -> SearchResult:
+    """Fill `result` with the hits of one page of `ranked`, each with its reasons."""
     window = ranked[offset : offset + limit]
     papers = load_papers(session, [i for i, _ in window])
     for paper_id, score in window:
         paper = papers.get(paper_id)
         if paper is None:  # indexed but since removed from the store
             continue
-        score_dense = semantic.get(paper_id)
-        if score_dense is None and query_vector is not None and vector_index is not None:
-            vector = vector_index.vector_of(paper_id)
-            score_dense = float(vector @ query_vector) if vector is not None else None
+        score_dense = _semantic(paper_id, semantic or {}, query_vector, vector_index)
         text = " ".join([paper.title, paper.abstract, *(a.name for a in paper.authors)])
         exact = "title" if paper_id in pinned else None
         if exact_author and _has_author(paper, result.query):
@@ -371,6 +366,20 @@ def _page(
         why = Why(tuple(lexical.matched_words(text, terms)), score_dense, exact)
         result.hits.append(Hit(paper, score, why))
     return result
+
+
+def _semantic(
+    paper_id: str,
+    semantic: dict[str, float],
+    query_vector: np.ndarray | None,
+    vector_index: vectors.VectorIndex | None,
+) -> float | None:
+    """A hit's cosine to the query: from the dense ranking, else computed from its vector."""
+    score = semantic.get(paper_id)
+    if score is None and query_vector is not None and vector_index is not None:
+        vector = vector_index.vector_of(paper_id)
+        score = float(vector @ query_vector) if vector is not None else None
+    return score
 
 
 def _has_author(paper: Paper, name: str) -> bool:

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from paperfeed.domain import NAME_KEY_MAX, ORGANIZATION_NAME_MAX
+from paperfeed.domain import EMAIL_MAX, NAME_KEY_MAX, ORGANIZATION_NAME_MAX
 from paperfeed.store.types import UTCDateTime
 
 # Stable constraint names so Alembic migrations are the same on every database.
@@ -298,9 +298,6 @@ class PaperEmbeddingRow(Base):
 
 
 # --- digests: subscriptions and outbox (migration 0005) ---
-
-
-EMAIL_MAX = 320  # RFC 5321: 64 for the local part, @, 255 for the domain
 
 
 class SubscriptionRow(Base):

@@ -10,7 +10,7 @@ from typing import Generic, Literal, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paperfeed.domain import Author, DailyEntry, Organization, Paper, Submitter
+from paperfeed.domain import Author, DailyEntry, Order, Organization, Paper, Submitter
 from paperfeed.store.models import (
     AuthorRow,
     DailyEntryRow,
@@ -21,8 +21,6 @@ from paperfeed.store.models import (
 
 # "featured": papers on a daily list (daily_entries); "all": papers by first arXiv listing day.
 Scope = Literal["featured", "all"]
-# How a page of papers is ordered: most upvoted first, or most recently published first.
-Order = Literal["upvotes", "newest"]
 
 _CHUNK = 500  # ids per IN (...) list, under both databases' bound-parameter limits
 
@@ -78,11 +76,7 @@ def announced_papers(
 ) -> Slice[Paper]:
     """Papers first announced on arXiv from `first` to `last`, one page of them, with the total."""
     where = _papers.c.announced_on.between(first, last)
-    total = session.scalar(select(func.count()).select_from(_papers).where(where)) or 0
-    query = select(_papers.c.id).where(where).order_by(*_order_by(order))
-    ids = list(session.scalars(query.offset(offset).limit(limit)))
-    papers = load_papers(session, ids)
-    return Slice([papers[i] for i in ids], total)
+    return _paper_slice(session, where, order, offset, limit)
 
 
 def has_daily_entries(session: Session) -> bool:

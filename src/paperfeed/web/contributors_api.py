@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from paperfeed.feed.contributors import ListSort, PaperList, author_page, organization_page
+from paperfeed.domain import Order
+from paperfeed.feed.contributors import PaperList, author_page, organization_page
 from paperfeed.hf_api import HfError, HfPaper, hf_paper
 from paperfeed.web.deps import DbSession
 
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/api", tags=["organizations and authors"])
 
 _ERRORS = {404: {"model": HfError}, 422: {"model": HfError}}
 SortQuery = Annotated[
-    ListSort, Query(description="upvotes: most upvoted first; newest: latest published first.")
+    Order, Query(description="upvotes: most upvoted first; newest: latest published first.")
 ]
 PageQuery = Annotated[int, Query(ge=0, le=1_000_000, description="Page index, from 0.")]
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="Papers per page.")]

@@ -37,12 +37,15 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _server_error)
 
 
-def error_response(request: Request, status: int, message: str) -> Response:
+def error_response(
+    request: Request, status: int, message: str, *, title: str | None = None
+) -> Response:
     """JSON for API paths, a page for people otherwise."""
     if request.url.path == "/api" or request.url.path.startswith("/api/"):
         return JSONResponse({"error": message}, status_code=status)
     templates = request.app.state.templates
-    context = {"status": status, "title": _TITLES.get(status, "Error"), "message": message}
+    heading = title or _TITLES.get(status, "Error")
+    context = {"status": status, "title": heading, "message": message}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
@@ -68,7 +71,8 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 
 async def _paperfeed_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, PaperfeedError)
-    return error_response(request, error.status, str(error) or _TITLES.get(error.status, "Error"))
+    message = str(error) or _TITLES.get(error.status, "Error")
+    return error_response(request, error.status, message, title=error.title)
 
 
 async def _server_error(request: Request, error: Exception) -> Response:

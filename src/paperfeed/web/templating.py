@@ -12,6 +12,7 @@ import jinja2
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from paperfeed.core.text import shorten, squash
 from paperfeed.domain import Author
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -41,20 +42,6 @@ def make_templates() -> Jinja2Templates:
 def _site(request: Request) -> dict[str, Any]:
     """Variables every page gets."""
     return {"site_name": request.app.state.settings.site_name}
-
-
-def squash(text: str | None) -> str:
-    """Runs of whitespace (line breaks in titles and abstracts) as single spaces."""
-    return " ".join((text or "").split())
-
-
-def shorten(text: str | None, width: int = 300) -> str:
-    """At most about `width` characters, cut at a word boundary, with an ellipsis if cut."""
-    text = squash(text)
-    if len(text) <= width:
-        return text
-    cut = text[: width + 1].rsplit(" ", 1)[0] if " " in text[:width] else text[:width]
-    return cut.rstrip(" ,;:.-") + "\u2026"
 
 
 def paragraphs(text: str | None) -> list[str]:

@@ -10,8 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from paperfeed.feed.contributors import author_page
 from paperfeed.web.deps import AppSettings, DbSession, Templates
-from paperfeed.web.paging import Pager
-from paperfeed.web.views.orgs import ListQuery
+from paperfeed.web.views.orgs import ListQuery, paper_list_page
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -29,8 +28,7 @@ def author(
     found = author_page(
         session, name, sort=query.sort, page=query.page, page_size=settings.page_size
     )
-    params = {"sort": "" if query.sort == "upvotes" else query.sort}
     path = f"/authors/{quote(found.author.name, safe='')}"
-    pager = Pager(path, query.page, found.papers.pages, params)
-    context = {"author": found.author, "papers": found.papers, "pager": pager}
-    return templates.TemplateResponse(request, "author.html", context)
+    return paper_list_page(
+        request, templates, "author.html", path, query, found.papers, author=found.author
+    )

@@ -10,12 +10,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from paperfeed.community import comments, submissions, votes
 from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.core.paging import page_count
 from paperfeed.domain import parse_arxiv_id
-from paperfeed.feed import FeedItem
+from paperfeed.feed import Card
 from paperfeed.rank import trending
 from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, safe_next
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.flash import flash
+from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -116,10 +118,9 @@ def trending_papers(
     )
     context = {
         "ranked": ranked,
-        "page": page,
-        "pages": max(1, -(-ranked.total // settings.page_size)),
+        "pager": Pager("/trending", page, page_count(ranked.total, settings.page_size)),
         "gravity": settings.trending_gravity,
-        "items": [FeedItem(entry.paper, entry) for entry in ranked.entries],
+        "items": [Card.listed(entry) for entry in ranked.entries],
     }
     return templates.TemplateResponse(request, "trending.html", context)
 

@@ -10,14 +10,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import ValidationError
 
 from paperfeed.digest import delivery, service, subscriptions
 from paperfeed.digest.delivery import RetryPolicy
-from paperfeed.digest.subscriptions import Frequency, Interests, SubscriptionError
-from paperfeed.digest.tokens import InvalidToken
+from paperfeed.digest.subscriptions import Frequency, Interests
+from paperfeed.digest.tokens import InvalidToken, Purpose
+from paperfeed.domain import InvalidEmail
 from paperfeed.store.models import SubscriptionRow
 from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser
 from paperfeed.web.deps import AppSettings, DbSession, Templates
@@ -112,7 +113,7 @@ def subscribe(
         subscription_id, address = service.subscribe(
             db, settings, email, frequency, interests, user_id=user.id if own else None
         )
-    except (SubscriptionError, ValidationError) as error:
+    except (InvalidEmail, ValidationError) as error:
         message = _problem(error) if isinstance(error, ValidationError) else str(error)
         return _page(
             request,
@@ -138,23 +139,23 @@ def subscribe(
     )
 
 
-def _bad_link(request: Request, templates: Templates, error: InvalidToken) -> Response:
-    return _message(request, templates, "This link does not work", str(error), 400)
+def _linked(purpose: Purpose):
+    """A dependency: the subscription the request's signed `token` names (InvalidToken: 400)."""
+
+    def subscription(session: DbSession, settings: AppSettings, token: str = "") -> SubscriptionRow:
+        return service.subscription_for_token(session, settings, purpose, token)
+
+    return Depends(subscription)
 
 
 @router.get("/digest/confirm")
 def confirm_form(
     request: Request,
-    session: DbSession,
-    settings: AppSettings,
     templates: Templates,
+    row: Annotated[SubscriptionRow, _linked("confirm")],
     token: str = "",
 ) -> Response:
     """A button that confirms: a mail scanner that fetches links does not subscribe anyone."""
-    try:
-        row = service.subscription_for_token(session, settings, "confirm", token)
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
     if row.status == "active":
         return _message(
             request,
@@ -170,16 +171,13 @@ def confirm(
     request: Request, settings: AppSettings, templates: Templates, token: FormText = ""
 ) -> Response:
     """Make the subscription active."""
-    try:
-        with request.app.state.db.transaction() as session:
-            row = service.subscription_for_token(session, settings, "confirm", token)
-            if row.status not in ("pending", "active"):
-                raise InvalidToken("This address left; subscribe again to get digests.")
-            subscriptions.confirm(session, row)
-            frequency = row.frequency
-            preferences = service.renderer(settings).links(row)["preferences"]
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
+    with request.app.state.db.transaction() as session:
+        row = service.subscription_for_token(session, settings, "confirm", token)
+        if row.status not in ("pending", "active"):
+            raise InvalidToken("This address left; subscribe again to get digests.")
+        subscriptions.confirm(session, row)
+        frequency = row.frequency
+        preferences = service.renderer(settings).links(row)["preferences"]
     return _message(
         request,
         templates,
@@ -197,16 +195,11 @@ def _token(request: Request, form_token: str) -> str:
 @router.get("/digest/unsubscribe")
 def unsubscribe_form(
     request: Request,
-    session: DbSession,
-    settings: AppSettings,
     templates: Templates,
+    row: Annotated[SubscriptionRow, _linked("unsubscribe")],
     token: str = "",
 ) -> Response:
     """A button that leaves (a GET changes nothing: link checkers fetch links)."""
-    try:
-        row = service.subscription_for_token(session, settings, "unsubscribe", token)
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
     return _page(request, templates, "unsubscribe.html", token=token, subscription=row)
 
 
@@ -215,15 +208,12 @@ def unsubscribe(
     request: Request, settings: AppSettings, templates: Templates, token: FormText = ""
 ) -> Response:
     """Leave: the page's button, or the RFC 8058 one-click POST to the List-Unsubscribe URL."""
-    try:
-        with request.app.state.db.transaction() as session:
-            row = service.subscription_for_token(
-                session, settings, "unsubscribe", _token(request, token)
-            )
-            subscriptions.unsubscribe(session, row)
-            address = row.email
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
+    with request.app.state.db.transaction() as session:
+        row = service.subscription_for_token(
+            session, settings, "unsubscribe", _token(request, token)
+        )
+        subscriptions.unsubscribe(session, row)
+        address = row.email
     return _message(
         request,
         templates,
@@ -236,16 +226,11 @@ def unsubscribe(
 @router.get("/digest/preferences")
 def preferences_form(
     request: Request,
-    session: DbSession,
-    settings: AppSettings,
     templates: Templates,
+    row: Annotated[SubscriptionRow, _linked("preferences")],
     token: str = "",
 ) -> Response:
     """What the address receives, to change without logging in."""
-    try:
-        row = service.subscription_for_token(session, settings, "preferences", token)
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
     return _preferences(request, templates, token, row)
 
 
@@ -286,28 +271,25 @@ def save_preferences(
     organizations: FormText = "",
 ) -> Response:
     """Save new preferences."""
-    try:
-        with request.app.state.db.transaction() as session:
-            row = service.subscription_for_token(session, settings, "preferences", token)
-            try:
-                interests = _interests(categories, keywords, organizations)
-            except ValidationError as error:
-                return _preferences(
-                    request,
-                    templates,
-                    token,
-                    row,
-                    422,
-                    error=_problem(error),
-                    frequency=frequency,
-                    categories=categories,
-                    keywords=keywords,
-                    organizations=organizations,
-                )
-            subscriptions.update(session, row, frequency, interests)
-            return _preferences(request, templates, token, row, saved=True)
-    except InvalidToken as error:
-        return _bad_link(request, templates, error)
+    with request.app.state.db.transaction() as session:
+        row = service.subscription_for_token(session, settings, "preferences", token)
+        try:
+            interests = _interests(categories, keywords, organizations)
+        except ValidationError as error:
+            return _preferences(
+                request,
+                templates,
+                token,
+                row,
+                422,
+                error=_problem(error),
+                frequency=frequency,
+                categories=categories,
+                keywords=keywords,
+                organizations=organizations,
+            )
+        subscriptions.update(session, row, frequency, interests)
+        return _preferences(request, templates, token, row, saved=True)
 
 
 @router.get("/digest/preview")
@@ -322,7 +304,7 @@ def preview(
     """The logged-in user's next digest as the mail would show it, without sending it."""
     row = _own_subscription(session, user)
     if row is None:  # not subscribed: what the default digest would be
-        row = SubscriptionRow(id=0, email=user.email, frequency="daily", user_id=user.id)
+        row = service.unsaved_subscription(user.email, user.id)
     shown = service.preview(session, settings, row, period, day)
     if shown is None:
         return PlainTextResponse("No papers yet: import some to preview a digest.", 404)

@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from paperfeed.domain import Sort
 from paperfeed.feed import (
     FeedPage,
     Period,
     PeriodKind,
     Scope,
-    Sort,
     default_scope,
     feed_page,
     parse_period,
 )
 from paperfeed.web.deps import AppSettings, DbSession, Templates
+from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -89,19 +89,24 @@ def month_feed(month: str, render: Render) -> Response:
     return render(parse_period("month", month))
 
 
+def feed_pager(
+    period: Period | None, *, sort: Sort, scope: Scope, default_scope: Scope, page: int = 1,
+    pages: int = 1,
+) -> Pager:  # fmt: skip
+    """The pages of a feed; its addresses leave out parameters at their defaults."""
+    path = f"/papers/{_SEGMENT[period.kind]}/{period.slug}" if period else "/papers"
+    params = {
+        "sort": "" if sort == "upvotes" else sort,
+        "scope": "" if scope == default_scope else scope,
+    }
+    return Pager(path, page, pages, params)
+
+
 def feed_url(
     period: Period | None, *, sort: Sort, scope: Scope, default_scope: Scope, page: int = 1
 ) -> str:
     """The address of a feed page; parameters at their defaults are left out."""
-    path = f"/papers/{_SEGMENT[period.kind]}/{period.slug}" if period else "/papers"
-    params: dict[str, str | int] = {}
-    if sort != "upvotes":
-        params["sort"] = sort
-    if scope != default_scope:
-        params["scope"] = scope
-    if page > 1:
-        params["page"] = page
-    return f"{path}?{urlencode(params)}" if params else path
+    return feed_pager(period, sort=sort, scope=scope, default_scope=default_scope).url(page)
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,14 @@ class FeedLinks:
             page=page,
         )
 
-    def page(self, number: int) -> str:
-        return self.to(self.feed.period, page=number)
+    @property
+    def pager(self) -> Pager:
+        """The page-number navigation of this feed (`_pager.html`)."""
+        feed = self.feed
+        return feed_pager(
+            feed.period, sort=feed.sort, scope=feed.scope, default_scope=self.default_scope,
+            page=feed.page, pages=feed.pages,
+        )  # fmt: skip
 
     def sorted_by(self, sort: Sort) -> str:
         return feed_url(
@@ -132,17 +143,6 @@ class FeedLinks:
         return feed_url(
             self.feed.period, sort=self.feed.sort, scope=scope, default_scope=self.default_scope
         )
-
-    def page_numbers(self, around: int = 2) -> list[int | None]:
-        """Page numbers to link: the first, the last and a few around the current; None is a gap."""
-        current, last = self.feed.page, self.feed.pages
-        shown = sorted({1, last, *range(max(1, current - around), min(last, current + around) + 1)})
-        numbers: list[int | None] = []
-        for previous, number in zip([0, *shown], shown, strict=False):
-            if number - previous > 1 and previous:
-                numbers.append(None)
-            numbers.append(number)
-        return numbers
 
     def kind(self, kind: PeriodKind) -> str:
         """The day, week or month around this page (a day: the latest shown with papers)."""

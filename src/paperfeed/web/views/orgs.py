@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from paperfeed.feed.contributors import ListSort, organization_index, organization_page
+from paperfeed.domain import Order
+from paperfeed.feed.contributors import PaperList, organization_index, organization_page
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.paging import Pager
 
@@ -21,7 +22,7 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    sort: ListSort = Field("upvotes", description="upvotes (most upvoted first) or newest.")
+    sort: Order = Field("upvotes", description="upvotes (most upvoted first) or newest.")
     page: int = Field(1, ge=1, le=100_000)
 
 
@@ -52,8 +53,24 @@ def organization(
     found = organization_page(
         session, name, sort=query.sort, page=query.page, page_size=settings.page_size
     )
-    params = {"sort": "" if query.sort == "upvotes" else query.sort}
     path = f"/orgs/{quote(found.organization.organization.name, safe='')}"
-    pager = Pager(path, query.page, found.papers.pages, params)
-    context = {"org": found.organization, "papers": found.papers, "pager": pager}
-    return templates.TemplateResponse(request, "org.html", context)
+    return paper_list_page(
+        request, templates, "org.html", path, query, found.papers, org=found.organization
+    )
+
+
+def paper_list_page(
+    request: Request,
+    templates: Templates,
+    template: str,
+    path: str,
+    query: ListQuery,
+    papers: PaperList,
+    **context: Any,
+) -> Response:
+    """A page of someone's papers (`_paper_list.html`) at `path`, paginated, sort kept."""
+    params = {"sort": "" if query.sort == "upvotes" else query.sort}
+    pager = Pager(path, query.page, papers.pages, params)
+    return templates.TemplateResponse(
+        request, template, {**context, "papers": papers, "pager": pager}
+    )

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
-from paperfeed.feed import FeedItem
+from paperfeed.feed import Card
 from paperfeed.search.lexical import Filters
 from paperfeed.search.service import MAX_RESULTS, SearchIndexes, search
 from paperfeed.web.deps import DbSession, Templates
+from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -55,14 +56,24 @@ def search_page(
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
-    hits = [(FeedItem(hit.paper), hit.why) for hit in result.hits]
+    hits = [(Card.announced(hit.paper), hit.why) for hit in result.hits]
+    has_next = len(result.hits) == PAGE_SIZE and page * PAGE_SIZE < MAX_RESULTS
+    params = {
+        "q": q,
+        "from": date_from.isoformat() if date_from else "",
+        "to": date_to.isoformat() if date_to else "",
+        "category": category or "",
+        "organization": organization or "",
+        "author": author or "",
+    }
     context = {
+        "pager": Pager("/search", page, page + 1 if has_next else page, params),
         "q": q,
         "filters": filters,
         "hits": hits,
         "dense": result.dense,
         "page": page,
-        "has_next": len(result.hits) == PAGE_SIZE and page * PAGE_SIZE < MAX_RESULTS,
+        "has_next": has_next,
         "searched": bool(result.query) or bool(filters),
     }
     return templates.TemplateResponse(request, "search.html", context)
