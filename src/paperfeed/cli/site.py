@@ -1,0 +1,88 @@
+"""`paperfeed quickstart`, `serve` and `db upgrade`: set a site up, run it, migrate it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.engine import make_url
+
+from paperfeed.cli.common import (
+    index_after_import,
+    load_settings,
+    open_db,
+    progress_bar,
+    say,
+    summarize,
+    warn,
+)
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    settings = load_settings()
+    open_db(settings).close()
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    say(f"database is up to date: {shown}")
+
+
+def quickstart(
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the shared data sets (default: found beside the checkout)."),
+    ] = None,
+    serve_site: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the site when the import is done.")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Set up a site on real papers and start it: one command for a newcomer.
+
+    Imports the shared data sets when they are found (every Hugging Face daily listing and the
+    arXiv snapshot, about half a minute), otherwise the last week from Hugging Face and arXiv's
+    OAI-PMH service. Sources already imported are skipped, so running it again is quick.
+    """
+    from paperfeed.ingest import quickstart as setup
+
+    settings = load_settings()
+    data_dir = setup.find_data_dir(data)
+    with open_db(settings) as db:
+        with progress_bar() as progress:
+            if data_dir:
+                warn(f"importing the data sets in {data_dir}")
+                reports = setup.import_local(db, data_dir, progress)
+            else:
+                warn("no local data sets found: fetching the last week from the live sources")
+                reports = setup.import_live(db, settings, progress)
+        for name, report in reports:
+            summarize(report, name)
+        index_after_import(db, settings)
+    if serve_site:
+        serve(host=host, port=port, workers=1)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Web worker processes.")] = 1,
+) -> None:
+    """Run the web site and JSON API."""
+    import uvicorn
+
+    settings = load_settings()
+    open_db(settings).close()  # migrate once, before any worker starts
+    host, port = host or settings.host, port or settings.port
+    warn(f"paperfeed on http://{host}:{port}/  (Ctrl+C stops)")
+    uvicorn.run(
+        "paperfeed.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
