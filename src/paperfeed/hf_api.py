@@ -31,11 +31,13 @@ HfTimestamp = Annotated[
 ]
 
 
-class _HfModel(BaseModel):
+class ApiModel(BaseModel):
+    """The base of every JSON API model: camelCase aliases out, either spelling accepted in."""
+
     model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
 
 
-class HfUser(_HfModel):
+class HfUser(ApiModel):
     """A Hugging Face user as nested in a paper (an author's account, submittedOnDailyBy)."""
 
     user: str = Field(description="Username.")
@@ -44,7 +46,7 @@ class HfUser(_HfModel):
     type: Literal["user"] = "user"
 
 
-class HfSubmitter(_HfModel):
+class HfSubmitter(ApiModel):
     """Who put a paper on the daily list, as a daily entry's submittedBy (username is 'name')."""
 
     name: str = Field(description="Username.")
@@ -53,19 +55,19 @@ class HfSubmitter(_HfModel):
     type: Literal["user"] = "user"
 
 
-class HfAuthor(_HfModel):
+class HfAuthor(ApiModel):
     name: str
     hidden: bool = False
     user: HfUser | None = Field(default=None, description="The author's claimed account.")
 
 
-class HfOrganization(_HfModel):
+class HfOrganization(ApiModel):
     name: str
     fullname: str | None = None
     avatar: str | None = None
 
 
-class HfPaper(_HfModel):
+class HfPaper(ApiModel):
     """A paper, as GET /api/papers/{id} returns it and as a daily entry's `paper`."""
 
     id: str = Field(description="arXiv id without version.")
@@ -85,7 +87,7 @@ class HfPaper(_HfModel):
     organization: HfOrganization | None = None
 
 
-class HfDailyPaper(_HfModel):
+class HfDailyPaper(ApiModel):
     """One entry of GET /api/daily_papers: a paper featured on a day's list."""
 
     paper: HfPaper
@@ -99,7 +101,7 @@ class HfDailyPaper(_HfModel):
     is_author_participating: bool = Field(alias="isAuthorParticipating")
 
 
-class HfError(_HfModel):
+class HfError(ApiModel):
     """The body of every API error."""
 
     error: str

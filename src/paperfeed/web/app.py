@@ -14,16 +14,11 @@ from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.backfill import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
-from paperfeed.web import api, collections_api, community_api, contributors_api, status
+from paperfeed.web import api, views
 from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.templating import make_templates
-from paperfeed.web.views import accounts as account_views
-from paperfeed.web.views import authors, feed, feeds, orgs, paper
 from paperfeed.web.views import collections as collection_views
-from paperfeed.web.views import community as community_views
-from paperfeed.web.views import digest as digest_views
-from paperfeed.web.views import search as search_views
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -64,21 +59,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         BackgroundEmbedder(database, settings) if settings.embed_in_background else None
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(community_api.router)  # before api: /api/papers/{id:path} is greedy
-    app.include_router(status.router)  # before api: /api/papers/{id:path} is greedy
-    app.include_router(collections_api.router)
-    app.include_router(contributors_api.router)
-    app.include_router(api.router)
-    app.include_router(feed.router)
-    app.include_router(account_views.router)
-    app.include_router(community_views.router)
-    app.include_router(feeds.router)  # before orgs and authors: /authors/{name:path} is greedy
-    app.include_router(collection_views.router)
-    app.include_router(orgs.router)
-    app.include_router(authors.router)
-    app.include_router(digest_views.router)
-    app.include_router(search_views.router)
-    app.include_router(paper.router)  # last: /papers/{id:path} would match the feed's paths
+    app.include_router(api.router)  # JSON first: its paths are all under /api
+    for router in views.ROUTERS:
+        app.include_router(router)
     install_error_handlers(app)
     install_auth(app, settings)
     collection_views.install(app)

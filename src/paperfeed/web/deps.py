@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the request's database session, settings and templates, from app state."""
+"""FastAPI dependencies: the request's database session, settings, templates and search indexes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from paperfeed.search.service import SearchIndexes
 from paperfeed.settings import Settings
 
 
@@ -18,7 +19,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The settings the application was made with."""
     return request.app.state.settings
 
 
@@ -26,6 +28,15 @@ def get_templates(request: Request) -> Jinja2Templates:
     return request.app.state.templates
 
 
+def search_indexes(request: Request) -> SearchIndexes:
+    """The application's open search indexes, opened on first use."""
+    state = request.app.state
+    if getattr(state, "search_indexes", None) is None:
+        state.search_indexes = SearchIndexes(state.settings)
+    return state.search_indexes
+
+
 DbSession = Annotated[Session, Depends(get_session)]
-AppSettings = Annotated[Settings, Depends(get_settings)]
+AppSettings = Annotated[Settings, Depends(app_settings)]
 Templates = Annotated[Jinja2Templates, Depends(get_templates)]
+Indexes = Annotated[SearchIndexes, Depends(search_indexes)]

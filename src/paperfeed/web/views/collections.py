@@ -16,13 +16,13 @@ from starlette.exceptions import HTTPException
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
 from paperfeed.community.collections import Collection, InvalidCollection
-from paperfeed.feed.syndication import Channel, FeedEntry
 from paperfeed.store.models import UserRow
+from paperfeed.syndication.render import Channel, FeedEntry
 from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser, current_user, safe_next
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.flash import flash
 from paperfeed.web.paging import Pager
-from paperfeed.web.views.feeds import feed_response
+from paperfeed.web.views.syndication import feed_response
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 

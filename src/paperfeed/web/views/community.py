@@ -1,23 +1,18 @@
-"""Community pages: upvote buttons, comments, submitting a paper, and /trending."""
+"""Community pages: upvote buttons, comments, and submitting a paper."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from paperfeed.community import comments, submissions, votes
 from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
-from paperfeed.core.paging import page_count
 from paperfeed.domain import parse_arxiv_id
-from paperfeed.feed import Card
-from paperfeed.rank import trending
 from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, safe_next
-from paperfeed.web.deps import AppSettings, DbSession, Templates
+from paperfeed.web.deps import AppSettings, Templates
 from paperfeed.web.flash import flash
-from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -97,32 +92,6 @@ def submit(
         )
     flash(request, f"Thank you: {entry.paper.arxiv_id} is on today's list, submitted by you.")
     return RedirectResponse(f"/papers/{entry.paper.arxiv_id}", status_code=303)
-
-
-@router.get("/trending")
-def trending_papers(
-    request: Request,
-    session: DbSession,
-    settings: AppSettings,
-    templates: Templates,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-):
-    """The last days' daily lists ranked by trending score (see paperfeed.rank.trending)."""
-    ranked = trending.trending_page(
-        session,
-        days=settings.trending_days,
-        page=page,
-        page_size=settings.page_size,
-        now=datetime.now(UTC),
-        gravity=settings.trending_gravity,
-    )
-    context = {
-        "ranked": ranked,
-        "pager": Pager("/trending", page, page_count(ranked.total, settings.page_size)),
-        "gravity": settings.trending_gravity,
-        "items": [Card.listed(entry) for entry in ranked.entries],
-    }
-    return templates.TemplateResponse(request, "trending.html", context)
 
 
 def _submit_page(

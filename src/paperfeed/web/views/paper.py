@@ -10,8 +10,7 @@ from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import bibtex, paper_detail
 from paperfeed.search.service import similar
 from paperfeed.web.auth import CurrentUser
-from paperfeed.web.deps import DbSession, Templates
-from paperfeed.web.views.search import search_indexes
+from paperfeed.web.deps import DbSession, Indexes, Templates
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 
@@ -20,7 +19,12 @@ SIMILAR_COUNT = 8  # similar papers listed under a paper
 
 @router.get("/papers/{arxiv_id:path}")
 def paper_page(
-    arxiv_id: str, request: Request, session: DbSession, templates: Templates, viewer: CurrentUser
+    arxiv_id: str,
+    request: Request,
+    session: DbSession,
+    indexes: Indexes,
+    templates: Templates,
+    viewer: CurrentUser,
 ):
     """/papers/2506.08007 or /papers/hep-th/9901001; other spellings redirect there."""
     if not arxiv_id:
@@ -32,5 +36,5 @@ def paper_page(
     context = {"paper": detail.paper, "listings": detail.listings, "bibtex": bibtex(detail.paper)}
     admin = viewer is not None and viewer.is_admin  # admins see hidden comments, to undo a hide
     context["comments"] = comments.comments_of(session, canonical, include_hidden=admin)
-    context["similar"] = similar(session, search_indexes(request), canonical, limit=SIMILAR_COUNT)
+    context["similar"] = similar(session, indexes, canonical, limit=SIMILAR_COUNT)
     return templates.TemplateResponse(request, "paper.html", context)

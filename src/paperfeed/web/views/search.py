@@ -1,4 +1,4 @@
-"""The search page (/search?q=) and the search service's per-process indexes for the web layer."""
+"""The search page: /search?q= with filters, each card saying why it matched."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse
 
 from paperfeed.feed import Card
 from paperfeed.search.lexical import Filters
-from paperfeed.search.service import MAX_RESULTS, SearchIndexes, search
-from paperfeed.web.deps import DbSession, Templates
+from paperfeed.search.service import MAX_RESULTS, search
+from paperfeed.web.deps import DbSession, Indexes, Templates
 from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
@@ -19,18 +19,11 @@ router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
 PAGE_SIZE = 20
 
 
-def search_indexes(request: Request) -> SearchIndexes:
-    """The application's open search indexes, opened on first use."""
-    state = request.app.state
-    if getattr(state, "search_indexes", None) is None:
-        state.search_indexes = SearchIndexes(state.settings)
-    return state.search_indexes
-
-
 @router.get("/search")
 def search_page(
     request: Request,
     session: DbSession,
+    indexes: Indexes,
     templates: Templates,
     q: Annotated[str, Query(max_length=10_000)] = "",
     category: Annotated[str | None, Query(max_length=40)] = None,
@@ -50,7 +43,7 @@ def search_page(
     )
     result = search(
         session,
-        search_indexes(request),
+        indexes,
         q,
         filters=filters,
         limit=PAGE_SIZE,

@@ -10,12 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
 from paperfeed.community.collections import Collection, SavedPaper
-from paperfeed.hf_api import HfError, HfPaper, HfTimestamp, hf_paper
+from paperfeed.hf_api import ApiModel, HfError, HfPaper, HfTimestamp, hf_paper
 from paperfeed.store.models import COLLECTION_NAME_MAX
 from paperfeed.web.auth import CurrentUser, RequiredUser
 from paperfeed.web.deps import DbSession
@@ -31,11 +31,7 @@ _WRITE_ERRORS = {
 }
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
-
-
-class CollectionSummary(_Model):
+class CollectionSummary(ApiModel):
     """A collection without its papers."""
 
     id: int
@@ -47,7 +43,7 @@ class CollectionSummary(_Model):
     updated_at: HfTimestamp = Field(alias="updatedAt")
 
 
-class SavedPaperOut(_Model):
+class SavedPaperOut(ApiModel):
     """A paper in a collection, in the Hugging Face paper shape, and when it was saved."""
 
     added_at: HfTimestamp = Field(alias="addedAt")
@@ -60,21 +56,21 @@ class CollectionOut(CollectionSummary):
     papers: list[SavedPaperOut]
 
 
-class CollectionIn(_Model):
+class CollectionIn(ApiModel):
     name: str = Field(min_length=1, max_length=COLLECTION_NAME_MAX)
     public: bool = False
 
 
-class CollectionChange(_Model):
+class CollectionChange(ApiModel):
     name: str | None = Field(default=None, min_length=1, max_length=COLLECTION_NAME_MAX)
     public: bool | None = None
 
 
-class PaperIn(_Model):
+class PaperIn(ApiModel):
     paper_id: str = Field(alias="paperId", max_length=300, description="arXiv id or URL.")
 
 
-class PaperChange(_Model):
+class PaperChange(ApiModel):
     """Whether the request changed the collection (False: the paper was already in, or not)."""
 
     paper_id: str = Field(alias="paperId")

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from paperfeed.domain import DailyEntry, Paper
 from paperfeed.feed.contributors import author_page, organization_page
 from paperfeed.feed.service import default_scope, feed_page
-from paperfeed.feed.syndication import Channel, FeedEntry
-from paperfeed.rank import trending as rank
+from paperfeed.rank import trending as trending_rank
 from paperfeed.store import reader
+from paperfeed.syndication.render import Channel, FeedEntry
 
 
 def daily(session: Session, *, site_name: str, limit: int) -> Channel:
@@ -37,7 +37,7 @@ def trending(
     site_name: str,
     limit: int,
     days: int,
-    gravity: float = rank.DEFAULT_GRAVITY,
+    gravity: float = trending_rank.DEFAULT_GRAVITY,
 ) -> Channel:
     """The papers featured in the last `days` days, by trending score (rank.trending).
 
@@ -52,11 +52,12 @@ def trending(
     first = last - timedelta(days=days - 1)
     found: dict[str, FeedEntry] = {}  # a paper listed on two days appears once, where it ranks
     if scope == "featured":
-        ranked = rank.rank_entries(session, first, last, gravity=gravity)
+        ranked = trending_rank.rank_entries(session, first, last, gravity=gravity)
         for entry in reader.entries_by_ids(session, [int(r.key) for r in ranked[: limit * 2]]):
             found.setdefault(entry.paper.arxiv_id, FeedEntry(entry.paper, _listed_at(entry)))
     else:
-        ids = [str(r.key) for r in rank.rank_papers(session, first, last, gravity=gravity)[:limit]]
+        ranked = trending_rank.rank_papers(session, first, last, gravity=gravity)
+        ids = [str(r.key) for r in ranked[:limit]]
         papers = reader.load_papers(session, ids)
         found = {i: FeedEntry(papers[i], _first_seen(papers[i])) for i in ids}
     return Channel(channel.title, description, channel.page_path, list(found.values())[:limit])

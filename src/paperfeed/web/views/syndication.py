@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from paperfeed.feed import channels
-from paperfeed.feed.syndication import MEDIA_TYPES, Channel, FeedFormat, render
 from paperfeed.settings import Settings
+from paperfeed.syndication import channels
+from paperfeed.syndication.render import MEDIA_TYPES, Channel, FeedFormat, render
 from paperfeed.web.deps import AppSettings, DbSession
 
 router = APIRouter(include_in_schema=False)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from paperfeed.community import comments, submissions, votes
 from paperfeed.community.comments import Comment
 from paperfeed.community.submissions import SubmissionRules
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import paper_detail
-from paperfeed.hf_api import HfDailyPaper, HfError, HfTimestamp, hf_daily_paper
+from paperfeed.hf_api import ApiModel, HfDailyPaper, HfError, HfTimestamp, hf_daily_paper
 from paperfeed.web.auth import RequiredUser
 from paperfeed.web.deps import AppSettings, DbSession
 
@@ -21,11 +21,7 @@ router = APIRouter(prefix="/api", tags=["community"])
 _AUTH_ERRORS = {401: {"model": HfError}, 404: {"model": HfError}}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(validate_by_name=True, serialize_by_alias=True)
-
-
-class UpvoteState(_Model):
+class UpvoteState(ApiModel):
     """The caller's vote on a paper after the request, and the paper's total upvotes."""
 
     paper_id: str = Field(alias="paperId")
@@ -33,7 +29,7 @@ class UpvoteState(_Model):
     upvotes: int = Field(description="Imported upvotes plus local ones.")
 
 
-class CommentOut(_Model):
+class CommentOut(ApiModel):
     """A comment: its text as written, and as HTML (the safe Markdown subset, escaped)."""
 
     id: int
@@ -45,11 +41,11 @@ class CommentOut(_Model):
     edited_at: HfTimestamp | None = Field(default=None, alias="editedAt")
 
 
-class CommentIn(_Model):
+class CommentIn(ApiModel):
     body: str = Field(min_length=1, max_length=comments.BODY_MAX)
 
 
-class SubmitIn(_Model):
+class SubmitIn(ApiModel):
     paper_id: str = Field(description="arXiv id or URL, as on Hugging Face.", max_length=300)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
 from paperfeed.domain import parse_arxiv_id
@@ -19,8 +19,7 @@ from paperfeed.hf_api import (
     hf_search_result,
 )
 from paperfeed.search.service import MAX_RESULTS, first_listings, search, similar
-from paperfeed.web.deps import AppSettings, DbSession
-from paperfeed.web.views.search import search_indexes
+from paperfeed.web.deps import AppSettings, DbSession, Indexes
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -85,13 +84,13 @@ def daily_papers(
     responses={422: {"model": HfError}},
 )
 def search_papers(
-    request: Request,
     session: DbSession,
+    indexes: Indexes,
     q: Annotated[str, Query(max_length=10_000, description="Words, an arXiv id or a name.")] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Results to return.")] = 20,
 ) -> list[HfSearchResult]:
     """Papers matching a query, best first (BM25 and semantic similarity, fused)."""
-    result = search(session, search_indexes(request), q, limit=limit)
+    result = search(session, indexes, q, limit=limit)
     listings = first_listings(session, [hit.paper for hit in result.hits])
     return [
         hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
@@ -107,13 +106,13 @@ def search_papers(
 )
 def similar_papers(
     arxiv_id: str,
-    request: Request,
     session: DbSession,
+    indexes: Indexes,
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Results to return.")] = 10,
 ) -> list[HfSearchResult]:
     """The papers most like this one (vector neighbours fused with BM25 on its text)."""
     canonical, _version = parse_arxiv_id(arxiv_id)
-    hits = similar(session, search_indexes(request), canonical, limit=limit)
+    hits = similar(session, indexes, canonical, limit=limit)
     listings = first_listings(session, [hit.paper for hit in hits])
     return [
         hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
