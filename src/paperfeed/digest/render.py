@@ -53,11 +53,16 @@ def message_id(kind: str, key: str, subscription_id: int, settings: Settings) ->
 
 @dataclass(frozen=True)
 class RenderedMail:
-    """A composed mail before it becomes a message: subject and both parts."""
+    """A composed mail before it becomes a message: subject, both parts, the links they carry.
+
+    The links are signed once and reused for the List-Unsubscribe header, so the header and the
+    body name the same address (the tokens carry a timestamp).
+    """
 
     subject: str
     text: str
     html: str
+    links: dict[str, str]
 
 
 class MailRenderer:
@@ -113,13 +118,14 @@ class MailRenderer:
         when = period.label if period.kind == "day" else f"{period.label} ({period.span})"
         subject = f"{self.settings.site_name}: {count} paper{'s' if count != 1 else ''}, {when}"
         kind = "date" if period.kind == "day" else "week"
+        links = self.links(subscription)
         context = {
             "site_name": self.settings.site_name,
             "content": content,
             "subject": subject,
             "base": self.base,
             "period_url": f"{self.base}/papers/{kind}/{period.slug}",
-            "links": self.links(subscription),
+            "links": links,
             "subscription": subscription,
         }
         html = self._digest_html.render(
@@ -130,7 +136,7 @@ class MailRenderer:
             context,
             paper_block=lambda p: self._paper_block(p, self._paper_text, "_paper.txt", False),
         )
-        return RenderedMail(subject, text, html)
+        return RenderedMail(subject, text, html, links)
 
     def confirmation(self, subscription: SubscriptionRow, already_active: bool) -> RenderedMail:
         """The double opt-in mail (or, for an address already subscribed, its preferences link)."""
@@ -140,17 +146,18 @@ class MailRenderer:
             if already_active
             else f"Confirm your {name} digest subscription"
         )
+        links = self.links(subscription)
         context = {
             "site_name": name,
             "subject": subject,
             "base": self.base,
-            "links": self.links(subscription),
+            "links": links,
             "subscription": subscription,
             "already_active": already_active,
         }
         html = self.env.get_template("confirm.html").render(context)
         text = self.env.get_template("confirm.txt").render(context)
-        return RenderedMail(subject, text, html)
+        return RenderedMail(subject, text, html, links)
 
     def message(
         self,
@@ -172,7 +179,7 @@ class MailRenderer:
             _, address = email.utils.parseaddr(self.settings.mail_from)
             domain = address.rpartition("@")[2] or "paperfeed.localhost"
             message["List-Id"] = f"{self.settings.site_name} digest <digest.{domain}>"
-            message["List-Unsubscribe"] = f"<{self.links(subscription)['unsubscribe']}>"
+            message["List-Unsubscribe"] = f"<{mail.links['unsubscribe']}>"
             message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             message["Auto-Submitted"] = "auto-generated"
         # Explicit encodings: left to choose, the email package encodes each part both ways to
