@@ -31,11 +31,13 @@ import json, resource, sys, time
 started = time.perf_counter()
 from pathlib import Path
 from paperfeed.settings import Settings
-from paperfeed.search import embed as E
+from paperfeed.search import embedding as E
+from paperfeed.search.embedding.build import shipped_model_dir
+from paperfeed.search.embedding.gpu import TorchMiniLM
 backend, home, texts_file, batch = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 settings = Settings(home=home, database_url="sqlite://")
 if backend == "torch":
-    model = E.TorchMiniLM(E.shipped_model_dir(), device="cpu")
+    model = TorchMiniLM(shipped_model_dir(), device="cpu")
 else:
     model = E.load_embedder(settings, "static" if backend == "static" else "minilm", "cpu")
 model.embed(["warm up"])
@@ -51,7 +53,7 @@ print(json.dumps({"load_s": load_s, "rss_mb": rss_load, "n": len(texts), "second
 
 
 def abstracts(count: int) -> list[str]:
-    from paperfeed.search.embed import paper_text
+    from paperfeed.search.embedding import paper_text
 
     with gzip.open(SNAPSHOT, "rt") as lines:
         records = [json.loads(line) for line in itertools.islice(lines, count)]
@@ -80,7 +82,8 @@ def main() -> None:
     parser.add_argument("--distill", action="store_true", help="time export and distillation")
     args = parser.parse_args()
 
-    from paperfeed.search.embed import ensure_onnx_model, ensure_static_model
+    from paperfeed.search.embedding.onnx import ensure_onnx_model
+    from paperfeed.search.embedding.static import ensure_static_model
     from paperfeed.settings import Settings
 
     home = args.home or Path(tempfile.mkdtemp(prefix="pf-embed-cpu-"))

@@ -186,7 +186,10 @@ def run(paths: list[Path], batch_sizes: list[int], sweep_n: int, cpu_sample: int
         pipeline: bool) -> None:  # fmt: skip
     import torch
 
-    from paperfeed.search.embed import TorchMiniLM, _encode_batch, paper_text, shipped_model_dir
+    from paperfeed.search.embedding import paper_text
+    from paperfeed.search.embedding.build import shipped_model_dir
+    from paperfeed.search.embedding.gpu import TorchMiniLM
+    from paperfeed.search.embedding.tokens import encode_batch
 
     records = read_parts(paths)
     texts = [paper_text(r["title"], r.get("abstract") or "") for r in records]
@@ -201,7 +204,7 @@ def run(paths: list[Path], batch_sizes: list[int], sweep_n: int, cpu_sample: int
     print(f"model load: {time.perf_counter() - started:.1f} s")
     tokenizer = model._tokenizer
     started = time.perf_counter()
-    encodings = _encode_batch(tokenizer, texts)
+    encodings = encode_batch(tokenizer, texts)
     tokenize_s = time.perf_counter() - started
     tokens = [len(e.ids) for e in encodings]
     print(f"tokenize all: {tokenize_s:.2f} s ({len(texts) / tokenize_s:.0f} papers/s), "
@@ -254,11 +257,11 @@ def gpu_only(model, texts: list[str], batch_size: int) -> float:
     import numpy as np
     import torch
 
-    from paperfeed.search.embed import _padded_ids
+    from paperfeed.search.embedding.tokens import padded_ids
 
     order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
     batches = [
-        torch.from_numpy(_padded_ids(model._padding_tokenizer, [texts[i] for i in chunk]))
+        torch.from_numpy(padded_ids(model._padding_tokenizer, [texts[i] for i in chunk]))
         for chunk in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
     ]
     with GpuSampler() as sampler, torch.inference_mode():
@@ -277,7 +280,7 @@ def cpu_baseline(texts: list[str], gpu_vectors) -> float:
     """ONNX Runtime on this machine's CPU, the path `paperfeed embed --device cpu` takes."""
     import numpy as np
 
-    from paperfeed.search.embed import load_embedder
+    from paperfeed.search.embedding import load_embedder
     from paperfeed.settings import Settings
 
     with tempfile.TemporaryDirectory() as home:

@@ -122,7 +122,7 @@ def _projection(width: int) -> np.ndarray:
 
 
 def embed_static(texts: list[str]) -> np.ndarray:
-    from paperfeed.search import embed
+    from paperfeed.search import embedding as embed
     from paperfeed.settings import Settings
 
     embedder = embed.load_embedder(Settings(), "static", "cpu")
@@ -131,7 +131,7 @@ def embed_static(texts: list[str]) -> np.ndarray:
 
 
 def real_vectors(real) -> np.ndarray:
-    from paperfeed.search.embed import paper_text
+    from paperfeed.search.embedding import paper_text
     from paperfeed.settings import Settings
 
     cache = Settings().home / "cache" / "bench" / f"static-{len(real)}-{DIM}.npy"
@@ -161,7 +161,8 @@ def corpus_vectors(base: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
 
 def build(real, base_vectors: np.ndarray, size: int, work: Path) -> dict:
     from paperfeed.domain import Author, Paper
-    from paperfeed.search import lexical, vectors
+    from paperfeed.search import lexical
+    from paperfeed.search.vectors import ann as vectors
 
     started = time.perf_counter()
     index = lexical.open_index(work / "lexical")
@@ -209,8 +210,10 @@ def run_serving(work: Path) -> dict:
 
 def serve(work: Path) -> dict:
     """Open the indexes as the site does, time the queries, then the linear-scan baseline."""
-    from paperfeed.search import embed, lexical, service, vectors
+    from paperfeed.search import embedding as embed
+    from paperfeed.search import lexical, service
     from paperfeed.search.lexical import Filters
+    from paperfeed.search.vectors import ann as vectors
     from paperfeed.settings import Settings
 
     titles = json.loads((work / "queries.json").read_text())

@@ -9,7 +9,7 @@ Keys whose value paperfeed does not know are left out rather than invented: seri
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
@@ -105,6 +105,10 @@ class HfError(ApiModel):
     """The body of every API error."""
 
     error: str
+
+
+# OpenAPI `responses` of a route: status -> what that answer holds.
+ErrorResponses = dict[int | str, dict[str, Any]]
 
 
 def hf_paper(paper: Paper, listing: DailyEntry | None = None) -> HfPaper:

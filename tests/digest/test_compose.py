@@ -9,8 +9,9 @@ from digest.conftest import FAST_RETRY, add_active
 from paperfeed.community import accounts
 from paperfeed.digest import compose, outbox, service, subscriptions
 from paperfeed.digest.subscriptions import Interests
+from paperfeed.rank import for_you as for_you_rank
 from paperfeed.rank import trending
-from paperfeed.search.embed import dense_model
+from paperfeed.search.embedding import dense_model
 from paperfeed.store.models import OutboxRow, UpvoteRow
 
 DAY = date(2025, 6, 10)
@@ -74,15 +75,15 @@ def test_for_you_comes_from_what_the_reader_upvoted(digest_db) -> None:
                 )
             )
         session.flush()
-        reader_ = compose.readers(session, [user.id])[user.id]
+        reader_ = for_you_rank.readers(session, [user.id])[user.id]
     assert reader_.upvoted == {p.arxiv_id for p in liked} and "video" in reader_.terms
-    content = papers.select(Interests(), reader_=reader_)
+    content = papers.select(Interests(), reader=reader_)
     for_you = [s for s in content.sections if s.kind == "for_you"]
     assert for_you and for_you[0].title == "For you, from what you upvoted"
     for paper in for_you[0].papers:
         assert paper.arxiv_id not in reader_.upvoted
-        shared = compose._terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
-        assert len(shared & reader_.terms) >= compose.FOR_YOU_MIN_SHARED
+        shared = for_you_rank._terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
+        assert len(shared & reader_.terms) >= for_you_rank.FOR_YOU_MIN_SHARED
     assert len(content.paper_ids) == len(set(content.paper_ids))
 
 
@@ -234,7 +235,7 @@ def test_organization_and_category_interests_match_by_name_and_archive() -> None
 def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, digest_settings):
     import numpy as np
 
-    from paperfeed.search import vectors_store
+    from paperfeed.search.vectors import store as vectors_store
 
     model = dense_model(digest_settings)
     assert model is not None
@@ -261,9 +262,9 @@ def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, di
             )
         )
         session.flush()
-        reader_ = compose.readers(session, [user.id], vector_model=model)[user.id]
+        reader_ = for_you_rank.readers(session, [user.id], vector_model=model)[user.id]
         papers = compose.load_period(session, "daily", DAY, vector_model=model)
     assert reader_.profile is not None and papers.vectors is not None
-    content = papers.select(Interests(), reader_=reader_)
+    content = papers.select(Interests(), reader=reader_)
     [for_you] = [s for s in content.sections if s.kind == "for_you"]
     assert [p.arxiv_id for p in for_you.papers] == [close.arxiv_id]

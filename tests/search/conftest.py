@@ -10,7 +10,7 @@ import pytest
 from conftest import ARXIV_JSONL
 from support.files import arxiv_subset
 
-from paperfeed.search.embed import Embedder, load_embedder
+from paperfeed.search.embedding import Embedder, load_embedder
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 

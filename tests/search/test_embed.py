@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 from conftest import ARXIV_JSONL
 
-from paperfeed.search.embed import (
+from paperfeed.search.embedding import (
     MINILM_NAME,
     STATIC_NAME,
     Embedder,
     EmbedderUnavailable,
-    TorchMiniLM,
     load_embedder,
     paper_text,
-    shipped_model_dir,
     text_hash,
 )
+from paperfeed.search.embedding.build import shipped_model_dir
+from paperfeed.search.embedding.gpu import TorchMiniLM
 from paperfeed.settings import Settings
 
 

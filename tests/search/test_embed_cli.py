@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from paperfeed.search.embed import MINILM_NAME, STATIC_NAME, Embedder, paper_text
+from paperfeed.search.embedding import MINILM_NAME, STATIC_NAME, Embedder, paper_text
 from paperfeed.search.indexer import vectors_path
-from paperfeed.search.vectors_store import embedding_marker, load_vectors
+from paperfeed.search.vectors.store import embedding_marker, load_vectors
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.models import PaperEmbeddingRow, PaperRow

@@ -10,8 +10,8 @@ import numpy as np
 from sqlalchemy import delete, select, update
 
 from paperfeed.search.backfill import embed_pending
-from paperfeed.search.embed import Embedder, paper_text, text_hash
-from paperfeed.search.vectors_store import (
+from paperfeed.search.embedding import Embedder, paper_text, text_hash
+from paperfeed.search.vectors.store import (
     embedding_counts,
     embedding_marker,
     embedding_status,

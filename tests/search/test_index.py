@@ -200,8 +200,9 @@ def test_an_update_killed_mid_way_leaves_a_consistent_index(sqlite_db: Database,
 def test_the_vector_index_follows_the_stored_vectors(sqlite_db: Database, tmp_path) -> None:
     import numpy as np
 
-    from paperfeed.search import vectors, vectors_store
-    from paperfeed.search.embed import MINILM_NAME
+    from paperfeed.search.embedding import MINILM_NAME
+    from paperfeed.search.vectors import ann as vectors
+    from paperfeed.search.vectors import store as vectors_store
 
     settings = search_settings(tmp_path / "home", sqlite_db.url)
     import_october(sqlite_db, OCTOBER_FILES[:1])

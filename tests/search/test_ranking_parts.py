@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from paperfeed.search import evaluate, lexical, vectors
+from paperfeed.evals import csfcube, metrics
+from paperfeed.search import lexical
 from paperfeed.search.fusion import Fusion, fuse
+from paperfeed.search.vectors import ann as vectors
 
 
 def _clustered(count: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -88,16 +90,16 @@ def test_reciprocal_rank_fusion() -> None:
 def test_metrics() -> None:
     grades = {"a": 3, "b": 0, "c": 1}
 
-    assert evaluate.ndcg(["a", "c", "b"], grades) == pytest.approx(1.0)
-    assert evaluate.ndcg(["b", "c", "a"], grades) < evaluate.ndcg(["a", "b", "c"], grades)
-    assert evaluate.average_precision(["x", "a", "y", "c"], {"a", "c"}) == pytest.approx(
+    assert metrics.ndcg(["a", "c", "b"], grades) == pytest.approx(1.0)
+    assert metrics.ndcg(["b", "c", "a"], grades) < metrics.ndcg(["a", "b", "c"], grades)
+    assert metrics.average_precision(["x", "a", "y", "c"], {"a", "c"}) == pytest.approx(
         (1 / 2 + 2 / 4) / 2
     )
-    assert evaluate.average_precision(["x"], set()) == 0.0
+    assert metrics.average_precision(["x"], set()) == 0.0
 
 
 def test_csfcube_loader_follows_the_collection() -> None:
-    corpus, queries = evaluate.load_csfcube(SHARED_DATA / "csfcube")
+    corpus, queries = csfcube.load(SHARED_DATA / "csfcube")
 
     assert len(queries) == 50
     assert {q.facet for q in queries} == {"background", "method", "result"}

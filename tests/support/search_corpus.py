@@ -8,8 +8,8 @@ from pathlib import Path
 from conftest import HF_API_DIR
 
 from paperfeed.ingest import hf_daily
-from paperfeed.search import vectors_store
-from paperfeed.search.embed import paper_text, text_hash
+from paperfeed.search.embedding import paper_text, text_hash
+from paperfeed.search.vectors import store as vectors_store
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.reader import load_papers

@@ -102,6 +102,8 @@ def schedule() -> None:
 
 
 def _frequency(text: str) -> Frequency:
-    if text == "daily" or text == "weekly":
-        return text
+    if text == "daily":
+        return "daily"
+    if text == "weekly":
+        return "weekly"
     raise typer.BadParameter(f"--period must be daily or weekly, not {text!r}")

@@ -30,12 +30,13 @@ def similar(
     facet's mean listed too. MAP counts grades 2 and 3 as relevant. Vectors of the collection are
     cached in the data folder, so only the first run embeds.
     """
-    from paperfeed.search import evaluate
+    from paperfeed.evals import csfcube as collection
+    from paperfeed.evals.harness import EvalDataMissing
 
     settings = load_settings()
     kinds = _kinds(models)
-    with progress_bar() as progress, _missing(evaluate.EvalDataMissing):
-        result = evaluate.run_similar(settings, csfcube, kinds, progress=progress)
+    with progress_bar() as progress, _missing(EvalDataMissing):
+        result = collection.run(settings, csfcube, kinds, progress=progress)
     _print(result, as_json, "facets")
 
 
@@ -54,7 +55,8 @@ def queries(
     query is one of them's AI summary (a paraphrase) or AI keywords, and only that paper counts
     as relevant. Prints nDCG@10, MAP (= MRR@10 here) and recall@10 for BM25, dense and hybrid.
     """
-    from paperfeed.search import evaluate
+    from paperfeed.evals import known_items
+    from paperfeed.evals.harness import EvalDataMissing
 
     settings = load_settings()
     kinds = _kinds(models)
@@ -62,11 +64,9 @@ def queries(
         open_db(settings) as db,
         db.sessions() as session,
         progress_bar() as progress,
-        _missing(evaluate.EvalDataMissing),
+        _missing(EvalDataMissing),
     ):
-        result = evaluate.run_known_items(
-            settings, session, kinds, corpus, queries, progress=progress
-        )
+        result = known_items.run(settings, session, kinds, corpus, queries, progress=progress)
     _print(result, as_json, "styles")
 
 
@@ -76,7 +76,7 @@ def _missing(error: type[PaperfeedError]) -> AbstractContextManager[None]:
 
 
 def _kinds(models: str) -> list[str]:
-    from paperfeed.search.embed import KINDS
+    from paperfeed.search.embedding import KINDS
 
     kinds = [m.strip() for m in models.split(",") if m.strip() and m.strip() != "none"]
     for kind in kinds:

@@ -124,7 +124,7 @@ def embed(
     usage error.
     """
     from paperfeed.search import backfill
-    from paperfeed.search.embed import (
+    from paperfeed.search.embedding import (
         DEVICES,
         KINDS,
         EmbedderUnavailable,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Refused
 from paperfeed.domain import InvalidEmail, normalize_email
+from paperfeed.store.dialect import rowcount
 from paperfeed.store.models import USERNAME_MAX, ApiTokenRow, LoginFailureRow, UserRow
 
 USERNAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{1,{USERNAME_MAX - 1}}}$")
@@ -234,7 +235,7 @@ def revoke_token(session: Session, user: UserRow, token_id: int) -> None:
     result = session.execute(
         delete(ApiTokenRow).where(ApiTokenRow.id == token_id, ApiTokenRow.user_id == user.id)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         raise AccountError("No such token.")
 
 

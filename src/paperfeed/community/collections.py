@@ -24,7 +24,7 @@ from paperfeed.domain import Paper, PaperNotFound, parse_arxiv_id
 from paperfeed.feed.bibtex import bibtex
 from paperfeed.feed.items import Card
 from paperfeed.store import reader
-from paperfeed.store.dialect import insert
+from paperfeed.store.dialect import insert, rowcount
 from paperfeed.store.models import (
     COLLECTION_NAME_MAX,
     CollectionPaperRow,
@@ -184,11 +184,11 @@ def remove_paper(session: Session, user: UserRow, collection_id: int, paper_id: 
     """Take a paper out of the collection; False if it was not there. The caller commits."""
     row = _writable(session, user, collection_id)
     arxiv_id, _version = parse_arxiv_id(paper_id)
-    removed = session.execute(
+    removed = rowcount(session.execute(
         delete(CollectionPaperRow).where(
             CollectionPaperRow.collection_id == row.id, CollectionPaperRow.paper_id == arxiv_id
         )
-    ).rowcount
+    ))
     if removed:
         _touch(session, row.id)
     return removed == 1

@@ -1,4 +1,7 @@
-"""Which papers a digest holds: the period's top papers, interest matches, then "for you"."""
+"""Which papers a digest holds: the period's top papers, interest matches, then "for you".
+
+The "for you" ranking itself is paperfeed.rank.for_you.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +19,10 @@ from paperfeed.core.text import shorten
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
 from paperfeed.rank import trending as rank_trending
-from paperfeed.search import vectors_store
-from paperfeed.store import reader
-from paperfeed.store.models import OutboxRow, UpvoteRow
+from paperfeed.rank.for_you import ForYou, Reader
+from paperfeed.search.vectors import store as vectors_store
+from paperfeed.store.models import OutboxRow
+from paperfeed.store.reader import load_papers
 
 from .subscriptions import Frequency, Interests
 
@@ -30,20 +34,6 @@ SECTION_SIZES: dict[Frequency, tuple[int, int, int]] = {
 # How far back "already sent" looks: a paper's listings and announcement fall within weeks, and
 # the cost of the check stays bounded however long a subscription lives.
 SENT_LOOKBACK = timedelta(days=180)
-# "For you" needs this many of the reader's terms in a paper (one shared word is chance)...
-FOR_YOU_MIN_SHARED = 2
-# ...or, with embeddings, this cosine similarity to the mean of the upvoted papers' vectors.
-FOR_YOU_MIN_SIMILARITY = 0.5
-_WORD = re.compile(r"[a-z][a-z0-9-]{3,}")
-_STOPWORDS_TEXT = """
-with from that this these those their there which while where when into onto over under about
-across after before between through using used uses based towards toward than more most less
-such also each other only very what your ours they them have been being were will would could
-should must does done make makes made many much paper papers approach method methods model
-models results show shows propose proposed study task tasks data large learning neural network
-networks novel work framework
-"""
-_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 def period_of(frequency: Frequency, day: date) -> Period:
@@ -88,16 +78,6 @@ class DigestContent:
         return not any(section.papers for section in self.sections)
 
 
-@dataclass(frozen=True)
-class Reader:
-    """What a logged-in subscriber upvoted: terms for the lexical "for you" match, and the mean
-    of the upvoted papers' embeddings (search's stored vectors) where they have any."""
-
-    upvoted: frozenset[str]
-    terms: frozenset[str]
-    profile: np.ndarray | None = None  # unit length
-
-
 @dataclass
 class PeriodPapers:
     """Every paper of one period, ranked, with indexes that make matching 10,000 readers cheap.
@@ -116,14 +96,14 @@ class PeriodPapers:
     # Stored embeddings of pool papers: (their pool indexes, the matrix), when search made any.
     vectors: tuple[list[int], np.ndarray] | None = None
     _texts: list[str] = field(init=False, repr=False)
-    _words: list[frozenset[str]] = field(init=False, repr=False)
+    _for_you: ForYou = field(init=False, repr=False)
     _by_category: dict[str, list[int]] = field(init=False, repr=False)
     _by_org: dict[str, list[int]] = field(init=False, repr=False)
     _keyword_cache: dict[str, list[int]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._texts = [_searchable(paper) for paper in self.pool]
-        self._words = [_terms(f"{p.title} {' '.join(p.ai_keywords or [])}") for p in self.pool]
+        self._for_you = ForYou(self.pool, self.vectors)
         self._by_category = {}
         self._by_org = {}
         for index, paper in enumerate(self.pool):
@@ -150,7 +130,7 @@ class PeriodPapers:
         interests: Interests,
         *,
         already_sent: set[str] | frozenset[str] = frozenset(),
-        reader_: Reader | None = None,
+        reader: Reader | None = None,
     ) -> DigestContent:
         """One subscriber's digest: no paper twice, none sent to them in an earlier digest."""
         top_size, interest_size, for_you_size = SECTION_SIZES[self.frequency]
@@ -160,9 +140,9 @@ class PeriodPapers:
             (self.pool[i] for i in self._interest_hits(interests)), taken, interest_size
         )
         for_you: list[Paper] = []
-        if reader_ is not None and (reader_.terms or reader_.profile is not None):
-            taken |= reader_.upvoted
-            for_you = _take(self._for_you(reader_), taken, for_you_size)
+        if reader is not None and (reader.terms or reader.profile is not None):
+            taken |= reader.upvoted
+            for_you = _take(self._for_you.rank(reader), taken, for_you_size)
         label = "today" if self.frequency == "daily" else "this week"
         sections = [
             Section("top", f"Trending {label}", top),
@@ -192,19 +172,6 @@ class PeriodPapers:
             self._keyword_cache[needle] = cached
         return cached
 
-    def _for_you(self, reader_: Reader) -> list[Paper]:
-        if reader_.profile is not None and self.vectors is not None:
-            indexes, matrix = self.vectors
-            if matrix.shape[1] == reader_.profile.shape[0]:
-                similarity = matrix @ reader_.profile
-                ranked = sorted(zip(similarity.tolist(), indexes, strict=True), reverse=True)
-                return [self.pool[i] for score, i in ranked if score >= FOR_YOU_MIN_SIMILARITY]
-        scored = []
-        for index, words in enumerate(self._words):
-            shared = len(words & reader_.terms)
-            if shared >= FOR_YOU_MIN_SHARED:
-                scored.append((-shared, index))
-        return [self.pool[index] for _, index in sorted(scored)]
 
 
 def load_period(
@@ -224,7 +191,7 @@ def load_period(
     ranked, featured = rank_trending.rank_period(
         session, period.first, period.last, gravity=gravity
     )
-    papers = reader.load_papers(session, [str(r.key) for r in ranked])
+    papers = load_papers(session, [str(r.key) for r in ranked])
     pool = [papers[str(r.key)] for r in ranked if str(r.key) in papers]
     # A site that imports no daily lists (pure arXiv) has its top papers among all announced.
     top = [p for p in pool if p.arxiv_id in featured] if featured else pool
@@ -254,44 +221,6 @@ def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int,
     return sent
 
 
-def readers(
-    session: Session, user_ids: Sequence[int], *, vector_model: str | None = None
-) -> dict[int, Reader]:
-    """The upvotes of these users (issue 4's upvotes table) as "for you" profiles."""
-    upvoted: dict[int, set[str]] = {}
-    for start in range(0, len(user_ids), 500):
-        chunk = user_ids[start : start + 500]
-        query = select(UpvoteRow.user_id, UpvoteRow.paper_id).where(UpvoteRow.user_id.in_(chunk))
-        for user_id, paper_id in session.execute(query):
-            upvoted.setdefault(user_id, set()).add(paper_id)
-    if not upvoted:
-        return {}
-    every = sorted(set().union(*upvoted.values()))
-    liked = reader.load_papers(session, every)
-    vectors: dict[str, np.ndarray] = {}
-    if vector_model is not None:  # one query for the whole batch of readers
-        ids, matrix = vectors_store.vectors_for(session, vector_model, every)
-        vectors = dict(zip(ids, matrix, strict=True))
-    profiles = {}
-    for user_id, ids in upvoted.items():
-        terms: set[str] = set()
-        for paper_id in ids:
-            if paper := liked.get(paper_id):
-                terms |= _terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
-        mine = [vectors[paper_id] for paper_id in ids if paper_id in vectors]
-        profiles[user_id] = Reader(frozenset(ids), frozenset(terms), _unit_mean(mine))
-    return profiles
-
-
-def _unit_mean(vectors: list[np.ndarray]) -> np.ndarray | None:
-    """The unit-length mean of these embeddings, or None without any."""
-    if not vectors:
-        return None
-    mean = np.mean(vectors, axis=0)
-    norm = float(np.linalg.norm(mean))
-    return mean / norm if norm else None
-
-
 def excerpt(paper: Paper, limit: int = 320) -> str:
     """One or two sentences about the paper: the AI summary, else the abstract's opening."""
     text = " ".join((paper.ai_summary or "").split())
@@ -304,7 +233,7 @@ def excerpt(paper: Paper, limit: int = 320) -> str:
 
 
 def _take(papers: Iterable[Paper], taken: set[str], size: int) -> list[Paper]:
-    chosen = []
+    chosen: list[Paper] = []
     for paper in papers:
         if len(chosen) == size:
             break
@@ -317,7 +246,3 @@ def _take(papers: Iterable[Paper], taken: set[str], size: int) -> list[Paper]:
 def _searchable(paper: Paper) -> str:
     keywords = " ".join(paper.ai_keywords or [])
     return " ".join(f"{paper.title} {paper.abstract} {keywords}".casefold().split())
-
-
-def _terms(text: str) -> frozenset[str]:
-    return frozenset(w for w in _WORD.findall(text.casefold()) if w not in _STOPWORDS)

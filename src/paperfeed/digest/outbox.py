@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
-from paperfeed.store.dialect import insert
+from paperfeed.store.dialect import insert, rowcount
 from paperfeed.store.models import OutboxRow, SubscriptionRow
 
 # A claim by a sender on another host (whose life we cannot check) is taken over after this.
@@ -116,7 +116,7 @@ def release_abandoned(session: Session, now: datetime | None = None) -> int:
                 )
                 .values(status="pending", claimed_by=None, claimed_at=None)
             )
-            released += result.rowcount
+            released += rowcount(result)
     return released
 
 
@@ -216,7 +216,7 @@ def forget_bodies(session: Session, before: datetime | None = None) -> int:
         .values(message="")
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def counts(session: Session, key: str | None = None) -> dict[str, int]:

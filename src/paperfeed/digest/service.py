@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from paperfeed.core.clock import utcnow
 from paperfeed.core.progress import ProgressSink
 from paperfeed.core.secrets import site_secret
-from paperfeed.search.embed import dense_model
+from paperfeed.rank import for_you
+from paperfeed.search.embedding import dense_model
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.db import Database
@@ -218,13 +219,13 @@ def _compose_batch(
     with db.sessions() as session:  # read, then compose outside any transaction
         sent = compose.already_sent(session, [row.id for row in batch])
         users = sorted({r.user_id for r in batch if r.user_id})
-        readers = compose.readers(session, users, vector_model=dense_model(settings))
+        readers = for_you.readers(session, users, vector_model=dense_model(settings))
     rows = []
     for row in batch:
         content = papers.select(
             interests_of(row),
             already_sent=sent.get(row.id, frozenset()),
-            reader_=readers.get(row.user_id) if row.user_id else None,
+            reader=readers.get(row.user_id) if row.user_id else None,
         )
         rows.append(_digest_mail(settings, mails, papers, row, content))
     with db.transaction() as session:  # a short write: SQLite allows one writer at a time
@@ -354,14 +355,14 @@ def preview(
         note = f"No papers yet for the next digest; showing {papers.period.label} instead."
     sent = compose.already_sent(session, [subscription.id]) if subscription.id else {}
     readers = (
-        compose.readers(session, [subscription.user_id], vector_model=model)
+        for_you.readers(session, [subscription.user_id], vector_model=model)
         if subscription.user_id
         else {}
     )
     content = papers.select(
         interests_of(subscription),
         already_sent=sent.get(subscription.id, frozenset()),
-        reader_=readers.get(subscription.user_id) if subscription.user_id else None,
+        reader=readers.get(subscription.user_id) if subscription.user_id else None,
     )
     mail = renderer(settings).digest(subscription, content)
     if not papers.has_papers:

@@ -95,7 +95,8 @@ class SmtpConnection:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_s)
             # Commands and the message go out at once: without NODELAY, Nagle's algorithm can
             # hold a small write until the server's delayed ACK (40 ms a message on loopback).
-            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if smtp.sock is not None:
+                smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             smtp.ehlo()
             if s.smtp_security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())

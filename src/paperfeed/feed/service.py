@@ -85,14 +85,14 @@ def feed_page(
         ranked = trending.rank_entries(
             session, period.first, period.last, now=now, gravity=gravity, submitter=submitter
         )
-        window = [int(r.key) for r in ranked[offset : offset + page_size]]
-        items = [Card.listed(entry) for entry in reader.entries_by_ids(session, window)]
+        entry_ids = [int(r.key) for r in ranked[offset : offset + page_size]]
+        items = [Card.listed(entry) for entry in reader.entries_by_ids(session, entry_ids)]
         total = len(ranked)
     elif sort == "trending":
         ranked = trending.rank_papers(session, period.first, period.last, now=now, gravity=gravity)
-        window = [str(r.key) for r in ranked[offset : offset + page_size]]
-        papers = reader.load_papers(session, window)
-        items = [Card.announced(papers[i]) for i in window]
+        paper_ids = [str(r.key) for r in ranked[offset : offset + page_size]]
+        loaded = reader.load_papers(session, paper_ids)
+        items = [Card.announced(loaded[i]) for i in paper_ids]
         total = len(ranked)
     elif scope == "featured":
         entries = reader.daily_entries(
@@ -102,11 +102,11 @@ def feed_page(
         items = [Card.listed(entry) for entry in entries.items]
         total = entries.total
     else:
-        papers = reader.announced_papers(
+        announced = reader.announced_papers(
             session, period.first, period.last, order=order, offset=offset, limit=page_size
         )
-        items = [Card.announced(paper) for paper in papers.items]
-        total = papers.total
+        items = [Card.announced(paper) for paper in announced.items]
+        total = announced.total
     before = reader.day_before(session, period.first, scope)
     after = reader.day_after(session, period.last, scope)
     return FeedPage(

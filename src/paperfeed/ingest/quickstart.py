@@ -77,7 +77,9 @@ def import_live(
             restart=False,
         )
     except RemoteError as error:
-        harvested = IngestReport()
-        harvested.reject(settings.oai_url, str(error))
-    reports.append(("arxiv oai", harvested))
+        failed = IngestReport()
+        failed.reject(settings.oai_url, str(error))
+        reports.append(("arxiv oai", failed))
+    else:
+        reports.append(("arxiv oai", harvested))
     return reports

@@ -22,7 +22,10 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from paperfeed.core.progress import ProgressSink
-from paperfeed.search import lexical, vectors
+from paperfeed.search import lexical
+from paperfeed.search.embedding import dense_model
+from paperfeed.search.vectors import ann as vectors
+from paperfeed.search.vectors import store as vectors_store
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.models import PaperRow, SearchChangeRow
@@ -178,16 +181,13 @@ def _update_vectors(
     progress: ProgressSink | None,
 ) -> None:
     """Rebuild the model's vector index when its stored embeddings changed since the last build."""
-    from paperfeed.search import embeddings_source
-    from paperfeed.search.embed import dense_model
-
     model = dense_model(settings)
     if model is None:
         return
     report.vector_model = model
     path = vectors_path(settings, model)
     with db.sessions() as session:
-        marker = embeddings_source.marker(session, model)
+        marker = vectors_store.embedding_marker(session, model)
     current = vectors.load(path) if path.exists() else None
     if current is not None and current.marker == marker and not rebuild:
         report.vectors_total = len(current)
@@ -195,7 +195,7 @@ def _update_vectors(
     if progress:
         progress.start(f"indexing vectors ({model})", None)
     with db.sessions() as session:
-        ids, matrix = embeddings_source.load(session, model)
+        ids, matrix = vectors_store.load_vectors(session, model)
     keys = [lexical.paper_key(paper_id) for paper_id in ids]
     target = _new_generation(path)
     vectors.build(target, model, ids, keys, matrix, marker)

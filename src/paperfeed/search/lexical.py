@@ -8,10 +8,11 @@ non-ASCII and 10 kB of text are just words.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import overload
 
 import tantivy
 from tantivy import Filter, Occur, Query, TextAnalyzerBuilder, Tokenizer
@@ -21,7 +22,7 @@ from paperfeed.domain import Paper, normalize_name
 # Analyzer names registered on every opened index: stemmed English text, and unstemmed names.
 TEXT = "paper_en"
 NAMES = "paper_names"
-# Field weights (BM25 scores are summed over fields); tuned on the evals, see search/README.md.
+# Field weights (BM25 scores are summed over fields); tuned on the evals (README, Search).
 FIELD_BOOSTS = {"title": 3.0, "abstract": 1.0, "authors": 1.5}
 # For "papers like this one" the whole title and abstract is the query: no field is favoured.
 SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
@@ -103,10 +104,13 @@ def build_schema() -> tantivy.Schema:
 SCHEMA = build_schema()
 
 
-def open_index(path: Path) -> tantivy.Index:
-    """Open (or create) the index at `path`, with paperfeed's analyzers registered."""
-    path.mkdir(parents=True, exist_ok=True)
-    index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
+def open_index(path: Path | None) -> tantivy.Index:
+    """Open (or create) the index at `path` (None: in memory), with paperfeed's analyzers."""
+    if path is None:
+        index = tantivy.Index(SCHEMA)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
     index.register_tokenizer(TEXT, _text_analyzer())
     index.register_tokenizer(NAMES, _names_analyzer())
     return index
@@ -130,16 +134,6 @@ def document(paper: Paper) -> tantivy.Document:
     if day is not None:
         doc.add_date("date", datetime.combine(day, time(), tzinfo=UTC))
     return doc
-
-
-def write_papers(writer: tantivy.IndexWriter, papers: Iterable[Paper]) -> int:
-    """Replace each paper's document (delete by id, then add); the caller commits."""
-    written = 0
-    for paper in papers:
-        writer.delete_documents_by_term("id", paper.arxiv_id)
-        writer.add_document(document(paper))
-        written += 1
-    return written
 
 
 @dataclass(frozen=True)
@@ -220,7 +214,8 @@ def text_query(
         query = Query.term_query(SCHEMA, "authors", name, index_option="freq")
         clauses.append((Occur.Should, Query.boost_query(query, boosts["authors"])))
     if 1 < len(terms) <= PHRASE_TERMS:
-        phrase = Query.phrase_query(SCHEMA, "title", terms, slop=1)
+        in_order: list[str | tuple[int, str]] = list(terms)
+        phrase = Query.phrase_query(SCHEMA, "title", in_order, slop=1)
         clauses.append((Occur.Should, Query.boost_query(phrase, TITLE_PHRASE_BOOST)))
     if exact_author:
         author = Query.term_query(SCHEMA, "author_key", normalize_name(text))
@@ -228,6 +223,14 @@ def text_query(
     if not clauses:
         return None, {}
     return Query.boolean_query(clauses), words
+
+
+@overload
+def combine(query: Query, filters: Filters) -> Query: ...
+
+
+@overload
+def combine(query: None, filters: Filters) -> Query | None: ...
 
 
 def combine(query: Query | None, filters: Filters) -> Query | None:
@@ -259,14 +262,20 @@ def matching_keys(index: tantivy.Index, query: Query, limit: int) -> tuple[list[
     searcher = index.searcher()
     result = searcher.search(query, limit, count=True)
     keys = searcher.fast_field_values("key", [address for _score, address in result.hits])
-    return keys, result.count or 0
+    count = getattr(result, "count", None) or 0  # set because count=True
+    return [int(key) for key in keys if key is not None], int(count)
+
+
+def id_query(ids: Sequence[str]) -> Query:
+    """A query matching exactly the papers with these ids."""
+    return Query.term_set_query(SCHEMA, "id", list(ids))
 
 
 def ids_among(index: tantivy.Index, ids: Sequence[str], filters: Filters) -> set[str]:
     """Those of `ids` the filters allow."""
     if not ids:
         return set()
-    query = combine(Query.term_set_query(SCHEMA, "id", list(ids)), filters)
+    query = combine(id_query(ids), filters)
     return {paper_id for paper_id, _ in search(index, query, len(ids))}
 
 

@@ -8,6 +8,7 @@ vector index or query embedder the ranking is BM25 alone.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import tantivy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from tantivy import Occur, Query
 
 from paperfeed.domain import (
     DailyEntry,
@@ -24,9 +26,10 @@ from paperfeed.domain import (
     normalize_name,
     parse_arxiv_id,
 )
-from paperfeed.search import embed, embeddings_source, indexer, lexical, vectors
+from paperfeed.search import embedding, indexer, lexical
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
+from paperfeed.search.vectors import ann as vectors
 from paperfeed.settings import Settings
 from paperfeed.store.models import AuthorRow
 from paperfeed.store.reader import get_paper, listings_of, load_papers
@@ -98,7 +101,7 @@ class SearchIndexes:
         return index
 
     def vectors(self) -> vectors.VectorIndex | None:
-        model = embed.dense_model(self.settings)
+        model = embedding.dense_model(self.settings)
         if model is None:
             return None
         path = indexer.vectors_path(self.settings, model)
@@ -111,7 +114,7 @@ class SearchIndexes:
             return self._vectors[1]
 
     def embed_query(self, text: str) -> np.ndarray | None:
-        embedder = embeddings_source.query_embedder(self.settings)
+        embedder = embedding.query_embedder(self.settings)
         if embedder is None:
             return None
         with self._lock:
@@ -190,17 +193,35 @@ class Ranking:
 def rank(
     index: tantivy.Index,
     vector_index: vectors.VectorIndex | None,
-    text_query: tantivy.Query,
+    text_query: tantivy.Query | None,
     query_vector: np.ndarray | None,
     filters: Filters,
     depth: int,
     fusion: Fusion = DEFAULT,
+    *,
+    within: Sequence[str] | None = None,
+    without: str | None = None,
 ) -> Ranking:
-    """The ranking core of `search`, without the store: ids and scores only (bench/ times it)."""
-    ranked_lexical = lexical.search(index, lexical.combine(text_query, filters), depth)
+    """The ranking core of `search` and `similar`, without the store: ids and scores only.
+
+    `within` ranks only these papers (the evals rank judged pools); `without` leaves one paper
+    out (the paper whose similar papers are asked for). bench/ times this; evals/ measure it.
+    """
+    ranked_lexical: list[tuple[str, float]] = []
+    if text_query is not None:
+        if within is not None:
+            text_query = Query.boolean_query(
+                [(Occur.Must, text_query), (Occur.Must, lexical.id_query(within))]
+            )
+        query = lexical.combine(text_query, filters)
+        ranked_lexical = lexical.search(index, query, depth) if query is not None else []
     if vector_index is None or query_vector is None:
         return Ranking(ranked_lexical, [], ranked_lexical)
-    dense = _dense(index, vector_index, query_vector, filters, depth)
+    if within is not None:
+        dense = vector_index.score_ids(query_vector, [i for i in within if i != without])
+    else:
+        dense = _dense(index, vector_index, query_vector, filters, depth + (without is not None))
+        dense = [(i, s) for i, s in dense if i != without]
     if not dense:
         return Ranking(ranked_lexical, [], ranked_lexical)
     dense = _with_lexical_candidates(vector_index, query_vector, dense, ranked_lexical)
@@ -223,26 +244,17 @@ def similar(
         raise PaperNotFound(arxiv_id)
     limit = max(0, min(limit, MAX_RESULTS))
     index = indexes.lexical()
-    ranked_lexical: list[tuple[str, float]] = []
-    if index is not None:
-        query = lexical.similar_query(paper)
-        if query is not None:
-            ranked_lexical = lexical.search(index, query, fusion.depth)
+    if index is None:
+        return []
     vector_index = indexes.vectors()
     vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
-    dense: list[tuple[str, float]] = []
-    if vector is not None and vector_index is not None:
-        neighbours = vector_index.search(vector, fusion.depth + 1)
-        dense = [(i, s) for i, s in neighbours if i != arxiv_id]
-    if dense and vector_index is not None and vector is not None:
-        dense = _with_lexical_candidates(vector_index, vector, dense, ranked_lexical)
-        dense = [(i, s) for i, s in dense if i != arxiv_id]
-        ranked = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
-    else:
-        ranked = ranked_lexical
-    ranked = [(i, s) for i, s in ranked if i != arxiv_id][:limit]
+    ranking = rank(
+        index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
+        fusion, without=arxiv_id,
+    )  # fmt: skip
+    ranked = [(i, s) for i, s in ranking.fused if i != arxiv_id][:limit]
     papers = load_papers(session, [i for i, _ in ranked])
-    semantic = dict(dense)
+    semantic = dict(ranking.dense)
     terms = lexical.query_terms(paper.title)
     hits = []
     for paper_id, score in ranked:
@@ -280,9 +292,10 @@ def _dense(
     filters: Filters,
     depth: int,
 ) -> list[tuple[str, float]]:
-    if not filters:
+    restriction = lexical.combine(None, filters)
+    if restriction is None:
         return vector_index.search(query_vector, depth)
-    keys, count = lexical.matching_keys(index, lexical.combine(None, filters), EXACT_FILTER_LIMIT)
+    keys, count = lexical.matching_keys(index, restriction, EXACT_FILTER_LIMIT)
     if count <= EXACT_FILTER_LIMIT:
         return vector_index.score_rows(query_vector, vector_index.rows_of_keys(keys), depth)
     wide = vector_index.search(query_vector, WIDE_NEIGHBOURS)

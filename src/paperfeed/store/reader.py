@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Generic, Literal, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from paperfeed.domain import Author, DailyEntry, Order, Organization, Paper, Submitter
@@ -48,7 +48,7 @@ def daily_entries(
     submitter: str | None = None,
 ) -> Slice[DailyEntry]:
     """Daily listings from `first` to `last` (inclusive), one page of them, with the total."""
-    where = [_entries.c.day.between(first, last)]
+    where: list[ColumnElement[bool]] = [_entries.c.day.between(first, last)]
     if submitter is not None:
         where.append(_entries.c.submitted_by == submitter)
     total = session.scalar(select(func.count()).select_from(_entries).where(*where)) or 0

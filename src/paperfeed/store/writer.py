@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import RowMapping, delete, select, tuple_
+from sqlalchemy import insert as sql_insert
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
@@ -153,12 +154,14 @@ def _save_paper_chunk(session: Session, papers: list[Paper]) -> WriteStats:
         _replace_authors(session, author_lists)
     if rows:  # the search indexes' outbox, committed with the change (search/indexer.py reads it)
         session.execute(
-            SearchChangeRow.__table__.insert(), [{"paper_id": row["id"]} for row in rows]
+            sql_insert(SearchChangeRow), [{"paper_id": row["id"]} for row in rows]
         )
     return stats
 
 
-def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict[str, Any]:
+def _merged_row(
+    old: RowMapping | None, paper: Paper, org_ids: dict[str, int]
+) -> dict[str, Any]:
     incoming = {
         "id": paper.arxiv_id,
         "version": paper.version,
@@ -206,7 +209,7 @@ def _merged_row(old: dict | None, paper: Paper, org_ids: dict[str, int]) -> dict
     return row
 
 
-def _owns_bibliography(old: dict, paper: Paper) -> bool:
+def _owns_bibliography(old: RowMapping, paper: Paper) -> bool:
     """Whether the incoming record's bibliographic fields replace the stored ones."""
     if paper.source == "hf":
         return old["metadata_source"] == "hf" and not _older_capture(old, paper)
@@ -219,7 +222,7 @@ def _owns_bibliography(old: dict, paper: Paper) -> bool:
     return not (new_updated and old_updated and new_updated < old_updated)
 
 
-def _older_capture(old: dict, paper: Paper) -> bool:
+def _older_capture(old: RowMapping, paper: Paper) -> bool:
     """Whether a Hugging Face record comes from an earlier listing than the stored one."""
     return bool(old["listed_on"] and paper.listed_on and paper.listed_on < old["listed_on"])
 
@@ -263,11 +266,8 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
     ids: dict[str, int] = {}
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        ids.update(
-            session.execute(
-                select(AuthorRow.name_key, AuthorRow.id).where(AuthorRow.name_key.in_(chunk))
-            ).all()
-        )
+        query = select(AuthorRow.name_key, AuthorRow.id).where(AuthorRow.name_key.in_(chunk))
+        ids.update((name_key, author_id) for name_key, author_id in session.execute(query))
     replaced = PaperAuthorRow.paper_id.in_(list(author_lists))
     previous = set(session.scalars(select(PaperAuthorRow.author_id).where(replaced)))
     session.execute(delete(PaperAuthorRow).where(replaced))
@@ -283,7 +283,7 @@ def _replace_authors(session: Session, author_lists: dict[str, list[Author]]) ->
         for position, author in enumerate(authors)
     ]
     if links:
-        session.execute(PaperAuthorRow.__table__.insert(), links)
+        session.execute(sql_insert(PaperAuthorRow), links)
     orphans = previous - {link["author_id"] for link in links}
     if orphans:  # a spelling no paper uses any more
         still_used = select(PaperAuthorRow.author_id).where(PaperAuthorRow.author_id.in_(orphans))
@@ -307,13 +307,10 @@ def _save_organizations(session: Session, papers: list[Paper]) -> dict[str, int]
         ),
         [o.model_dump() for o in orgs.values()],
     )
-    return dict(
-        session.execute(
-            select(OrganizationRow.name, OrganizationRow.id).where(
-                OrganizationRow.name.in_(list(orgs))
-            )
-        ).all()
+    query = select(OrganizationRow.name, OrganizationRow.id).where(
+        OrganizationRow.name.in_(list(orgs))
     )
+    return {name: org_id for name, org_id in session.execute(query)}
 
 
 def _save_entry_chunk(session: Session, entries: list[DailyEntry]) -> WriteStats:

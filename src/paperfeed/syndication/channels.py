@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
+from paperfeed.core.clock import start_of
 from paperfeed.domain import DailyEntry, Paper
 from paperfeed.feed.contributors import author_page, organization_page
 from paperfeed.feed.service import default_scope, feed_page
@@ -88,7 +89,7 @@ def author(session: Session, name: str, *, site_name: str, limit: int) -> Channe
 
 def _listed_at(entry: DailyEntry) -> datetime:
     """When a paper went on a daily list: its submission time, else the start of the day."""
-    return entry.submitted_at or _midnight(entry.day)
+    return entry.submitted_at or start_of(entry.day)
 
 
 def _first_seen(paper: Paper) -> datetime | None:

@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
 from paperfeed.digest.schedule import start_thread as start_schedule
-from paperfeed.search.backfill import BackgroundEmbedder
+from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
 from paperfeed.web import api, views

@@ -15,15 +15,15 @@ from pydantic import Field
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
 from paperfeed.community.collections import Collection, SavedPaper
-from paperfeed.hf_api import ApiModel, HfError, HfPaper, HfTimestamp, hf_paper
+from paperfeed.hf_api import ApiModel, ErrorResponses, HfError, HfPaper, HfTimestamp, hf_paper
 from paperfeed.store.models import COLLECTION_NAME_MAX
 from paperfeed.web.auth import CurrentUser, RequiredUser
 from paperfeed.web.deps import DbSession
 
 router = APIRouter(prefix="/api", tags=["collections"])
 
-_READ_ERRORS = {404: {"model": HfError}}
-_WRITE_ERRORS = {
+_READ_ERRORS: ErrorResponses = {404: {"model": HfError}}
+_WRITE_ERRORS: ErrorResponses = {
     401: {"model": HfError},
     403: {"model": HfError},
     404: {"model": HfError},
@@ -88,7 +88,8 @@ def get_collection(collection_id: int, session: DbSession, user: CurrentUser) ->
     """A collection and its papers: public ones for anyone, private ones for the owner's token."""
     collection = service.get(session, user, collection_id)
     saved = service.papers(session, user, collection_id)
-    return _summary(collection, papers=[_saved(item) for item in saved])
+    summary = _summary(collection).model_dump(by_alias=False)
+    return CollectionOut(**summary, papers=[_saved(item) for item in saved])
 
 
 @router.get(
@@ -173,9 +174,8 @@ def remove_paper(
     return PaperChange(paper_id=paper_id, changed=changed, num_papers=size)
 
 
-def _summary(collection: Collection, **more) -> CollectionSummary:
-    model = CollectionOut if more else CollectionSummary
-    return model(
+def _summary(collection: Collection) -> CollectionSummary:
+    return CollectionSummary(
         id=collection.id,
         name=collection.name,
         public=collection.is_public,
@@ -183,7 +183,6 @@ def _summary(collection: Collection, **more) -> CollectionSummary:
         num_papers=collection.size,
         created_at=collection.created_at,
         updated_at=collection.updated_at,
-        **more,
     )
 
 

@@ -12,13 +12,20 @@ from paperfeed.community.comments import Comment
 from paperfeed.community.submissions import SubmissionRules
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import paper_detail
-from paperfeed.hf_api import ApiModel, HfDailyPaper, HfError, HfTimestamp, hf_daily_paper
+from paperfeed.hf_api import (
+    ApiModel,
+    ErrorResponses,
+    HfDailyPaper,
+    HfError,
+    HfTimestamp,
+    hf_daily_paper,
+)
 from paperfeed.web.auth import RequiredUser
 from paperfeed.web.deps import AppSettings, DbSession
 
 router = APIRouter(prefix="/api", tags=["community"])
 
-_AUTH_ERRORS = {401: {"model": HfError}, 404: {"model": HfError}}
+_AUTH_ERRORS: ErrorResponses = {401: {"model": HfError}, 404: {"model": HfError}}
 
 
 class UpvoteState(ApiModel):

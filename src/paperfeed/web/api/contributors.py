@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query
 
 from paperfeed.domain import Order
 from paperfeed.feed.contributors import PaperList, author_page, organization_page
-from paperfeed.hf_api import HfError, HfPaper, hf_paper
+from paperfeed.hf_api import ErrorResponses, HfError, HfPaper, hf_paper
 from paperfeed.web.deps import DbSession
 
 router = APIRouter(prefix="/api", tags=["organizations and authors"])
 
-_ERRORS = {404: {"model": HfError}, 422: {"model": HfError}}
+_ERRORS: ErrorResponses = {404: {"model": HfError}, 422: {"model": HfError}}
 SortQuery = Annotated[
     Order, Query(description="upvotes: most upvoted first; newest: latest published first.")
 ]

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 
-from paperfeed.domain import parse_arxiv_id
+from paperfeed.domain import Sort, parse_arxiv_id
 from paperfeed.feed import PeriodKind, feed_page, paper_detail, parse_period
 from paperfeed.hf_api import (
+    ErrorResponses,
     HfDailyPaper,
     HfError,
     HfPaper,
@@ -23,7 +24,10 @@ from paperfeed.web.deps import AppSettings, DbSession, Indexes
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
-_ERRORS = {404: {"model": HfError}, 422: {"model": HfError}}
+# The API's sort names (Hugging Face's) and the feed's.
+_SORTS: dict[str | None, Sort] = {None: "upvotes", "trending": "trending", "publishedAt": "newest"}
+
+_ERRORS: ErrorResponses = {404: {"model": HfError}, 422: {"model": HfError}}
 
 
 @router.get(
@@ -56,9 +60,8 @@ def daily_papers(
     submitter: Annotated[str | None, Query(description="Only entries this user submitted.")] = None,
 ) -> list[HfDailyPaper]:
     """Papers featured on the daily lists of a day, week or month (default: the latest day)."""
-    given: list[tuple[PeriodKind, str]] = [
-        (kind, text) for kind, text in (("day", day), ("week", week), ("month", month)) if text
-    ]
+    asked: list[tuple[PeriodKind, str | None]] = [("day", day), ("week", week), ("month", month)]
+    given = [(kind, text) for kind, text in asked if text]
     if len(given) > 1:
         raise RequestValidationError(
             [{"loc": ("query", "date"), "msg": "give at most one of date, week and month"}]
@@ -68,7 +71,7 @@ def daily_papers(
         session,
         period,
         scope="featured",
-        sort={None: "upvotes", "trending": "trending", "publishedAt": "newest"}[sort],
+        sort=_SORTS[sort],
         page=p + 1,
         page_size=limit,
         submitter=submitter,

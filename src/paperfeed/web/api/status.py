@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from paperfeed.search.backfill import status_report
+from paperfeed.search.background import status_report
 
 router = APIRouter(prefix="/api", tags=["status"])
 

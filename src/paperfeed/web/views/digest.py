@@ -111,7 +111,7 @@ def subscribe(
         # Linked to the account (for "for you") only when it is the account's own address.
         own = user is not None and user.email.strip().lower() == email.strip().lower()
         subscription_id, address = service.subscribe(
-            db, settings, email, frequency, interests, user_id=user.id if own else None
+            db, settings, email, frequency, interests, user_id=user.id if own and user else None
         )
     except (InvalidEmail, ValidationError) as error:
         message = _problem(error) if isinstance(error, ValidationError) else str(error)

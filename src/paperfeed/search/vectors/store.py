@@ -1,6 +1,6 @@
 """Stored paper vectors: which papers need (re-)embedding, saving vectors, reading them back fast.
 
-A vector is current while the SHA-256 of the paper's embedded text (`embed.paper_text`) equals
+A vector is current while the SHA-256 of the paper's embedded text (`embedding.paper_text`) equals
 the stored `text_hash`; a changed title or abstract, or another model name, makes it pending.
 Vectors are float32 little-endian bytes; readers get numpy matrices, streamed in chunks.
 """
@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
-from paperfeed.search.embed import paper_text, text_hash
+from paperfeed.search.embedding import paper_text, text_hash
 from paperfeed.store.dialect import insert
 from paperfeed.store.models import PaperEmbeddingRow, PaperRow
 

