@@ -16,6 +16,7 @@ run: $(BIN)/paperfeed
 
 test: $(BIN)/paperfeed
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/paperfeed

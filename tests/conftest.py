@@ -17,6 +17,9 @@ from paperfeed.store.db import Database
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+# Fixtures several test folders share (real databases with daily lists, the embedding models).
+pytest_plugins = ["support.community_fixtures", "support.search_fixtures"]
+
 SHARED_DATA = Path(
     os.environ.get(
         "PAPERFEED_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

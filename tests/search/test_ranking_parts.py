@@ -1,4 +1,4 @@
-"""The parts of ranking: the vector index (exact and IVF), fusion, the eval metrics and loaders."""
+"""The parts of ranking: the vector index (exact and IVF) and fusion."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
 
-from paperfeed.evals import csfcube, metrics
 from paperfeed.search import lexical
 from paperfeed.search.fusion import Fusion, fuse
 from paperfeed.search.vectors import ann as vectors
@@ -85,25 +83,3 @@ def test_reciprocal_rank_fusion() -> None:
     ranked = fuse([("a", 3.0), ("b", 2.0)], [("b", 0.9), ("c", 0.8)], Fusion("rrf", 1.0, 1.0))
 
     assert [i for i, _ in ranked] == ["b", "a", "c"]
-
-
-def test_metrics() -> None:
-    grades = {"a": 3, "b": 0, "c": 1}
-
-    assert metrics.ndcg(["a", "c", "b"], grades) == pytest.approx(1.0)
-    assert metrics.ndcg(["b", "c", "a"], grades) < metrics.ndcg(["a", "b", "c"], grades)
-    assert metrics.average_precision(["x", "a", "y", "c"], {"a", "c"}) == pytest.approx(
-        (1 / 2 + 2 / 4) / 2
-    )
-    assert metrics.average_precision(["x"], set()) == 0.0
-
-
-def test_csfcube_loader_follows_the_collection() -> None:
-    corpus, queries = csfcube.load(SHARED_DATA / "csfcube")
-
-    assert len(queries) == 50
-    assert {q.facet for q in queries} == {"background", "method", "result"}
-    assert sum(len(q.grades) for q in queries) == 6244 - 2  # two pools list their query paper
-    for query in queries:
-        assert query.paper.id not in query.pool
-        assert all(d in corpus for d in query.pool)

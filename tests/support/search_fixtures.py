@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from conftest import ARXIV_JSONL
-from support.files import arxiv_subset
 
 from paperfeed.search.embedding import Embedder, load_embedder
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
+from support.files import arxiv_subset
 
 # Exported and distilled models are deterministic and carry a version in their file names, so
 # they are kept between test runs (the ONNX export takes ~5 s, the distillation ~30 s).

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support.accounts import import_days
 
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.web.app import create_app
+from support.accounts import import_days
 
 
 @pytest.fixture
