@@ -49,7 +49,8 @@ class TorchMiniLM:
         self._model_dir = model_dir
         self._tokenizer = load_tokenizer(model_dir)
         self._padding_tokenizer = padding_tokenizer(model_dir)
-        self._workers = None  # tokenizer processes (GPU only), starting while the model loads
+        # Tokenizer processes (GPU only), starting while the model loads.
+        self._workers: ProcessPoolExecutor | None = None
         self._tokenizing_pool()
 
     def embed(
