@@ -62,3 +62,12 @@ def test_a_collaboration_named_with_and_stays_one_author() -> None:
     cited = bibtex(paper.model_copy(update={"authors": authors}))
 
     assert "author = {{Research and Development Team} and Li Dong}," in cited
+
+
+def test_a_stray_brace_in_the_category_cannot_end_the_entry() -> None:
+    paper = _paper("2025-06-10", "2506.08007").model_copy(update={"categories": ["cs.CL}, x={"]})
+
+    cited = bibtex(paper)
+
+    assert "primaryClass = {cs.CL\\textbraceright{}, x=\\textbraceleft{}}," in cited
+    assert cited.count("{") == cited.count("}")

@@ -66,6 +66,16 @@ def test_the_api_sorts_by_trending_on_request_and_by_upvotes_by_default(site, si
     assert upvotes == sorted(upvotes, reverse=True)
 
 
+def test_the_last_day_there_is_ranks_without_overflowing(site) -> None:
+    client: TestClient = site()
+
+    answer = client.get("/api/daily_papers", params={"date": "9999-12-31", "sort": "trending"})
+
+    assert answer.status_code == 200 and answer.json() == []
+    now = datetime(2025, 10, 3, 12, tzinfo=UTC)
+    assert trending.reference_time(date.max, now) == now
+
+
 def test_local_votes_lift_a_paper_on_the_trending_page(site, site_db: Database) -> None:
     client: TestClient = site()
     before = _trending_ids(client)

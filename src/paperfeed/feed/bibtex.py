@@ -14,7 +14,7 @@ def bibtex(paper: Paper) -> str:
         ("year", str(year.year) if year else None),
         ("eprint", paper.arxiv_id),
         ("archivePrefix", "arXiv"),
-        ("primaryClass", paper.primary_category),
+        ("primaryClass", _value(paper.primary_category) if paper.primary_category else None),
         ("doi", _value(paper.doi) if paper.doi else None),
         ("url", paper.abs_url),
     ]

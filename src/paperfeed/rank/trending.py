@@ -50,8 +50,9 @@ def score(upvotes: int, age_hours: float, gravity: float = DEFAULT_GRAVITY) -> f
 def reference_time(last_day: date, now: datetime | None = None) -> datetime:
     """When ages are measured: now, or the end of `last_day` (UTC) if that is earlier."""
     now = as_utc(now) if now else utcnow()
-    end = start_of(last_day + timedelta(days=1))
-    return min(now, end)
+    if last_day >= date.max:  # the day after the last day there is cannot be written
+        return now
+    return min(now, start_of(last_day + timedelta(days=1)))
 
 
 def rank(candidates: list[Ranked], at: datetime, gravity: float = DEFAULT_GRAVITY) -> list[Ranked]:
