@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         default="minilm",
         description="Embedding model of papers and queries: minilm, or static (model2vec).",
     )
+    embed_fast_tier: bool = Field(
+        default=True,
+        description="With minilm: give every paper a static (model2vec) vector first, so search "
+        "by meaning covers every paper within minutes; MiniLM takes over once it covers them all.",
+    )
     embed_in_background: bool = Field(
         default=True,
         description="Embed new and changed papers in a background thread of `paperfeed serve`.",

@@ -119,18 +119,31 @@ def test_the_site_serves_at_once_and_embeds_in_the_background(
     monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
     settings = Settings(database_url=db.url, embed_batch_size=8, embed_poll_s=0.2)
 
+    minilm_meta = vectors_path(settings, MINILM_NAME) / "meta.json"
+
+    def minilm_indexed() -> int:
+        return json.loads(minilm_meta.read_text())["count"] if minilm_meta.is_file() else 0
+
     with TestClient(create_app(settings, db)) as client:
         first = client.get("/api/status").json()
         deadline = time.monotonic() + 120
         status = first
-        while not status["background_embedder"]["indexed_at"] and time.monotonic() < deadline:
+        while minilm_indexed() < 24 and time.monotonic() < deadline:
             time.sleep(0.1)
             status = client.get("/api/status").json()
+        time.sleep(0.2)
+        status = client.get("/api/status").json()
         assert client.get("/papers").status_code == 200
 
     assert first["papers"] == 24 and first["embedding_model"] == MINILM_NAME
     assert first["background_embedder"]["enabled"] is True
-    assert status["embedded"] == 24 and status["embeddings"] == {MINILM_NAME: 24}
+    assert first["search_tiers"] == [STATIC_NAME, MINILM_NAME]
+    # Every paper got a fast-tier vector too; once MiniLM covers all, search answers from it.
+    assert status["embedded"] == 24
+    assert status["embeddings"] == {MINILM_NAME: 24, STATIC_NAME: 24}
+    assert status["search_model"] == MINILM_NAME
+    static_meta = json.loads((vectors_path(settings, STATIC_NAME) / "meta.json").read_text())
+    assert static_meta["count"] == 24
     assert status["background_embedder"]["running"] is True
     assert status["background_embedder"]["embedded_since_start"] == 24
     assert status["background_embedder"]["last_error"] is None
@@ -150,6 +163,8 @@ def test_status_says_when_nothing_embeds_in_the_background(sqlite_db: Database) 
         "embedding_model": MINILM_NAME,
         "embedded": 0,
         "embeddings": {},
+        "search_model": MINILM_NAME,
+        "search_tiers": [STATIC_NAME, MINILM_NAME],
         "background_embedder": None,
     }
 

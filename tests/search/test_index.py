@@ -231,4 +231,5 @@ def test_the_vector_index_follows_the_stored_vectors(sqlite_db: Database, tmp_pa
     live = vectors.load(indexer.vectors_path(settings, MINILM_NAME).resolve())
     assert sorted(live.ids.tolist()) == ids
     # Three builds: the first generation is gone, the one just replaced stays for readers.
-    assert len(list(indexer.vectors_path(settings, MINILM_NAME).parent.glob("*.*"))) == 2
+    live_path = indexer.vectors_path(settings, MINILM_NAME)
+    assert len(list(live_path.parent.glob(f"{live_path.name}.*"))) == 2

@@ -83,3 +83,57 @@ def test_reciprocal_rank_fusion() -> None:
     ranked = fuse([("a", 3.0), ("b", 2.0)], [("b", 0.9), ("c", 0.8)], Fusion("rrf", 1.0, 1.0))
 
     assert [i for i, _ in ranked] == ["b", "a", "c"]
+
+
+def _lexical_top(papers: list[tuple[str, str, str]], query: str) -> list[str]:
+    """BM25 ranking of a query over papers (id, title, abstract) in an in-memory index."""
+    from paperfeed.domain import Paper
+
+    index = lexical.open_index(None)
+    writer = index.writer(lexical.WRITER_HEAP, 1)
+    for arxiv_id, title, abstract in papers:
+        writer.add_document(lexical.document(Paper(arxiv_id=arxiv_id, title=title,
+                                                   abstract=abstract)))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    text_query, _terms = lexical.text_query(query)
+    assert text_query is not None
+    return [paper_id for paper_id, _ in lexical.search(index, text_query, 10)]
+
+
+FILLER = [
+    (f"2601.{i:05d}", f"Unrelated study number {i} of graph colouring",
+     "We colour graphs with few colours and prove bounds on chromatic numbers.")
+    for i in range(30)
+]
+
+
+def test_a_topical_query_finds_the_paper_about_it_before_one_sharing_a_title_word() -> None:
+    # The paper about the query has its words in the abstract, none in the title; the other has
+    # one query word in its title, in another sense. With the title weighted far above the
+    # abstract (the old x3 field boost) the second came first.
+    about = ("2602.00001", "Shrinking networks after the fact",
+             "We compress a trained network without any retraining, using post-training "
+             "quantization and pruning so that it fits on a phone while keeping its accuracy "
+             "on the original task.")
+    title_word = ("2602.00002", "Retraining radiologists",
+                  "We study a problem of chest images and collect a new dataset of scans, "
+                  "labelled by experts over two years.")
+    ranking = _lexical_top([*FILLER, about, title_word], "compress without retraining")
+
+    assert ranking[:2] == [about[0], title_word[0]]
+
+
+def test_an_index_of_an_older_schema_is_detected(tmp_path: Path) -> None:
+    import tantivy
+
+    old = tantivy.SchemaBuilder()
+    old.add_text_field("id", stored=True, tokenizer_name="raw")
+    old.add_text_field("title")
+    tantivy.Index(old.build(), path=str(tmp_path))
+
+    assert not lexical.schema_matches(tmp_path)
+    fresh = tmp_path / "fresh"
+    lexical.open_index(fresh)
+    assert lexical.schema_matches(fresh)

@@ -42,6 +42,18 @@ def similar(
 
 @app.command("queries")
 def queries(
+    query_set: Annotated[
+        Path | None,
+        typer.Option(
+            "--set",
+            help="A judged query set folder (queries.jsonl, qrels.tsv, corpus.json), e.g. "
+            "evals/nl-queries; without it, known-item search on stored papers.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="The shared data folder the set's corpus is read from (with --set)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     corpus: Annotated[int, typer.Option(min=10, help="Papers in the corpus.")] = 3000,
     queries: Annotated[int, typer.Option(min=1, help="Queries of each style.")] = 300,
@@ -49,17 +61,32 @@ def queries(
         str, typer.Option(help="Embedding models to compare, comma-separated (minilm,static).")
     ] = "minilm,static",
 ) -> None:
-    """Known-item search on stored papers: can a query written about a paper find it?
+    """Search quality on queries: a judged query set (--set), or known-item search.
 
-    The corpus is a fixed random sample of stored papers that Hugging Face summarized; each
-    query is one of them's AI summary (a paraphrase) or AI keywords, and only that paper counts
-    as relevant. Prints nDCG@10, MAP (= MRR@10 here) and recall@10 for BM25, dense and hybrid.
+    With --set, every query of the set is ranked over the set's whole corpus (built from the
+    shared data) and scored against its graded judgments: nDCG@10, MAP and recall@100 per
+    method and per query type. Without it, the corpus is a fixed random sample of stored papers
+    that Hugging Face summarized; each query is one of them's AI summary (a paraphrase) or AI
+    keywords, and only that paper counts as relevant: nDCG@10, MAP (= MRR@10) and recall@10.
+    Both print stock BM25 (bm25s) and plain RRF of it with dense beside paperfeed's rankings.
     """
-    from paperfeed.evals import known_items
+    from paperfeed.evals import judged, known_items
     from paperfeed.evals.harness import EvalDataMissing
 
     settings = load_settings()
     kinds = _kinds(models)
+    if query_set is not None:
+        from paperfeed.ingest.quickstart import find_data_dir
+
+        folder = data or find_data_dir()
+        if folder is None:
+            raise typer.BadParameter(
+                "no shared data folder found: pass --data", param_hint="--data"
+            )
+        with progress_bar() as progress, _missing(EvalDataMissing):
+            result = judged.run(settings, query_set, folder, kinds, progress=progress)
+        _print(result, as_json, "types")
+        return
     with (
         open_db(settings) as db,
         db.sessions() as session,
@@ -91,12 +118,13 @@ def _print(result: dict[str, Any], as_json: bool, extra: str) -> None:
         print(json.dumps(result, indent=2))
         return
     methods = [k for k, v in result.items() if isinstance(v, dict)]
-    metrics = [k for k in ("ndcg@10", "map", "recall@10") if k in result[methods[0]]]
+    metrics = [k for k in ("ndcg@10", "map", "recall@10", "recall@100") if k in result[methods[0]]]
     say(f"{'':<16}" + "".join(f"{m:>11}" for m in metrics))
     for method in methods:
         say(f"{method:<16}" + "".join(f"{result[method][m]:>11.4f}" for m in metrics))
     for group in result[methods[0]].get(extra, {}):
-        say(f"\n{extra[:-1]} {group}")
+        count = result[methods[0]][extra][group].get("queries")
+        say(f"\n{extra[:-1]} {group}" + (f" ({count} queries)" if count else ""))
         for method in methods:
             row = "".join(f"{result[method][extra][group][m]:>11.4f}" for m in metrics)
             say(f"{method:<16}{row}")

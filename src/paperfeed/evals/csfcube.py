@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from paperfeed.core.progress import ProgressSink
+from paperfeed.evals import baselines
 from paperfeed.evals.harness import (
     METHODS,
     Doc,
@@ -130,13 +131,26 @@ def run(
     The first model's figures are "dense" and "hybrid"; others are "dense-<kind>", "hybrid-<kind>".
     """
     corpus, queries = load(directory)
-    result = score(queries, rank(corpus, queries, None))
+    stock = baselines.StockBM25([corpus[d] for d in sorted({d for q in queries for d in q.pool})])
+    stock_rankings = {
+        q.id: complete(stock.rank(_query_text(q.paper), len(q.pool), within=q.pool), q.pool)
+        for q in queries
+    }
+    result = score(queries, {"bm25-stock": stock_rankings})
+    result.update(score(queries, rank(corpus, queries, None)))
     for position, (kind, cache) in enumerate(caches(settings, kinds)):
-        scored = score(queries, rank(corpus, queries, cache, progress=progress))
+        ranked = rank(corpus, queries, cache, progress=progress)
         suffix = "" if position == 0 else f"-{kind}"
-        result[f"dense{suffix}"] = scored["dense"]
-        result[f"hybrid{suffix}"] = scored["hybrid"]
+        picked = {f"dense{suffix}": ranked["dense"], f"hybrid{suffix}": ranked["hybrid"]}
+        picked[f"rrf{suffix}"] = {
+            q.id: baselines.rrf(stock_rankings[q.id], ranked["dense"][q.id]) for q in queries
+        }
+        result.update(score(queries, picked))
     return result
+
+
+def _query_text(paper: Doc) -> str:
+    return f"{paper.title} {paper.abstract}"
 
 
 def _means(pairs: list[tuple[float, float]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperfeed.core.progress import ProgressSink
+from paperfeed.evals import baselines
 from paperfeed.evals.harness import METHODS, Doc, EvalCorpus, EvalDataMissing, VectorCache, caches
 from paperfeed.evals.metrics import Ranking, mean
 from paperfeed.search import lexical
@@ -110,12 +111,18 @@ def run(
     corpus, queries = build(session, corpus_size, queries_per_style)
     if not corpus:
         raise EvalDataMissing("no stored papers with Hugging Face summaries: import hf-daily first")
-    result: dict[str, Any] = score(queries, rank(corpus, queries, None))
+    stock = baselines.StockBM25(corpus)
+    stock_rankings = [stock.rank(q.text, DEFAULT.depth) for q in queries]
+    result: dict[str, Any] = score(queries, {"bm25-stock": stock_rankings})
+    result.update(score(queries, rank(corpus, queries, None)))
     for position, (kind, cache) in enumerate(caches(settings, kinds)):
-        scored = score(queries, rank(corpus, queries, cache, progress=progress))
+        ranked = rank(corpus, queries, cache, progress=progress)
         suffix = "" if position == 0 else f"-{kind}"
-        result[f"dense{suffix}"] = scored["dense"]
-        result[f"hybrid{suffix}"] = scored["hybrid"]
+        picked = {f"dense{suffix}": ranked["dense"], f"hybrid{suffix}": ranked["hybrid"]}
+        picked[f"rrf{suffix}"] = [
+            baselines.rrf(s, d) for s, d in zip(stock_rankings, ranked["dense"], strict=True)
+        ]
+        result.update(score(queries, picked))
     result["corpus"] = len(corpus)
     return result
 

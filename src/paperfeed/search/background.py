@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import IO
 
 from paperfeed.search.backfill import embed_pending
-from paperfeed.search.embedding import Embedder, load_embedder, model_name
+from paperfeed.search.embedding import (
+    Embedder,
+    answering_model,
+    kind_of,
+    load_embedder,
+    model_name,
+    tier_models,
+)
 from paperfeed.search.vectors.store import embedding_counts, embedding_status
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
@@ -29,6 +36,8 @@ FULL_CHECK_EVERY_S = 3600.0  # how often the background embedder looks for chang
 INDEX_EVERY_S = 300.0  # how often new vectors join the search index during a long backlog
 STATUS_EVERY_S = 5.0  # how often the embedding process publishes its state for other workers
 STATUS_FILE = "embedder.status.json"  # in the data folder, beside embedder.lock
+# The fast tier embeds thousands of papers a second: big batches, few commits.
+FAST_BATCH, FAST_COMMIT = 256, 2048
 
 
 @dataclass
@@ -139,6 +148,7 @@ class BackgroundEmbedder:
         self.state.running, self.state.pid = True, os.getpid()
         self.publish()
         embedder: Embedder | None = None
+        fast: Embedder | None = None  # the fast tier (static vectors for every paper first)
         # Polls look for papers with no vector (one indexed query); finding changed texts means
         # reading every title and abstract, so that pass runs at start and then hourly.
         last_full_check = float("-inf")
@@ -156,6 +166,13 @@ class BackgroundEmbedder:
                     self.state.model = embedder.name
                 started = time.monotonic()
                 full_check = started - last_full_check >= FULL_CHECK_EVERY_S
+                tiers = tier_models(settings)
+                if len(tiers) > 1:
+                    if fast is None:
+                        fast = load_embedder(settings, kind_of(tiers[0]), "cpu", threads=1)
+                    if self._fast_pass(fast, missing_only=not full_check):
+                        self._update_indexes()  # meaning for every paper now, not in hours
+                        last_indexed = time.monotonic()
                 result = embed_pending(
                     self._db,
                     embedder,
@@ -185,6 +202,16 @@ class BackgroundEmbedder:
         self.state.running = False
         self.publish()
 
+    def _fast_pass(self, fast: Embedder, *, missing_only: bool) -> int:
+        """Give every paper without one a vector of the fast tier; how many were embedded."""
+        result = embed_pending(
+            self._db, fast, FAST_BATCH, self._stop, commit_size=FAST_COMMIT,
+            missing_only=missing_only,
+        )  # fmt: skip
+        if result.embedded:
+            log.info("embedded %d papers with %s in the background", result.embedded, fast.name)
+        return result.embedded
+
     def _update_indexes(self) -> None:
         from paperfeed.search.indexer import update_indexes
 
@@ -203,11 +230,17 @@ def status_report(
     with db.sessions() as session:
         counts = embedding_counts(session)
         embedded, total = embedding_status(session, configured)
+    tiers = tier_models(settings)
+    answering = answering_model(tiers, counts, total) if settings.search_dense else None
     return {
         "papers": total,
         "embedding_model": configured,
         "embedded": embedded,
         "embeddings": counts,
+        # The vectors search by meaning answers from: the fast tier's until the configured
+        # model covers every paper (after the index catches up, at most INDEX_EVERY_S later).
+        "search_model": answering,
+        "search_tiers": tiers if settings.search_dense else [],
         "background_embedder": _background_report(settings, background),
     }
 

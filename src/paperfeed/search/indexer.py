@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 
 from paperfeed.core.progress import ProgressSink
 from paperfeed.search import lexical
-from paperfeed.search.embedding import dense_model
+from paperfeed.search.embedding import dense_model, tier_models
 from paperfeed.search.vectors import ann as vectors
 from paperfeed.search.vectors import store as vectors_store
 from paperfeed.settings import Settings
@@ -73,7 +73,7 @@ def update_indexes(
     report = IndexReport()
     with _exclusive(index_dir(settings)):
         path = lexical_path(settings)
-        if rebuild or not path.exists():
+        if rebuild or not path.exists() or not lexical.schema_matches(path.resolve()):
             # Outbox rows committed before the build reads the papers are covered by it.
             covered = _outbox_ids(db)
             _swap_in(path, _build_lexical(db, path, progress))
@@ -180,18 +180,29 @@ def _update_vectors(
     rebuild: bool,
     progress: ProgressSink | None,
 ) -> None:
-    """Rebuild the model's vector index when its stored embeddings changed since the last build."""
-    model = dense_model(settings)
-    if model is None:
+    """Rebuild each embedded model's vector index whose stored embeddings changed since its last
+    build (the fast tier's and the configured model's; see embedding.tier_models)."""
+    if dense_model(settings) is None:
         return
-    report.vector_model = model
+    for model in tier_models(settings):
+        report.vector_model = model  # the last is the configured model
+        report.vectors_total = _update_model_vectors(db, settings, model, report, rebuild, progress)
+
+
+def _update_model_vectors(
+    db: Database,
+    settings: Settings,
+    model: str,
+    report: IndexReport,
+    rebuild: bool,
+    progress: ProgressSink | None,
+) -> int:
     path = vectors_path(settings, model)
     with db.sessions() as session:
         marker = vectors_store.embedding_marker(session, model)
     current = vectors.load(path) if path.exists() else None
     if current is not None and current.marker == marker and not rebuild:
-        report.vectors_total = len(current)
-        return
+        return len(current)
     if progress:
         progress.start(f"indexing vectors ({model})", None)
     with db.sessions() as session:
@@ -202,7 +213,7 @@ def _update_vectors(
     _swap_in(path, target)
     _remove_old_generations(path)
     report.vectors_rebuilt = True
-    report.vectors_total = len(ids)
+    return len(ids)
 
 
 def _new_generation(live: Path) -> Path:

@@ -29,7 +29,7 @@ from paperfeed.domain import (
 from paperfeed.search import embedding, indexer, lexical
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
-from paperfeed.search.vectors import ann as vectors
+from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
 from paperfeed.store.models import AuthorRow
 from paperfeed.store.reader import get_paper, listings_of, load_papers
@@ -76,6 +76,7 @@ class SearchResult:
     query: str
     hits: list[Hit] = field(default_factory=list)
     dense: bool = False  # whether vectors took part in the ranking
+    model: str | None = None  # whose vectors: the fast tier's until the configured one covers all
 
 
 class SearchIndexes:
@@ -85,8 +86,9 @@ class SearchIndexes:
         self.settings = settings
         self._lock = threading.Lock()
         self._lexical: tuple[Path, tantivy.Index] | None = None
-        self._vectors: tuple[Path, vectors.VectorIndex | None] | None = None
-        self._query_vectors: dict[str, np.ndarray] = {}  # recent queries (next pages, reloads)
+        self._vectors: dict[str, tuple[Path, ann.VectorIndex | None]] = {}  # by model
+        # recent queries (next pages, reloads), by model and text
+        self._query_vectors: dict[tuple[str, str], np.ndarray] = {}
 
     def lexical(self) -> tantivy.Index | None:
         path = indexer.lexical_path(self.settings)
@@ -95,34 +97,51 @@ class SearchIndexes:
         target = path.resolve()
         with self._lock:
             if self._lexical is None or self._lexical[0] != target:
+                if not lexical.schema_matches(target):
+                    return None  # built by an older version: the indexer rebuilds it
                 self._lexical = (target, lexical.open_index(target))
             index = self._lexical[1]
         index.reload()  # see the latest commit now, not after the file watcher's delay
         return index
 
-    def vectors(self) -> vectors.VectorIndex | None:
-        model = embedding.dense_model(self.settings)
-        if model is None:
+    def vectors(self) -> ann.VectorIndex | None:
+        """The vector index search answers from: the configured model's once it covers every
+        indexed paper, else the fast tier's while it covers more (embedding.answering_model)."""
+        if embedding.dense_model(self.settings) is None:
             return None
+        found = {m: self._vectors_of(m) for m in embedding.tier_models(self.settings)}
+        present = {m: index for m, index in found.items() if index is not None}
+        if len(present) < 2:
+            return next(iter(present.values()), None)
+        lexical_index = self.lexical()
+        papers = lexical_index.searcher().num_docs if lexical_index is not None else 0
+        covered = {m: len(index) for m, index in present.items()}
+        return present[embedding.answering_model(list(present), covered, papers)]
+
+    def _vectors_of(self, model: str) -> ann.VectorIndex | None:
         path = indexer.vectors_path(self.settings, model)
         if not path.exists():
             return None
         target = path.resolve()
         with self._lock:
-            if self._vectors is None or self._vectors[0] != target:
-                self._vectors = (target, vectors.load(target))
-            return self._vectors[1]
+            loaded = self._vectors.get(model)
+            if loaded is None or loaded[0] != target:
+                loaded = (target, ann.load(target))
+                self._vectors[model] = loaded
+            return loaded[1]
 
-    def embed_query(self, text: str) -> np.ndarray | None:
-        embedder = embedding.query_embedder(self.settings)
+    def embed_query(self, text: str, model: str | None = None) -> np.ndarray | None:
+        """The query's vector in the space of `model` (default: the configured model)."""
+        embedder = embedding.query_embedder(self.settings, model)
         if embedder is None:
             return None
+        key = (embedder.name, text)
         with self._lock:
-            cached = self._query_vectors.get(text)
+            cached = self._query_vectors.get(key)
         if cached is None:
             cached = embedder.embed([text])[0]  # the slowest step of a query on a CPU
             with self._lock:
-                self._query_vectors[text] = cached
+                self._query_vectors[key] = cached
                 if len(self._query_vectors) > QUERY_CACHE:  # forget the oldest
                     self._query_vectors.pop(next(iter(self._query_vectors)))
         return cached
@@ -166,10 +185,11 @@ def search(
     query_vector = None
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
-        query_vector = indexes.embed_query(text)
+        query_vector = indexes.embed_query(text, vector_index.model)
     ranking = rank(index, vector_index, text_query, query_vector, filters, depth, fusion)
     ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
     result.dense = bool(dense)
+    result.model = vector_index.model if dense and vector_index is not None else None
     pinned = _exact_titles(session, ranked_lexical[:10], terms)
     ranked = [(i, s) for i, s in ranked if i in pinned] + [
         (i, s) for i, s in ranked if i not in pinned
@@ -192,7 +212,7 @@ class Ranking:
 
 def rank(
     index: tantivy.Index,
-    vector_index: vectors.VectorIndex | None,
+    vector_index: ann.VectorIndex | None,
     text_query: tantivy.Query | None,
     query_vector: np.ndarray | None,
     filters: Filters,
@@ -287,7 +307,7 @@ def lexical_allows(indexes: SearchIndexes, arxiv_id: str, filters: Filters) -> b
 
 def _dense(
     index: tantivy.Index,
-    vector_index: vectors.VectorIndex,
+    vector_index: ann.VectorIndex,
     query_vector: np.ndarray,
     filters: Filters,
     depth: int,
@@ -304,7 +324,7 @@ def _dense(
 
 
 def _with_lexical_candidates(
-    vector_index: vectors.VectorIndex,
+    vector_index: ann.VectorIndex,
     query_vector: np.ndarray,
     dense: list[tuple[str, float]],
     lexical_hits: list[tuple[str, float]],
@@ -360,7 +380,7 @@ def _page(
     terms: dict[str, str],
     semantic: dict[str, float] | None = None,
     query_vector: np.ndarray | None = None,
-    vector_index: vectors.VectorIndex | None = None,
+    vector_index: ann.VectorIndex | None = None,
     pinned: set[str] | frozenset[str] = frozenset(),
     exact_author: bool = False,
 ) -> SearchResult:
@@ -385,7 +405,7 @@ def _semantic(
     paper_id: str,
     semantic: dict[str, float],
     query_vector: np.ndarray | None,
-    vector_index: vectors.VectorIndex | None,
+    vector_index: ann.VectorIndex | None,
 ) -> float | None:
     """A hit's cosine to the query: from the dense ranking, else computed from its vector."""
     score = semantic.get(paper_id)

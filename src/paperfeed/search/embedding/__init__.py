@@ -83,6 +83,34 @@ def dense_model(settings: Settings) -> str | None:
     return model_name(settings) if settings.search_dense else None
 
 
+def tier_models(settings: Settings) -> list[str]:
+    """The models the site embeds papers with, fastest first, the configured one last.
+
+    With MiniLM and the fast tier on, every paper first gets a static vector (thousands a
+    second), then a MiniLM vector (about 8 a second on one core); search answers from the
+    configured model once it covers every paper, from the static one until then.
+    """
+    configured = model_name(settings)
+    if settings.embedding_model == "minilm" and settings.embed_fast_tier:
+        return [STATIC_NAME, configured]
+    return [configured]
+
+
+def kind_of(model: str) -> str:
+    """The embedder kind ("minilm" or "static") whose vectors are named `model`."""
+    return "static" if model == STATIC_NAME else "minilm"
+
+
+def answering_model(models: Sequence[str], covered: dict[str, int], papers: int) -> str:
+    """Which of `models` (fastest first, best last) search answers from, given how many papers
+    each covers: the best one that covers every paper, else the one covering the most (the
+    best on a tie). One model per ranking: vectors of two models are never compared."""
+    for model in reversed(models):
+        if covered.get(model, 0) >= papers:
+            return model
+    return max(reversed(models), key=lambda model: covered.get(model, 0))
+
+
 def paper_text(title: str, abstract: str) -> str:
     """The text embedded for a paper: its title, a blank line, its abstract; whitespace collapsed.
 
@@ -134,11 +162,13 @@ def load_embedder(
     return OnnxMiniLM(ensure_onnx_model(models_dir(settings)), shipped_model_dir(), threads)
 
 
-def query_embedder(settings: Settings) -> Embedder | None:
-    """The embedder for queries (loaded once per process); None when it cannot be loaded here."""
+def query_embedder(settings: Settings, model: str | None = None) -> Embedder | None:
+    """The embedder for queries against vectors named `model` (default: the configured model),
+    loaded once per process; None when it cannot be loaded here."""
     if not settings.search_dense:
         return None
-    return _query_embedder(settings.home.resolve(), settings.embedding_model)
+    kind = kind_of(model) if model is not None else settings.embedding_model
+    return _query_embedder(settings.home.resolve(), kind)
 
 
 @lru_cache(maxsize=4)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from paperfeed.feed import Card
+from paperfeed.search.embedding import model_name
 from paperfeed.search.lexical import Filters
 from paperfeed.search.service import MAX_RESULTS, search
 from paperfeed.web.deps import DbSession, Indexes, Templates
@@ -65,6 +66,8 @@ def search_page(
         "filters": filters,
         "hits": hits,
         "dense": result.dense,
+        # Search by meaning answers from the fast tier until the configured model covers all.
+        "fast_tier": result.model is not None and result.model != model_name(indexes.settings),
         "page": page,
         "has_next": has_next,
         "searched": bool(result.query) or bool(filters),
