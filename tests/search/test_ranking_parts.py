@@ -137,3 +137,29 @@ def test_an_index_of_an_older_schema_is_detected(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     lexical.open_index(fresh)
     assert lexical.schema_matches(fresh)
+
+
+def test_a_short_query_is_expanded_by_the_papers_fusion_puts_first() -> None:
+    from paperfeed.evals.harness import Doc, EvalCorpus
+    from paperfeed.search.service import FEEDBACK_PAPERS, feedback_for
+
+    docs = [
+        Doc("a", "Speculative decoding with draft models", "Draft tokens verified in parallel."),
+        Doc("b", "Faster speculative decoding", "Tree drafts for speculative decoding."),
+        Doc("c", "Lookahead sampling for LLM inference", "Guess several tokens, then check."),
+        Doc("d", "Protein folding at scale", "Structure prediction for proteins."),
+    ]
+    unit = lambda v: np.asarray(v, dtype=np.float32) / np.linalg.norm(v)  # noqa: E731
+    matrix = np.stack([unit([1, 0, 0]), unit([0.9, 0.1, 0]), unit([1, 0.05, 0]), unit([0, 0, 1])])
+    corpus = EvalCorpus(docs, matrix, "test")
+    text_query, _ = lexical.text_query("speculative decoding")
+    query = unit([0.7, 0, 0.714])  # a vague query vector, a bit nearer the unrelated "d" than "c"
+
+    plain = corpus.rankings(text_query, query, depth=10)["hybrid"]
+    expanded = corpus.rankings(text_query, query, depth=10, feedback=2)["hybrid"]
+
+    assert set(plain[:2]) == set(expanded[:2]) == {"a", "b"}
+    assert plain.index("d") < plain.index("c")  # by the query's vector alone, "d" comes first
+    assert expanded.index("c") < expanded.index("d")  # like the top papers: "c" now does
+    assert feedback_for("speculative decoding") == FEEDBACK_PAPERS
+    assert feedback_for("ways to make a trained model smaller without retraining") == 0

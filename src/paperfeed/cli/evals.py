@@ -78,6 +78,8 @@ def queries(
     if query_set is not None:
         from paperfeed.ingest.quickstart import find_data_dir
 
+        with _missing(EvalDataMissing):
+            judged.set_files(query_set)  # a wrong --set is named before the data is looked for
         folder = data or find_data_dir()
         if folder is None:
             raise typer.BadParameter(

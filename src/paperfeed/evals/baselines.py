@@ -17,8 +17,6 @@ from paperfeed.evals.metrics import Ranking
 
 RRF_K = 60
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG
-
 
 class StockBM25:
     """bm25s over `docs`; `rank` returns ids best first, papers with no query word left out."""
@@ -32,6 +30,8 @@ class StockBM25:
                 "the stock BM25 baseline needs bm25s and PyStemmer"
                 f" (pip install -e .[dev]): {error}"
             ) from None
+        # bm25s sets its logger to DEBUG on import and logs each index build: quiet it.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._bm25s = bm25s
         self._stemmer = Stemmer.Stemmer("english")
         self.ids = [d.id for d in docs]

@@ -110,6 +110,7 @@ class EvalCorpus:
         depth: int,
         fusion: Fusion = DEFAULT,
         within: Sequence[str] | None = None,
+        feedback: int = 0,
     ) -> dict[str, Ranking]:
         """BM25, dense and hybrid rankings of one query by `search.service.rank`.
 
@@ -118,7 +119,7 @@ class EvalCorpus:
         vector_index = self.vector_index if query_vector is not None else None
         ranking = rank(
             self.index, vector_index, text_query, query_vector, Filters(), depth, fusion,
-            within=within,
+            within=within, feedback=feedback,
         )  # fmt: skip
         out = {"bm25": _ids(ranking.lexical)}
         if vector_index is not None:

@@ -26,6 +26,7 @@ from paperfeed.ingest.arxiv_jsonl import MalformedRecord, parse_record
 from paperfeed.ingest.hf_daily import MalformedEntry, parse_entry
 from paperfeed.search import lexical
 from paperfeed.search.fusion import DEFAULT, Fusion
+from paperfeed.search.service import feedback_for
 from paperfeed.settings import Settings
 
 RELEVANT = 2  # MAP and recall count grade 2 ("what the query asks for") as relevant
@@ -47,12 +48,18 @@ class JudgedSet:
     queries: list[JudgedQuery]
 
 
-def load(directory: Path, data: Path) -> JudgedSet:
-    """The set in `directory`, its corpus read from the shared data folder `data`."""
+def set_files(directory: Path) -> dict[str, Path]:
+    """The files of the query set in `directory`, by name; EvalDataMissing names one absent."""
     files = {n: directory / n for n in ("queries.jsonl", "qrels.tsv", "corpus.json")}
     for path in files.values():
         if not path.is_file():
             raise EvalDataMissing(f"query set file not found: {path}")
+    return files
+
+
+def load(directory: Path, data: Path) -> JudgedSet:
+    """The set in `directory`, its corpus read from the shared data folder `data`."""
+    files = set_files(directory)
     spec = json.loads(files["corpus.json"].read_text(encoding="utf-8"))
     docs = _corpus(spec, data)
     if "papers" in spec and len(docs) != spec["papers"]:
@@ -124,7 +131,9 @@ def rank(
     for i, query in enumerate(judged.queries):
         text_query, _terms = lexical.text_query(query.text)
         vector = query_matrix[i] if query_matrix is not None else None
-        ranked = index.rankings(text_query, vector, depth=DEPTH, fusion=fusion)
+        ranked = index.rankings(
+            text_query, vector, depth=DEPTH, fusion=fusion, feedback=feedback_for(query.text)
+        )
         for method, ranking in ranked.items():
             out.setdefault(method, []).append(ranking[:DEPTH])
     return out

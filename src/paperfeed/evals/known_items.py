@@ -22,6 +22,7 @@ from paperfeed.evals.harness import METHODS, Doc, EvalCorpus, EvalDataMissing, V
 from paperfeed.evals.metrics import Ranking, mean
 from paperfeed.search import lexical
 from paperfeed.search.fusion import DEFAULT, Fusion
+from paperfeed.search.service import feedback_for
 from paperfeed.settings import Settings
 from paperfeed.store.models import PaperRow
 
@@ -73,7 +74,11 @@ def rank(
         text_query, _terms = lexical.text_query(query.text)
         vector = query_matrix[i] if query_matrix is not None else None
         for method, ranking in index.rankings(
-            text_query, vector, depth=fusion.depth, fusion=fusion
+            text_query,
+            vector,
+            depth=fusion.depth,
+            fusion=fusion,
+            feedback=feedback_for(query.text),
         ).items():
             out[method].append(ranking)
     return {m: r for m, r in out.items() if r}

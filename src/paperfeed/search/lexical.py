@@ -8,6 +8,7 @@ non-ASCII and 10 kB of text are just words.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -210,16 +211,19 @@ def text_query(
     max_terms: int = MAX_QUERY_TERMS,
     authors: bool = True,
     boosts: dict[str, float] = FIELD_BOOSTS,
+    counted: bool = False,
 ) -> tuple[Query | None, dict[str, str]]:
     """A BM25 query for free text, and the stemmed terms it searches for (see query_terms).
 
     Each term is looked up in the weighted text fields (and, for short queries, author names)
     with the field weights above; for short queries the words in order, as a phrase in the title,
     add a bonus; `exact_author` (the text is a known author's full name) puts that author's papers
-    first.
+    first. `counted`: a term that occurs n times in the text weighs n times as much (a whole
+    paper as the query, where repetition says what it is about).
     """
     words = query_terms(text, max_terms)
     terms = list(words)
+    counts = Counter(analyze(text)) if counted else Counter()
     names = list(dict.fromkeys(_NAMES_ANALYZER.analyze(text)))
     # Names are a few words: longer text is not looked up in authors (a third of the query cost).
     names = names if authors and len(names) <= NAME_WORDS else []
@@ -229,7 +233,8 @@ def text_query(
             continue
         for term in terms:
             query = Query.term_query(SCHEMA, field, term, index_option="freq")
-            clauses.append((Occur.Should, Query.boost_query(query, boosts[field])))
+            weight = boosts[field] * max(counts[term], 1)
+            clauses.append((Occur.Should, Query.boost_query(query, weight)))
     for name in names:
         query = Query.term_query(SCHEMA, "authors", name, index_option="freq")
         clauses.append((Occur.Should, Query.boost_query(query, boosts["authors"])))
@@ -306,6 +311,7 @@ def similar_query(paper: Paper) -> Query | None:
         max_terms=SIMILAR_TERMS,
         authors=False,
         boosts=SIMILAR_BOOSTS,
+        counted=True,
     )
     if query is None:
         return None

@@ -40,6 +40,11 @@ MAX_RESULTS = 100
 # beyond it the nearest neighbours are fetched wide and then filtered.
 EXACT_FILTER_LIMIT = 20_000
 WIDE_NEIGHBOURS = 2_000
+# Pseudo-relevance feedback for short queries (feedback_for), chosen on all three evals: the
+# nl-queries keyword queries gain most, sentences and query-by-paper lose, so they get none.
+SHORT_QUERY_WORDS = 4
+FEEDBACK_PAPERS = 5
+FEEDBACK_WEIGHT = 1.0
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 
 
@@ -186,7 +191,10 @@ def search(
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
         query_vector = indexes.embed_query(text, vector_index.model)
-    ranking = rank(index, vector_index, text_query, query_vector, filters, depth, fusion)
+    ranking = rank(
+        index, vector_index, text_query, query_vector, filters, depth, fusion,
+        feedback=feedback_for(text),
+    )  # fmt: skip
     ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
     result.dense = bool(dense)
     result.model = vector_index.model if dense and vector_index is not None else None
@@ -221,11 +229,14 @@ def rank(
     *,
     within: Sequence[str] | None = None,
     without: str | None = None,
+    feedback: int = 0,
 ) -> Ranking:
     """The ranking core of `search` and `similar`, without the store: ids and scores only.
 
     `within` ranks only these papers (the evals rank judged pools); `without` leaves one paper
-    out (the paper whose similar papers are asked for). bench/ times this; evals/ measure it.
+    out (the paper whose similar papers are asked for); `feedback` (see feedback_for) re-ranks
+    with the query's vector expanded by the first papers of the fusion, whose `dense` stays the
+    plain query's. bench/ times this; evals/ measure it.
     """
     ranked_lexical: list[tuple[str, float]] = []
     if text_query is not None:
@@ -237,16 +248,53 @@ def rank(
         ranked_lexical = lexical.search(index, query, depth) if query is not None else []
     if vector_index is None or query_vector is None:
         return Ranking(ranked_lexical, [], ranked_lexical)
-    if within is not None:
-        dense = vector_index.score_ids(query_vector, [i for i in within if i != without])
-    else:
-        dense = _dense(index, vector_index, query_vector, filters, depth + (without is not None))
-        dense = [(i, s) for i, s in dense if i != without]
+
+    def dense_for(vector: np.ndarray) -> list[tuple[str, float]]:
+        assert vector_index is not None
+        if within is not None:
+            found = vector_index.score_ids(vector, [i for i in within if i != without])
+        else:
+            found = _dense(index, vector_index, vector, filters, depth + (without is not None))
+            found = [(i, s) for i, s in found if i != without]
+        if not found:
+            return []
+        return _with_lexical_candidates(vector_index, vector, found, ranked_lexical)
+
+    dense = dense_for(query_vector)
     if not dense:
         return Ranking(ranked_lexical, [], ranked_lexical)
-    dense = _with_lexical_candidates(vector_index, query_vector, dense, ranked_lexical)
     fused = fuse(ranked_lexical, dense, fusion, vector_index.has_vector)
+    if feedback:
+        expanded = _feedback_vector(vector_index, query_vector, [i for i, _ in fused[:feedback]])
+        if expanded is not None:  # the first paper stays first: the query named it best
+            first = fused[0]
+            again = fuse(ranked_lexical, dense_for(expanded), fusion, vector_index.has_vector)
+            fused = [first] + [item for item in again if item[0] != first[0]]
     return Ranking(ranked_lexical, dense, fused)
+
+
+def feedback_for(text: str) -> int:
+    """How many top papers expand the query's vector: FEEDBACK_PAPERS for a few words, else 0.
+
+    A query of a few words ("speculative decoding", "graph transformers") says little for a
+    vector to go on; the papers fusion puts first say more. Their mean vector, added to the
+    query's, re-ranks the dense side (pseudo-relevance feedback, Rocchio-style) below the first
+    paper, which stays first (a system's name finds its paper before any feedback). Sentences and
+    whole papers already carry their meaning, and feedback drifts them off it, so they get none.
+    """
+    return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS else 0
+
+
+def _feedback_vector(
+    vector_index: ann.VectorIndex, query_vector: np.ndarray, top: list[str]
+) -> np.ndarray | None:
+    rows = [row for row in map(vector_index.row_of, top) if row is not None]
+    if not rows:
+        return None
+    centroid = np.asarray(vector_index.vectors[rows], dtype=np.float32).mean(axis=0)
+    expanded = np.asarray(query_vector, dtype=np.float32).reshape(-1) + FEEDBACK_WEIGHT * centroid
+    norm = float(np.linalg.norm(expanded))
+    return (expanded / norm).astype(np.float32) if norm > 0 else None
 
 
 def similar(
