@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +64,15 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed log-ins per username and address within the window."
     )
     login_window_minutes: int = Field(default=15, ge=1)
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Rate limits overriding the defaults, e.g. {"comment.user": "20/1h"} '
+        "(community/limits.py lists them).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed.",
+    )
     submit_max_age_days: int = Field(
         default=7, ge=0, description="Oldest paper (days since first version) one may submit."
     )
@@ -125,6 +135,13 @@ class Settings(BaseSettings):
         default=True,
         description="Rank with paper vectors as well as BM25 (off: BM25 only, no model loaded).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -138,7 +138,7 @@ class CheckpointRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# --- accounts, upvotes, comments, submissions (migration 0002) ---
+# --- accounts, upvotes, comments, submissions (migration 0002; rate limits 0007) ---
 
 
 USERNAME_MAX = 40
@@ -222,16 +222,14 @@ class SubmissionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class LoginFailureRow(Base):
-    """A failed log-in, kept for the rate limit window (shared by every worker)."""
+class RateLimitRow(Base):
+    """Hits of one rate limit's window (community/limits.py): action|key|window number."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+    __tablename__ = "rate_limits"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300))  # normalized username | client address
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 # --- collections (migration 0003) ---

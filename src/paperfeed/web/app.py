@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
+from paperfeed.community.limits import Limits, rates_from_settings
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.limits = Limits(database.sessions, rates_from_settings(settings))
     app.state.templates = make_templates()
     app.state.background_embedder = (
         BackgroundEmbedder(database, settings) if settings.embed_in_background else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -42,6 +43,9 @@ class LoginRequired(Exception):
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Sessions, the login-required handler and the template globals, on `app`."""
     app.state.signing_key = signing_key(settings)
+    app.state.trusted_proxies = [
+        ipaddress.ip_network(net, strict=False) for net in settings.trusted_proxies
+    ]
     app.add_middleware(
         SessionMiddleware,
         secret_key=app.state.signing_key,
@@ -141,8 +145,36 @@ def log_out(request: Request) -> None:
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it (uvicorn --proxy-headers behind a proxy)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer, or what X-Forwarded-For says behind a trusted proxy.
+
+    The header is believed only from PAPERFEED_TRUSTED_PROXIES, and only as far as the chain of
+    trusted proxies goes: the last address in it that is not one of them is the client.
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.trusted_proxies
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop[:90]
+    return peer
+
+
+def rate_limit(request: Request, action: str, user: UserRow | None = None) -> None:
+    """Count this request against `action`'s limits per address and per account (429 if over)."""
+    checks = [(f"{action}.addr", client_address(request))]
+    if user is not None:
+        checks.append((f"{action}.user", str(user.id)))
+    request.app.state.limits.hit(checks)
+
+
+def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed.community import accounts
-from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures
+from paperfeed.community.accounts import AccountError, TooManyFailures
+from paperfeed.core.errors import RateLimited
 from paperfeed.store.models import UserRow
 from paperfeed.web.auth import (
     CsrfChecked,
@@ -18,9 +18,10 @@ from paperfeed.web.auth import (
     client_address,
     log_in,
     log_out,
+    rate_limit,
     safe_next,
 )
-from paperfeed.web.deps import AppSettings, Templates
+from paperfeed.web.deps import Templates
 from paperfeed.web.flash import flash
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
@@ -57,13 +58,17 @@ def register(
     try:
         if password != password_again:
             raise AccountError("The two passwords differ.")
+        rate_limit(request, "register")
         with request.app.state.db.transaction() as session:
             user = accounts.create_user(session, username, email, password)
-    except AccountError as error:
-        return _page(
-            request, templates, "register.html", 400,
+    except (AccountError, RateLimited) as error:
+        response = _page(
+            request, templates, "register.html", error.status,
             error=str(error), next=safe_next(next), username=username, email=email,
         )  # fmt: skip
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
     log_in(request, user)
     admin_note = " As the first account, you are this site's admin." if user.is_admin else ""
     flash(request, f"Welcome, {user.username}!{admin_note}")
@@ -82,19 +87,17 @@ def login_form(request: Request, templates: Templates, user: CurrentUser, next: 
 def login(
     request: Request,
     templates: Templates,
-    settings: AppSettings,
     username: FormText = "",
     password: FormText = "",
     next: FormText = "/",
 ):
     """Check the password (rate limited per username and address) and start a session."""
-    window = timedelta(minutes=settings.login_window_minutes)
-    limit = LoginLimit(settings.login_max_failures, window)
     try:
         with request.app.state.db.transaction() as session:
             user = accounts.authenticate(
-                session, username, password, client_address(request), limit=limit
-            )
+                session, username, password, client_address(request),
+                limits=request.app.state.limits,
+            )  # fmt: skip
     except TooManyFailures as error:
         response = _page(
             request, templates, "login.html", 429,

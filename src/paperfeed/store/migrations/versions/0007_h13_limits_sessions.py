@@ -1,0 +1,64 @@
+"""rate limits, server-side log-in sessions, stored comment HTML, the first-admin claim
+
+Revision ID: 0007_h13
+Revises: 0006
+Create Date: 2026-12-02 10:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0007_h13"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FIRST_ACCOUNT = "accounts.first"  # community/accounts.py: the row whose insert makes the admin
+
+
+def upgrade() -> None:
+    # One counter table for every rate limit (community/limits.py) replaces the log-in failures.
+    op.create_table(
+        "rate_limits",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limits")),
+    )
+    with op.batch_alter_table("rate_limits", schema=None) as batch_op:
+        batch_op.create_index("ix_rate_limits_expires_at", ["expires_at"], unique=False)
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_failures_key_at")
+    op.drop_table("login_failures")
+    # A site that has accounts has had its first one: no later registration becomes admin.
+    checkpoints = sa.table(
+        "checkpoints",
+        sa.column("key", sa.Text()),
+        sa.column("state", sa.JSON()),
+        sa.column("updated_at", sa.DateTime()),
+    )
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first() is not None:
+        op.execute(
+            checkpoints.insert().values(
+                key=FIRST_ACCOUNT, state={"migrated": True}, updated_at=sa.func.current_timestamp()
+            )
+        )
+
+
+def downgrade() -> None:
+    op.execute(sa.text(f"DELETE FROM checkpoints WHERE key = '{FIRST_ACCOUNT}'"))
+    op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_key_at", ["key", "at"], unique=False)
+    with op.batch_alter_table("rate_limits", schema=None) as batch_op:
+        batch_op.drop_index("ix_rate_limits_expires_at")
+    op.drop_table("rate_limits")
