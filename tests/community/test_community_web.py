@@ -295,3 +295,25 @@ def test_community_pages_and_api_on_both_databases(data_db: Database, tmp_path: 
         assert api.delete(f"/api/papers/{PAPER}/upvote").json()["upvotes"] == BASE
         assert [c["body"] for c in api.get(f"/api/papers/{PAPER}/comments").json()] == ["ok"]
         assert _api_entry(api)["numComments"] == IMPORTED_COMMENTS + 1
+
+
+def test_comments_and_votes_are_rate_limited_per_account(site_db: Database, tmp_path) -> None:
+    """Audit finding: no rate limit on comments or votes."""
+    settings = Settings(
+        database_url=site_db.url, home=tmp_path / "home",
+        rate_limits={"comment.user": "3/1h", "vote.user": "4/1m"},
+    )  # fmt: skip
+    make_user(site_db, "chatty")
+    with TestClient(create_app(settings, site_db)) as client:
+        token = log_in(client, "chatty")
+        statuses = [
+            client.post(f"/papers/{PAPER}/comments", follow_redirects=False,
+                        data={"csrf_token": token, "body": f"comment {n}"}).status_code
+            for n in range(4)
+        ]  # fmt: skip
+        assert statuses == [303, 303, 303, 429]
+        api = TestClient(client.app, headers=_bearer(site_db, "chatty"))
+        votes = [api.post(f"/api/papers/{PAPER}/upvote") for _ in range(5)]
+        assert [v.status_code for v in votes] == [200] * 4 + [429]
+        assert int(votes[-1].headers["Retry-After"]) <= 60
+        assert "try again in" in votes[-1].json()["error"]

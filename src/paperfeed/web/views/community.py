@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from paperfeed.community import comments, submissions, votes
 from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
 from paperfeed.domain import parse_arxiv_id
-from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, safe_next
+from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, rate_limit, safe_next
 from paperfeed.web.deps import AppSettings, Templates
 from paperfeed.web.flash import flash
 
@@ -23,6 +23,7 @@ FormText = Annotated[str, Form()]
 def toggle_upvote(request: Request, arxiv_id: str, user: RequiredUser, next: FormText = ""):
     """Upvote the paper, or take the upvote back; back to the page the button was on."""
     canonical, _version = parse_arxiv_id(arxiv_id)
+    rate_limit(request, "vote", user)
     with request.app.state.db.transaction() as session:
         state = votes.toggle_upvote(session, user, canonical)
     if "application/json" in request.headers.get("accept", ""):  # the page's small script
@@ -34,6 +35,7 @@ def toggle_upvote(request: Request, arxiv_id: str, user: RequiredUser, next: For
 def post_comment(request: Request, arxiv_id: str, user: RequiredUser, body: FormText = ""):
     """Add a comment to the paper page."""
     canonical, _version = parse_arxiv_id(arxiv_id)
+    rate_limit(request, "comment", user)
     with request.app.state.db.transaction() as session:
         comment = comments.add_comment(session, user, canonical, body)
     return RedirectResponse(f"/papers/{canonical}#comment-{comment.id}", status_code=303)
@@ -42,6 +44,7 @@ def post_comment(request: Request, arxiv_id: str, user: RequiredUser, body: Form
 @router.post("/comments/{comment_id}/edit", dependencies=[CsrfChecked])
 def edit_comment(request: Request, comment_id: int, user: RequiredUser, body: FormText = ""):
     """Change the text of your own comment."""
+    rate_limit(request, "comment", user)
     with request.app.state.db.transaction() as session:
         comment = comments.edit_comment(session, user, comment_id, body)
     return RedirectResponse(f"/papers/{comment.paper_id}#comment-{comment.id}", status_code=303)

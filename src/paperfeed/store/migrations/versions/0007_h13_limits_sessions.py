@@ -32,6 +32,20 @@ def upgrade() -> None:
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_login_failures_key_at")
     op.drop_table("login_failures")
+    # Comments keep their rendered HTML: rendered once here, then when written.
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("html", sa.Text(), nullable=False, server_default=""))
+    from paperfeed.community.comments import render
+
+    comments = sa.table(
+        "comments", sa.column("id", sa.Integer()), sa.column("body", sa.Text()),
+        sa.column("html", sa.Text()),
+    )  # fmt: skip
+    bind = op.get_bind()
+    for comment_id, body in bind.execute(sa.select(comments.c.id, comments.c.body)).all():
+        bind.execute(
+            comments.update().where(comments.c.id == comment_id).values(html=render(body))
+        )
     # A site that has accounts has had its first one: no later registration becomes admin.
     checkpoints = sa.table(
         "checkpoints",
@@ -39,7 +53,6 @@ def upgrade() -> None:
         sa.column("state", sa.JSON()),
         sa.column("updated_at", sa.DateTime()),
     )
-    bind = op.get_bind()
     if bind.execute(sa.text("SELECT 1 FROM users LIMIT 1")).first() is not None:
         op.execute(
             checkpoints.insert().values(
@@ -49,6 +62,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("comments", schema=None) as batch_op:
+        batch_op.drop_column("html")
     op.execute(sa.text(f"DELETE FROM checkpoints WHERE key = '{FIRST_ACCOUNT}'"))
     op.create_table(
         "login_failures",
