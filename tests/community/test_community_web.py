@@ -193,11 +193,11 @@ def fresh_records(tmp_path: Path) -> list[dict]:
 
 @pytest.fixture
 def submit_site(site_db: Database, fresh_records, tmp_path: Path) -> Iterator[Site]:
-    """Clients of a site whose arXiv API is a loopback server, with a cap of 2 a day."""
+    """Clients of a site whose arXiv API is a loopback server, with a cap of 4 a day."""
     with ArxivApiServer(fresh_records) as server:
         settings = Settings(
             database_url=site_db.url, home=tmp_path / "home", arxiv_api_url=server.url,
-            submit_daily_cap=2,
+            submit_daily_cap=4,
         )  # fmt: skip
         app = create_app(settings, site_db)
         with TestClient(app) as first:
@@ -239,11 +239,13 @@ def test_api_submit_features_the_paper_and_explains_refusals(
         response = api.post("/api/papers/submit", json=body)
         assert response.status_code == status, (body, response.text)
         assert message in response.json()["error"]
+    # The old paper and the unknown one asked arXiv, so they counted: this is the 4th.
     assert api.post("/api/papers/submit", json={"paper_id": second}).status_code == 201
     capped = api.post("/api/papers/submit", json={"paper_id": "2611.99998"})
-    assert capped.status_code == 429
+    assert capped.status_code == 429 and 0 < int(capped.headers["Retry-After"]) <= 86400
     assert capped.json() == {
-        "error": "You have submitted 2 papers today, the most one may; try again tomorrow (UTC)."
+        "error": "You have made 4 submissions today, the most one may (one arXiv was asked "
+        "about counts, found or not); try again tomorrow (UTC)."
     }
 
 
@@ -255,7 +257,7 @@ def test_the_submit_page(submit_site: Site, site_db: Database, fresh_records: li
     )
     token = log_in(browser, "paige")
     form = browser.get("/submit").text
-    assert "You may submit 2 papers a day (UTC); you have submitted 0 today." in form
+    assert "You may submit 4 papers a day (UTC); you have submitted 0 today." in form
 
     old = fresh_records[2]["id"]
     refused = browser.post("/submit", data={"csrf_token": token, "paper_id": old})

@@ -94,19 +94,29 @@ class Limits:
         self.sessions = sessions
         self.rates = dict(rates)
 
+    def with_rates(self, rates: Mapping[str, Rate]) -> Limits:
+        """The same counters with some rates replaced (a rule object carries its own cap)."""
+        return Limits(self.sessions, {**self.rates, **rates})
+
     def hit(
-        self, checks: Iterable[tuple[str, str]], *, now: datetime | None = None, message: str = ""
+        self,
+        checks: Iterable[tuple[str, str]],
+        *,
+        now: datetime | None = None,
+        messages: Mapping[str, str] | None = None,
     ) -> None:
         """Count one hit of each (action, key); RateLimited (none counted) if any is at its cap.
 
         An action with no rate is not limited; one whose rate allows 0 hits is always refused.
+        `messages` gives the refusal's text per action (default: when to try again).
         """
         now = as_utc(now) if now else utcnow()
         with self.sessions() as session, session.begin():
-            wait = _hit_all(session, self.rates, list(checks), now)
-            if wait is not None:
+            refused = _hit_all(session, self.rates, list(checks), now)
+            if refused is not None:
                 session.rollback()
-                raise RateLimited(message or _message(wait), wait)
+                wait, action = refused
+                raise RateLimited((messages or {}).get(action) or _message(wait), wait)
 
     def used(self, action: str, key: str, *, now: datetime | None = None) -> int:
         """How many hits (action, key) has in the current window."""
@@ -148,10 +158,10 @@ class Limits:
 
 def _hit_all(
     session: Session, rates: Mapping[str, Rate], checks: list[tuple[str, str]], now: datetime
-) -> int | None:
-    """Count the hits; the longest wait in seconds if one is over its cap, else None."""
+) -> tuple[int, str] | None:
+    """Count the hits; (the longest wait in seconds, its action) if one is over its cap."""
     session.execute(delete(RateLimitRow).where(RateLimitRow.expires_at <= now))
-    longest: int | None = None
+    longest: tuple[int, str] | None = None
     for action, key in checks:
         rate = rates.get(action)
         if rate is None:
@@ -159,7 +169,7 @@ def _hit_all(
         number, ends = window_of(rate, now)
         wait = max(1, math.ceil((ends - now).total_seconds()))
         if rate.hits <= 0:
-            longest = max(longest or 0, wait)
+            longest = max(longest or (0, ""), (wait, action))
             continue
         table = RateLimitRow.__table__
         statement = insert(session, table).values(
@@ -173,7 +183,7 @@ def _hit_all(
             ).returning(table.c.hits)
         ).first()
         if counted is None:
-            longest = max(longest or 0, wait)
+            longest = max(longest or (0, ""), (wait, action))
     return longest
 
 

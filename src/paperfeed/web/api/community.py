@@ -20,7 +20,7 @@ from paperfeed.hf_api import (
     HfTimestamp,
     hf_daily_paper,
 )
-from paperfeed.web.auth import RequiredUser, rate_limit
+from paperfeed.web.auth import RequiredUser, client_address, rate_limit
 from paperfeed.web.deps import AppSettings, DbSession
 
 router = APIRouter(prefix="/api", tags=["community"])
@@ -132,6 +132,7 @@ def submit(
         entry = submissions.submit_paper(
             session, user, body.paper_id,
             fetch=submissions.arxiv_fetcher(settings),
+            limits=request.app.state.limits, client=client_address(request),
             rules=SubmissionRules.from_settings(settings),
         )  # fmt: skip
     return hf_daily_paper(entry)

@@ -8,9 +8,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from paperfeed.community import comments, submissions, votes
-from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.community.submissions import SubmissionCapped, SubmissionRefused, SubmissionRules
 from paperfeed.domain import parse_arxiv_id
-from paperfeed.web.auth import AdminUser, CsrfChecked, RequiredUser, rate_limit, safe_next
+from paperfeed.web.auth import (
+    AdminUser,
+    CsrfChecked,
+    RequiredUser,
+    client_address,
+    rate_limit,
+    safe_next,
+)
 from paperfeed.web.deps import AppSettings, Templates
 from paperfeed.web.flash import flash
 
@@ -87,12 +94,16 @@ def submit(
             entry = submissions.submit_paper(
                 session, user, paper_id,
                 fetch=submissions.arxiv_fetcher(settings),
+                limits=request.app.state.limits, client=client_address(request),
                 rules=SubmissionRules.from_settings(settings),
             )  # fmt: skip
     except SubmissionRefused as error:
-        return _submit_page(
+        page = _submit_page(
             request, templates, settings, user, error.status, error=str(error), paper_id=paper_id
         )
+        if isinstance(error, SubmissionCapped):
+            page.headers["Retry-After"] = str(error.retry_after_s)
+        return page
     flash(request, f"Thank you: {entry.paper.arxiv_id} is on today's list, submitted by you.")
     return RedirectResponse(f"/papers/{entry.paper.arxiv_id}", status_code=303)
 
@@ -101,12 +112,12 @@ def _submit_page(
     request: Request, templates: Templates, settings: AppSettings, user, status: int = 200,
     *, error: str | None = None, paper_id: str = "",
 ) -> Response:  # fmt: skip
-    with request.app.state.db.sessions() as session:
-        used = submissions.submissions_today(session, user)
+    rules = SubmissionRules.from_settings(settings)
+    used = submissions.submissions_today(request.app.state.limits, user, rules)
     context = {
         "error": error,
         "paper_id": paper_id,
-        "rules": SubmissionRules.from_settings(settings),
+        "rules": rules,
         "used": used,
     }
     return templates.TemplateResponse(request, "submit.html", context, status_code=status)
