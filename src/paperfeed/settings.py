@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         description='Rate limits overriding the defaults, e.g. {"comment.user": "20/1h"} '
         "(community/limits.py lists them).",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body taken (413 beyond)."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed.",
@@ -160,6 +163,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_settings_file())
         return (init_settings, env_settings, toml)
+
+    @property
+    def public_url(self) -> str:
+        """The site's address for absolute links: base_url, else where `serve` listens.
+
+        Never the request's Host header, which the client chooses (feeds and mails carry links).
+        """
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        """Whether the site is served over https (its base URL says so)."""
+        return self.base_url.lower().startswith("https://")
 
     def ensure_home(self) -> Path:
         """Create the data directory if needed and return it."""

@@ -40,7 +40,7 @@ MAIL_POLICY = email.policy.SMTP.clone(cte_type="7bit", header_factory=_HeaderCla
 
 def public_url(settings: Settings) -> str:
     """The site's address for links in mails: PAPERFEED_BASE_URL, else the host and port served."""
-    return (settings.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return settings.public_url
 
 
 def message_id(kind: str, key: str, subscription_id: int, settings: Settings) -> str:

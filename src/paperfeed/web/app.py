@@ -18,6 +18,7 @@ from paperfeed.store.db import Database
 from paperfeed.web import api, views
 from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
+from paperfeed.web.middleware import BodyLimit, SecurityHeaders
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
 
@@ -67,4 +68,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     install_auth(app, settings)
     collection_views.install(app)
+    # Outermost last: the body cap acts before sessions or routes read anything.
+    app.add_middleware(SecurityHeaders, https=settings.https)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

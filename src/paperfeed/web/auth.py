@@ -52,7 +52,7 @@ def install_auth(app: FastAPI, settings: Settings) -> None:
         session_cookie="paperfeed_session",
         max_age=settings.session_days * 24 * 3600,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=settings.cookie_secure or settings.https,
     )
     app.add_exception_handler(LoginRequired, _login_required)
     app.state.templates.env.globals.update(

@@ -161,6 +161,7 @@ def change_password(
 @router.post("/settings/tokens", dependencies=[CsrfChecked])
 def create_token(request: Request, templates: Templates, user: RequiredUser, name: FormText = ""):
     """Make an API token and show it, this once (it is not stored, only its hash)."""
+    rate_limit(request, "token", user)
     with request.app.state.db.transaction() as session:
         token = accounts.create_token(session, user, name)
     return _settings(request, templates, user, new_token=token.secret)
@@ -186,4 +187,6 @@ def _settings(
         tokens = accounts.tokens_of(session, user)
     context.setdefault("password_error", None)
     context.setdefault("new_token", None)
-    return _page(request, templates, "settings.html", status, user=user, tokens=tokens, **context)
+    page = _page(request, templates, "settings.html", status, user=user, tokens=tokens, **context)
+    page.headers["Cache-Control"] = "no-store"  # never kept: it shows a new token once
+    return page
