@@ -220,3 +220,23 @@ def test_api_tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired(
     with db.transaction() as session:
         assert accounts.user_for_token(session, token.secret) is None
         assert [t.name for t in accounts.tokens_of(session, user)] == ["short-lived"]
+
+
+def test_log_ins_end_on_logout_and_everything_on_a_password_change(db: Database) -> None:
+    """Audit findings: logout left the cookie valid; API tokens survived a password change."""
+    user = make_user(db, "ivy")
+    with db.transaction() as session:
+        laptop = accounts.start_session(session, user, days=14)
+        phone = accounts.start_session(session, user, days=14)
+        token = accounts.create_token(session, user, "script")
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, laptop).username == "ivy"
+        accounts.end_session(session, laptop)
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, laptop) is None
+        assert accounts.user_for_session(session, phone).username == "ivy"
+        accounts.change_password(session, user, PASSWORD, "another password")
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, phone) is None
+        assert accounts.user_for_token(session, token.secret) is None
+        assert accounts.user_for_session(session, "made up") is None

@@ -89,6 +89,17 @@ def test_log_in_and_out(site: Site, site_db: Database) -> None:
     assert client.get("/settings", follow_redirects=False).status_code == 303
 
 
+def test_logging_out_ends_the_session_on_the_server(site: Site, site_db: Database) -> None:
+    """Audit finding: after logout, a copy of the old session cookie still logged in."""
+    make_user(site_db, "copy")
+    browser = site()
+    token = log_in(browser, "copy")
+    stolen = dict(browser.cookies)
+    browser.post("/logout", data={"csrf_token": token})
+    thief = site(cookies=stolen)
+    assert thief.get("/settings", follow_redirects=False).status_code == 303
+
+
 def test_log_in_never_redirects_off_site(site: Site, site_db: Database) -> None:
     make_user(site_db, "cal")
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
@@ -159,6 +170,12 @@ def test_changing_the_password_ends_other_sessions(site: Site, site_db: Database
     laptop, phone = site(), site()
     token = log_in(laptop, "eve")
     log_in(phone, "eve")
+    secret = re.search(
+        r'<code id="new-token">([^<]+)</code>',
+        laptop.post("/settings/tokens", data={"csrf_token": token}).text,
+    ).group(1)
+    api = site(headers={"Authorization": f"Bearer {secret}"})
+    assert api.post(f"/api/papers/{PAPER}/upvote").status_code == 200
 
     page = laptop.post("/settings/password", data={
         "csrf_token": token, "current_password": PASSWORD,
@@ -169,6 +186,7 @@ def test_changing_the_password_ends_other_sessions(site: Site, site_db: Database
     assert laptop.get("/settings").url.path == "/settings"
     assert phone.get("/settings", follow_redirects=False).status_code == 303
     log_in(phone, "eve", "a brand new one")
+    assert api.post(f"/api/papers/{PAPER}/upvote").status_code == 401  # tokens end with it
     bad = laptop.post("/settings/password", data={
         "csrf_token": csrf_of(laptop.get("/settings").text), "current_password": "wrong one!",
         "new_password": "another new one", "new_password_again": "another new one",

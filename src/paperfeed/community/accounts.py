@@ -24,7 +24,13 @@ from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import RateLimited, Refused, Unavailable
 from paperfeed.domain import InvalidEmail, normalize_email
 from paperfeed.store.dialect import insert, rowcount
-from paperfeed.store.models import USERNAME_MAX, ApiTokenRow, CheckpointRow, UserRow
+from paperfeed.store.models import (
+    USERNAME_MAX,
+    ApiTokenRow,
+    CheckpointRow,
+    LoginSessionRow,
+    UserRow,
+)
 
 from .limits import Limits
 
@@ -174,12 +180,53 @@ def authenticate(
 
 
 def change_password(session: Session, user: UserRow, current: str, new: str) -> UserRow:
-    """Set a new password after checking the current one. The caller commits."""
+    """Set a new password after checking the current one. The caller commits.
+
+    Every log-in and API token of the account ends with the old password: whoever knew it may
+    have made them. The caller starts a new log-in for the browser that asked.
+    """
     row = session.get(UserRow, user.id)
     if row is None or not _verify(row.password_hash, current):
         raise AccountError("The current password is not right.")
     row.password_hash = hash_password(new)
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.user_id == row.id))
+    session.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == row.id))
     return row
+
+
+def start_session(session: Session, user: UserRow, *, days: int) -> str:
+    """A new log-in for `user`: the secret for the cookie (only its hash is kept). Commits left
+    to the caller; expired log-ins of anyone are pruned on the way."""
+    now = utcnow()
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.expires_at <= now))
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        LoginSessionRow(
+            id_hash=_token_hash(secret),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
+    return secret
+
+
+def user_for_session(session: Session, secret: str) -> UserRow | None:
+    """The account of a live log-in, or None (ended, expired or never made)."""
+    if not secret or len(secret) > 200:
+        return None
+    return session.scalar(
+        select(UserRow)
+        .join(LoginSessionRow, LoginSessionRow.user_id == UserRow.id)
+        .where(
+            LoginSessionRow.id_hash == _token_hash(secret), LoginSessionRow.expires_at > utcnow()
+        )
+    )
+
+
+def end_session(session: Session, secret: str) -> None:
+    """Log out: the log-in's cookie stops working, wherever a copy of it is."""
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.id_hash == _token_hash(secret)))
 
 
 def create_token(

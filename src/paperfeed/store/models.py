@@ -176,6 +176,21 @@ class ApiTokenRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LoginSessionRow(Base):
+    """A log-in: the browser's cookie holds the secret, only its SHA-256 is kept (migration 0007).
+
+    Logging out deletes the row, so a copied cookie stops working; a password change deletes
+    every row of the account.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class UpvoteRow(Base):
     """One user's upvote of one paper; the primary key makes a second one impossible."""
 

@@ -1,15 +1,15 @@
 """Who is asking: session log-ins, bearer tokens, CSRF tokens, and dependencies requiring them.
 
 Pages use a signed session cookie (Starlette's SessionMiddleware, itsdangerous underneath) that
-holds the user id, a fingerprint of the password hash (changing the password ends every other
-log-in) and the CSRF token that every POST form carries as `csrf_token`. The JSON API under
+holds the secret of a log-in kept in the database (logging out or changing the password deletes
+it, so a copied cookie stops working) and the CSRF token every POST form carries as
+`csrf_token`. The JSON API under
 /api counts only `Authorization: Bearer` tokens, never the cookie, so another site cannot make a
 visitor's browser call it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -130,16 +130,24 @@ def upvoted(request: Request, paper_id: str) -> bool:
 
 
 def log_in(request: Request, user: UserRow) -> None:
-    """Start a session for `user` (a fresh CSRF token too)."""
+    """Start a log-in for `user` (a fresh CSRF token too); any earlier one of this browser ends."""
+    days = request.app.state.settings.session_days
+    with request.app.state.db.transaction() as session:
+        if isinstance(request.session.get("sid"), str):
+            accounts.end_session(session, request.session["sid"])
+        secret = accounts.start_session(session, user, days=days)
     request.session.clear()
-    request.session["uid"] = user.id
-    request.session["auth"] = _fingerprint(request, user)
+    request.session["sid"] = secret
     request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
     setattr(request.state, _USER, user)
 
 
 def log_out(request: Request) -> None:
-    """End the session."""
+    """End the log-in here and on the server: a copy of the cookie stops working too."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        with request.app.state.db.transaction() as session:
+            accounts.end_session(session, sid)
     request.session.clear()
     setattr(request.state, _USER, _NO_USER)
 
@@ -201,23 +209,14 @@ def _resolve(request: Request) -> UserRow | None:
             user = accounts.user_for_token(session, secret.strip())
             session.commit()
             return user
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    sid = request.session.get("sid")
+    if not isinstance(sid, str):
         return None
     with request.app.state.db.sessions() as session:
-        user = accounts.get_user_by_id(session, user_id)
-    if user is None or not hmac.compare_digest(
-        str(request.session.get("auth", "")), _fingerprint(request, user)
-    ):
-        request.session.pop("uid", None)
-        request.session.pop("auth", None)
-        return None
+        user = accounts.user_for_session(session, sid)
+    if user is None:
+        request.session.pop("sid", None)
     return user
-
-
-def _fingerprint(request: Request, user: UserRow) -> str:
-    key = request.app.state.signing_key.encode()
-    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _is_api(request: Request) -> bool:

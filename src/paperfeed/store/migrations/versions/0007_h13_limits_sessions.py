@@ -32,6 +32,22 @@ def upgrade() -> None:
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index("ix_login_failures_key_at")
     op.drop_table("login_failures")
+    # Log-ins are rows the server can end (logout, a password change), not just signed cookies.
+    op.create_table(
+        "login_sessions",
+        sa.Column("id_hash", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_login_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id_hash", name=op.f("pk_login_sessions")),
+    )  # fmt: skip
+    with op.batch_alter_table("login_sessions", schema=None) as batch_op:
+        batch_op.create_index("ix_login_sessions_user_id", ["user_id"], unique=False)
+        batch_op.create_index("ix_login_sessions_expires_at", ["expires_at"], unique=False)
     # Comments keep their rendered HTML: rendered once here, then when written.
     with op.batch_alter_table("comments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("html", sa.Text(), nullable=False, server_default=""))
@@ -62,6 +78,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("login_sessions")
     with op.batch_alter_table("comments", schema=None) as batch_op:
         batch_op.drop_column("html")
     op.execute(sa.text(f"DELETE FROM checkpoints WHERE key = '{FIRST_ACCOUNT}'"))
