@@ -21,7 +21,7 @@ from paperfeed.settings import Settings
 from paperfeed.store.models import SubscriptionRow
 
 from .compose import DigestContent, excerpt
-from .tokens import LinkSigner
+from .tokens import LinkSigner, link_subject
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -102,7 +102,8 @@ class MailRenderer:
         """The signed addresses a subscriber's mails link to."""
 
         def signed(path: str, purpose) -> str:
-            token = self.signer.make(purpose, subscription.id, subscription.email)
+            subject = link_subject(purpose, subscription.email, subscription.confirmations_sent)
+            token = self.signer.make(purpose, subscription.id, subject)
             return f"{self.base}{path}?{urlencode({'token': token})}"
 
         return {
