@@ -236,8 +236,8 @@ def test_every_form_post_needs_this_sessions_csrf_token(site: Site, site_db: Dat
     )
     assert {"/register", "/login", "/logout", "/settings/password", "/settings/tokens",
             "/submit", "/papers/{arxiv_id:path}/upvote", "/papers/{arxiv_id:path}/comments",
-            "/comments/{comment_id}/edit", "/comments/{comment_id}/delete",
-            "/comments/{comment_id}/hide"} <= set(posts)  # fmt: skip
+            "/comments/{comment_id:id}/edit", "/comments/{comment_id:id}/delete",
+            "/comments/{comment_id:id}/hide"} <= set(posts)  # fmt: skip
     for path in posts:
         url = re.sub(r"\{arxiv_id(:path)?\}", PAPER, path)
         url = re.sub(r"\{[a-z_]+(:[a-z]+)?\}", "1", url)

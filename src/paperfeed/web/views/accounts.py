@@ -167,7 +167,7 @@ def create_token(request: Request, templates: Templates, user: RequiredUser, nam
     return _settings(request, templates, user, new_token=token.secret)
 
 
-@router.post("/settings/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
+@router.post("/settings/tokens/{token_id:id}/revoke", dependencies=[CsrfChecked])
 def revoke_token(request: Request, token_id: int, user: RequiredUser):
     """Revoke one of this account's tokens."""
     try:

@@ -48,7 +48,7 @@ def post_comment(request: Request, arxiv_id: str, user: RequiredUser, body: Form
     return RedirectResponse(f"/papers/{canonical}#comment-{comment.id}", status_code=303)
 
 
-@router.post("/comments/{comment_id}/edit", dependencies=[CsrfChecked])
+@router.post("/comments/{comment_id:id}/edit", dependencies=[CsrfChecked])
 def edit_comment(request: Request, comment_id: int, user: RequiredUser, body: FormText = ""):
     """Change the text of your own comment."""
     rate_limit(request, "comment", user)
@@ -57,7 +57,7 @@ def edit_comment(request: Request, comment_id: int, user: RequiredUser, body: Fo
     return RedirectResponse(f"/papers/{comment.paper_id}#comment-{comment.id}", status_code=303)
 
 
-@router.post("/comments/{comment_id}/delete", dependencies=[CsrfChecked])
+@router.post("/comments/{comment_id:id}/delete", dependencies=[CsrfChecked])
 def delete_comment(request: Request, comment_id: int, user: RequiredUser):
     """Delete your own comment."""
     with request.app.state.db.transaction() as session:
@@ -66,7 +66,7 @@ def delete_comment(request: Request, comment_id: int, user: RequiredUser):
     return RedirectResponse(f"/papers/{paper_id}#comments", status_code=303)
 
 
-@router.post("/comments/{comment_id}/hide", dependencies=[CsrfChecked])
+@router.post("/comments/{comment_id:id}/hide", dependencies=[CsrfChecked])
 def hide_comment(request: Request, comment_id: int, admin: AdminUser, hidden: FormText = "1"):
     """Hide a comment from everyone but admins (hidden=0 shows it again)."""
     with request.app.state.db.transaction() as session:

@@ -51,8 +51,7 @@ def upgrade() -> None:
     # Comments keep their rendered HTML: rendered once here, then when written.
     with op.batch_alter_table("comments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("html", sa.Text(), nullable=False, server_default=""))
-    from paperfeed.community.comments import render
-
+    render = _comment_renderer()
     comments = sa.table(
         "comments", sa.column("id", sa.Integer()), sa.column("body", sa.Text()),
         sa.column("html", sa.Text()),
@@ -75,6 +74,22 @@ def upgrade() -> None:
                 key=FIRST_ACCOUNT, state={"migrated": True}, updated_at=sa.func.current_timestamp()
             )
         )
+
+
+def _comment_renderer():
+    """community/comments.py's renderer as of this revision (a migration imports no feature)."""
+    from markdown_it import MarkdownIt
+
+    markdown = MarkdownIt(
+        "commonmark", {"html": False, "linkify": False, "typographer": False}
+    ).disable(["image", "heading", "lheading", "html_block", "html_inline"])
+
+    def link_open(renderer, tokens, idx, options, env) -> str:
+        tokens[idx].attrSet("rel", "nofollow ugc noopener")
+        return renderer.renderToken(tokens, idx, options, env)
+
+    markdown.add_render_rule("link_open", link_open)
+    return markdown.render
 
 
 def downgrade() -> None:
