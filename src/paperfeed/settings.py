@@ -178,8 +178,20 @@ class Settings(BaseSettings):
         return self.base_url.lower().startswith("https://")
 
     def ensure_home(self) -> Path:
-        """Create the data directory if needed and return it."""
+        """Create the data directory if needed and return it, private to the site's user.
+
+        The process's umask becomes 077, so every file paperfeed creates (the SQLite database
+        and its -wal and -shm files, indexes, models, the secret) is 0600 and every folder 0700;
+        what an older version left in the folder's top level is made so too.
+        """
+        os.umask(0o077)
         self.home.mkdir(parents=True, exist_ok=True)
+        for path in (self.home, *self.home.iterdir()):
+            if path.is_symlink():
+                continue
+            wanted = 0o700 if path.is_dir() else 0o600
+            if path.stat().st_mode & 0o777 != wanted:
+                path.chmod(wanted)
         return self.home
 
 
