@@ -113,28 +113,37 @@ class Submitter(BaseModel):
     avatar_url: str | None = None
 
 
+# What one record may hold: the database keeps counts as 32-bit integers, and a record of
+# absurd size is an attack or a corrupt file, refused with its reason rather than stored
+# (a 306 kB .jsonl.gz once held a 300 MB abstract). arXiv's own abstracts stop at 1,920.
+COUNT_MAX = 2**31 - 1
+Count = Annotated[int, Field(ge=0, le=COUNT_MAX)]
+TITLE_MAX, ABSTRACT_MAX, FIELD_MAX = 5_000, 100_000, 20_000
+ShortText = Annotated[str, Field(max_length=FIELD_MAX)]
+
+
 class Paper(BaseModel):
     """One arXiv paper, keyed by its id without version."""
 
     arxiv_id: str
-    version: int | None = None
-    title: str
-    abstract: str = ""
+    version: Count | None = None
+    title: str = Field(max_length=TITLE_MAX)
+    abstract: str = Field(default="", max_length=ABSTRACT_MAX)
     authors: list[Author] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list, description="Primary category first.")
     published_at: UTCTime | None = Field(default=None, description="First version submitted.")
     announced_on: date | None = Field(default=None, description="First arXiv listing day.")
     updated_at: UTCTime | None = Field(default=None, description="Latest version submitted.")
-    comments: str | None = None
-    journal_ref: str | None = None
-    doi: str | None = None
-    license: str | None = None
+    comments: ShortText | None = None
+    journal_ref: ShortText | None = None
+    doi: ShortText | None = None
+    license: ShortText | None = None
     organization: Organization | None = None
-    upvotes: int = 0
-    github_repo: str | None = None
-    github_stars: int | None = None
-    project_page: str | None = None
-    ai_summary: str | None = None
+    upvotes: Count = 0
+    github_repo: ShortText | None = None
+    github_stars: Count | None = None
+    project_page: ShortText | None = None
+    ai_summary: ShortText | None = None
     ai_keywords: list[str] | None = None
     discussion_id: str | None = None
     source: MetadataSource = "arxiv"
@@ -162,6 +171,6 @@ class DailyEntry(BaseModel):
     paper: Paper
     submitted_by: Submitter | None = None
     submitted_at: UTCTime | None = None
-    num_comments: int = 0
+    num_comments: Count = 0
     thumbnail: str | None = None
     is_author_participating: bool = False

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +64,18 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Failed log-ins per username and address within the window."
     )
     login_window_minutes: int = Field(default=15, ge=1)
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Rate limits overriding the defaults, e.g. {"comment.user": "20/1h"} '
+        "(community/limits.py lists them).",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body taken (413 beyond)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For is believed.",
+    )
     submit_max_age_days: int = Field(
         default=7, ge=0, description="Oldest paper (days since first version) one may submit."
     )
@@ -126,6 +139,13 @@ class Settings(BaseSettings):
         description="Rank with paper vectors as well as BM25 (off: BM25 only, no model loaded).",
     )
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
+        return value
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:
@@ -144,9 +164,34 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_settings_file())
         return (init_settings, env_settings, toml)
 
+    @property
+    def public_url(self) -> str:
+        """The site's address for absolute links: base_url, else where `serve` listens.
+
+        Never the request's Host header, which the client chooses (feeds and mails carry links).
+        """
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def https(self) -> bool:
+        """Whether the site is served over https (its base URL says so)."""
+        return self.base_url.lower().startswith("https://")
+
     def ensure_home(self) -> Path:
-        """Create the data directory if needed and return it."""
+        """Create the data directory if needed and return it, private to the site's user.
+
+        The process's umask becomes 077, so every file paperfeed creates (the SQLite database
+        and its -wal and -shm files, indexes, models, the secret) is 0600 and every folder 0700;
+        what an older version left in the folder's top level is made so too.
+        """
+        os.umask(0o077)
         self.home.mkdir(parents=True, exist_ok=True)
+        for path in (self.home, *self.home.iterdir()):
+            if path.is_symlink():
+                continue
+            wanted = 0o700 if path.is_dir() else 0o600
+            if path.stat().st_mode & 0o777 != wanted:
+                path.chmod(wanted)
         return self.home
 
 

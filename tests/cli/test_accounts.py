@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from paperfeed.community import accounts
+from paperfeed.community.limits import DEFAULT_RATES, Limits
 from paperfeed.store.db import Database
 
 
@@ -32,7 +33,9 @@ def test_operators_create_users_and_tokens(sqlite_db: Database) -> None:
     secret = token.stdout.strip()
     with db.transaction() as session:
         assert accounts.user_for_token(session, secret).username == "root"
-        user = accounts.authenticate(session, "root", "a long password", "cli")
+    with db.transaction() as session:
+        limits = Limits(db.sessions, DEFAULT_RATES)
+        user = accounts.authenticate(session, "root", "a long password", "cli", limits=limits)
         assert user is not None and user.is_admin
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -10,10 +12,18 @@ from sqlalchemy.exc import IntegrityError
 from support.accounts import PASSWORD, make_user
 
 from paperfeed.community import accounts
-from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures
+from paperfeed.community.accounts import AccountError, TooManyFailures
+from paperfeed.community.limits import Limits, Rate
 from paperfeed.core.clock import utcnow
 from paperfeed.store.db import Database
-from paperfeed.store.models import ApiTokenRow, LoginFailureRow, UserRow
+from paperfeed.store.models import ApiTokenRow, RateLimitRow, UserRow
+
+
+def _limits(db: Database, per_user: int = 5, per_address: int = 20) -> Limits:
+    return Limits(
+        db.sessions,
+        {"login.user": Rate(per_user, 15 * 60), "login.addr": Rate(per_address, 15 * 60)},
+    )
 
 
 def test_the_first_account_is_the_admin_and_passwords_are_argon2(db: Database) -> None:
@@ -64,12 +74,12 @@ def test_the_database_refuses_a_username_in_another_case(db: Database) -> None:
 
 def test_log_in_checks_the_password_and_pauses_after_repeated_failures(db: Database) -> None:
     make_user(db, "erin")
-    limit = LoginLimit(max_failures=3, window=timedelta(minutes=15))
-    now = utcnow()
+    limits = _limits(db, per_user=3)
+    now = utcnow().replace(minute=0, second=1)  # early in a 15-minute window
 
     def attempt(password: str, client: str = "10.0.0.1", at=now):
         with db.transaction() as session:
-            return accounts.authenticate(session, "erin", password, client, limit=limit, now=at)
+            return accounts.authenticate(session, "erin", password, client, limits=limits, now=at)
 
     assert attempt(PASSWORD).username == "erin"
     assert attempt("wrong") is None and attempt("wrong") is None and attempt("wrong") is None
@@ -79,18 +89,95 @@ def test_log_in_checks_the_password_and_pauses_after_repeated_failures(db: Datab
     assert attempt(PASSWORD, client="10.0.0.2").username == "erin"  # another address is not paused
     assert attempt(PASSWORD, at=now + timedelta(minutes=16)).username == "erin"  # window passed
     with db.sessions() as session:  # a success clears that key's failures; old ones are pruned
-        keys = list(session.scalars(select(LoginFailureRow.key)))
-    assert keys == []
+        keys = list(session.scalars(select(RateLimitRow.key).where(RateLimitRow.hits > 0)))
+    assert not [key for key in keys if key.startswith("login.user|erin|10.0.0.1|")]
+    assert not [key for key in keys if key.startswith("login.user|erin|10.0.0.2|")]
 
 
 def test_unknown_usernames_fail_like_wrong_passwords_and_count_too(sqlite_db: Database) -> None:
-    limit = LoginLimit(max_failures=2)
+    limits = _limits(sqlite_db, per_user=2)
     for _ in range(2):
         with sqlite_db.transaction() as session:
-            user = accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limit=limit)
+            user = accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limits=limits)
             assert user is None
     with pytest.raises(TooManyFailures), sqlite_db.transaction() as session:
-        accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limit=limit)
+        accounts.authenticate(session, "ghost", "whatever1", "1.2.3.4", limits=limits)
+
+
+def test_trying_many_usernames_from_one_address_pauses_it_without_hashing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit finding: failures were limited per username and address only, so an address trying
+    a new username each time was never paused, and every try ran argon2 (64 MiB, 0.3 s)."""
+    limits = _limits(db, per_user=5, per_address=4)
+    verified: list[str] = []
+    real_verify = accounts._verify
+    monkeypatch.setattr(accounts, "_verify", lambda h, p: verified.append(p) or real_verify(h, p))
+    for number in range(4):
+        with db.transaction() as session:
+            user = accounts.authenticate(session, f"u{number}", "pw", "10.9.9.9", limits=limits)
+            assert user is None
+    with pytest.raises(TooManyFailures), db.transaction() as session:
+        accounts.authenticate(session, "u99", "pw", "10.9.9.9", limits=limits)
+    assert len(verified) == 4  # the paused try cost no argon2 run
+    with db.transaction() as session:  # other addresses are not paused
+        assert accounts.authenticate(session, "u99", "pw", "10.9.9.8", limits=limits) is None
+
+
+def test_argon2_runs_at_most_a_few_at_a_time(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit finding: 8 concurrent failed log-ins took 1.9 s each and 400 MB more memory."""
+    running, peak, lock = [0], [0], threading.Lock()
+    real = accounts._hasher
+
+    class CountingHasher:
+        def verify(self, hash_: str, password: str) -> bool:
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return real.verify(hash_, password)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    monkeypatch.setattr(accounts, "_hasher", CountingHasher())
+    limits = _limits(sqlite_db, per_user=100, per_address=100)
+
+    def attempt(number: int) -> None:
+        with sqlite_db.transaction() as session:
+            accounts.authenticate(session, f"n{number}", "pw", f"10.0.1.{number}", limits=limits)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(attempt, range(8)))
+    assert peak[0] == accounts.HASHING_AT_ONCE
+
+
+def test_a_taken_username_is_refused_before_the_password_is_hashed(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_user(sqlite_db, "zed")
+    hashed: list[str] = []
+    monkeypatch.setattr(accounts, "hash_password", lambda p: hashed.append(p) or "x")
+    with pytest.raises(AccountError, match="taken"), sqlite_db.transaction() as session:
+        accounts.create_user(session, "Zed", "z2@example.org", PASSWORD)
+    assert hashed == []
+
+
+def test_concurrent_first_registrations_make_one_admin(db: Database) -> None:
+    """Audit finding: on a fresh site, three concurrent registrations all became admin."""
+
+    def register(number: int) -> bool:
+        with db.transaction() as session:
+            user = accounts.create_user(
+                session, f"first{number}", f"f{number}@example.org", PASSWORD
+            )
+            return user.is_admin
+
+    with ThreadPoolExecutor(4) as pool:
+        admins = list(pool.map(register, range(4)))
+    assert sorted(admins) == [False, False, False, True]
 
 
 def test_changing_the_password_needs_the_current_one(sqlite_db: Database) -> None:
@@ -99,9 +186,11 @@ def test_changing_the_password_needs_the_current_one(sqlite_db: Database) -> Non
         accounts.change_password(s, user, "not it at all", "a new password")
     with sqlite_db.transaction() as session:
         accounts.change_password(session, user, PASSWORD, "a new password")
+    limits = _limits(sqlite_db)
     with sqlite_db.transaction() as session:
-        assert accounts.authenticate(session, "fay", PASSWORD, "c") is None
-        assert accounts.authenticate(session, "fay", "a new password", "c").username == "fay"
+        assert accounts.authenticate(session, "fay", PASSWORD, "c", limits=limits) is None
+        changed = accounts.authenticate(session, "fay", "a new password", "c", limits=limits)
+        assert changed.username == "fay"
 
 
 def test_api_tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired(
@@ -131,3 +220,23 @@ def test_api_tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired(
     with db.transaction() as session:
         assert accounts.user_for_token(session, token.secret) is None
         assert [t.name for t in accounts.tokens_of(session, user)] == ["short-lived"]
+
+
+def test_log_ins_end_on_logout_and_everything_on_a_password_change(db: Database) -> None:
+    """Audit findings: logout left the cookie valid; API tokens survived a password change."""
+    user = make_user(db, "ivy")
+    with db.transaction() as session:
+        laptop = accounts.start_session(session, user, days=14)
+        phone = accounts.start_session(session, user, days=14)
+        token = accounts.create_token(session, user, "script")
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, laptop).username == "ivy"
+        accounts.end_session(session, laptop)
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, laptop) is None
+        assert accounts.user_for_session(session, phone).username == "ivy"
+        accounts.change_password(session, user, PASSWORD, "another password")
+    with db.transaction() as session:
+        assert accounts.user_for_session(session, phone) is None
+        assert accounts.user_for_token(session, token.secret) is None
+        assert accounts.user_for_session(session, "made up") is None

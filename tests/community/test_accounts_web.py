@@ -89,6 +89,17 @@ def test_log_in_and_out(site: Site, site_db: Database) -> None:
     assert client.get("/settings", follow_redirects=False).status_code == 303
 
 
+def test_logging_out_ends_the_session_on_the_server(site: Site, site_db: Database) -> None:
+    """Audit finding: after logout, a copy of the old session cookie still logged in."""
+    make_user(site_db, "copy")
+    browser = site()
+    token = log_in(browser, "copy")
+    stolen = dict(browser.cookies)
+    browser.post("/logout", data={"csrf_token": token})
+    thief = site(cookies=stolen)
+    assert thief.get("/settings", follow_redirects=False).status_code == 303
+
+
 def test_log_in_never_redirects_off_site(site: Site, site_db: Database) -> None:
     make_user(site_db, "cal")
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
@@ -114,10 +125,44 @@ def test_failed_log_ins_are_rate_limited_per_username_and_address(
     paused = attacker.post(
         "/login", data={"csrf_token": token, "username": "dan", "password": PASSWORD}
     )
-    assert paused.status_code == 429 and int(paused.headers["Retry-After"]) > 800
-    assert "Too many failed log-ins for this username from your address" in paused.text
+    assert paused.status_code == 429 and 0 < int(paused.headers["Retry-After"]) <= 900
+    assert "Too many failed log-ins from your address" in paused.text
     other = site(client=("10.1.2.3", 5000))  # another address is not paused
     log_in(other, "dan")
+
+
+def test_an_address_trying_many_usernames_is_paused(site: Site, site_db: Database) -> None:
+    """Audit finding: failures were counted per username and address only."""
+    attacker = site(client=("10.6.6.6", 4000))
+    token = csrf_of(attacker.get("/login").text)
+    statuses = [
+        attacker.post(
+            "/login", data={"csrf_token": token, "username": f"user{n}", "password": "guess1234"}
+        ).status_code
+        for n in range(21)
+    ]
+    assert statuses == [400] * 20 + [429]
+    # X-Forwarded-For from a peer that is not a configured proxy changes nothing.
+    spoofed = attacker.post(
+        "/login",
+        data={"csrf_token": token, "username": "user99", "password": "guess1234"},
+        headers={"X-Forwarded-For": "192.0.2.77"},
+    )
+    assert spoofed.status_code == 429 and int(spoofed.headers["Retry-After"]) > 0
+
+
+def test_registrations_are_limited_per_address(site: Site) -> None:
+    client = site(client=("10.7.7.7", 4000))
+    token = csrf_of(client.get("/register").text)
+    statuses = []
+    for number in range(6):
+        client.cookies.clear()
+        token = csrf_of(client.get("/register").text)
+        statuses.append(client.post("/register", follow_redirects=False, data={
+            "csrf_token": token, "username": f"new{number}", "email": f"n{number}@example.org",
+            "password": PASSWORD, "password_again": PASSWORD,
+        }).status_code)  # fmt: skip
+    assert statuses == [303] * 5 + [429]
 
 
 def test_changing_the_password_ends_other_sessions(site: Site, site_db: Database) -> None:
@@ -125,6 +170,12 @@ def test_changing_the_password_ends_other_sessions(site: Site, site_db: Database
     laptop, phone = site(), site()
     token = log_in(laptop, "eve")
     log_in(phone, "eve")
+    secret = re.search(
+        r'<code id="new-token">([^<]+)</code>',
+        laptop.post("/settings/tokens", data={"csrf_token": token}).text,
+    ).group(1)
+    api = site(headers={"Authorization": f"Bearer {secret}"})
+    assert api.post(f"/api/papers/{PAPER}/upvote").status_code == 200
 
     page = laptop.post("/settings/password", data={
         "csrf_token": token, "current_password": PASSWORD,
@@ -135,6 +186,7 @@ def test_changing_the_password_ends_other_sessions(site: Site, site_db: Database
     assert laptop.get("/settings").url.path == "/settings"
     assert phone.get("/settings", follow_redirects=False).status_code == 303
     log_in(phone, "eve", "a brand new one")
+    assert api.post(f"/api/papers/{PAPER}/upvote").status_code == 401  # tokens end with it
     bad = laptop.post("/settings/password", data={
         "csrf_token": csrf_of(laptop.get("/settings").text), "current_password": "wrong one!",
         "new_password": "another new one", "new_password_again": "another new one",
@@ -184,8 +236,8 @@ def test_every_form_post_needs_this_sessions_csrf_token(site: Site, site_db: Dat
     )
     assert {"/register", "/login", "/logout", "/settings/password", "/settings/tokens",
             "/submit", "/papers/{arxiv_id:path}/upvote", "/papers/{arxiv_id:path}/comments",
-            "/comments/{comment_id}/edit", "/comments/{comment_id}/delete",
-            "/comments/{comment_id}/hide"} <= set(posts)  # fmt: skip
+            "/comments/{comment_id:id}/edit", "/comments/{comment_id:id}/delete",
+            "/comments/{comment_id:id}/hide"} <= set(posts)  # fmt: skip
     for path in posts:
         url = re.sub(r"\{arxiv_id(:path)?\}", PAPER, path)
         url = re.sub(r"\{[a-z_]+(:[a-z]+)?\}", "1", url)

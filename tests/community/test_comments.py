@@ -103,3 +103,28 @@ def test_markdown_subset_is_rendered_and_html_is_escaped() -> None:
     assert '<a href="https://example.org" rel="nofollow ugc noopener">ok</a>' in html
     assert "javascript:" not in html.replace("[bad](javascript:alert(1))", "")
     assert "<img" not in html and "<h1>" not in html and "<li>item</li>" in html
+
+
+def test_nul_and_control_characters_are_dropped_before_storing(data_db: Database) -> None:
+    """Audit finding: comment bodies kept NUL bytes (PostgreSQL refuses them: a 500)."""
+    author = make_user(data_db, "nully")
+    with data_db.transaction() as session:
+        comment = comments.add_comment(session, author, PAPER_ID, "a\x00b\x07c\r\nd \ud800")
+    assert comment.body == "ab" + "c\nd \ufffd"
+    with data_db.sessions() as session:
+        assert [c.body for c in comments.comments_of(session, PAPER_ID)] == [comment.body]
+    with pytest.raises(CommentError, match="empty"), data_db.transaction() as session:
+        comments.add_comment(session, author, PAPER_ID, "\x00\x00")
+
+
+def test_the_html_is_rendered_once_when_written_never_when_read(
+    data_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit finding: every page view rendered every comment (20 of 5,000 '[' took 2 s)."""
+    author = make_user(data_db, "marky")
+    with data_db.transaction() as session:
+        comments.add_comment(session, author, PAPER_ID, "**bold** <i>")
+    monkeypatch.setattr(comments, "render", lambda body: pytest.fail("rendered on read"))
+    with data_db.sessions() as session:
+        shown = comments.comments_of(session, PAPER_ID)
+    assert shown[0].html == "<p><strong>bold</strong> &lt;i&gt;</p>\n"

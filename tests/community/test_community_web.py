@@ -193,11 +193,11 @@ def fresh_records(tmp_path: Path) -> list[dict]:
 
 @pytest.fixture
 def submit_site(site_db: Database, fresh_records, tmp_path: Path) -> Iterator[Site]:
-    """Clients of a site whose arXiv API is a loopback server, with a cap of 2 a day."""
+    """Clients of a site whose arXiv API is a loopback server, with a cap of 4 a day."""
     with ArxivApiServer(fresh_records) as server:
         settings = Settings(
             database_url=site_db.url, home=tmp_path / "home", arxiv_api_url=server.url,
-            submit_daily_cap=2,
+            submit_daily_cap=4,
         )  # fmt: skip
         app = create_app(settings, site_db)
         with TestClient(app) as first:
@@ -239,11 +239,13 @@ def test_api_submit_features_the_paper_and_explains_refusals(
         response = api.post("/api/papers/submit", json=body)
         assert response.status_code == status, (body, response.text)
         assert message in response.json()["error"]
+    # The old paper and the unknown one asked arXiv, so they counted: this is the 4th.
     assert api.post("/api/papers/submit", json={"paper_id": second}).status_code == 201
     capped = api.post("/api/papers/submit", json={"paper_id": "2611.99998"})
-    assert capped.status_code == 429
+    assert capped.status_code == 429 and 0 < int(capped.headers["Retry-After"]) <= 86400
     assert capped.json() == {
-        "error": "You have submitted 2 papers today, the most one may; try again tomorrow (UTC)."
+        "error": "You have made 4 submissions today, the most one may (one arXiv was asked "
+        "about counts, found or not); try again tomorrow (UTC)."
     }
 
 
@@ -255,7 +257,7 @@ def test_the_submit_page(submit_site: Site, site_db: Database, fresh_records: li
     )
     token = log_in(browser, "paige")
     form = browser.get("/submit").text
-    assert "You may submit 2 papers a day (UTC); you have submitted 0 today." in form
+    assert "You may submit 4 papers a day (UTC); you have submitted 0 today." in form
 
     old = fresh_records[2]["id"]
     refused = browser.post("/submit", data={"csrf_token": token, "paper_id": old})
@@ -295,3 +297,25 @@ def test_community_pages_and_api_on_both_databases(data_db: Database, tmp_path: 
         assert api.delete(f"/api/papers/{PAPER}/upvote").json()["upvotes"] == BASE
         assert [c["body"] for c in api.get(f"/api/papers/{PAPER}/comments").json()] == ["ok"]
         assert _api_entry(api)["numComments"] == IMPORTED_COMMENTS + 1
+
+
+def test_comments_and_votes_are_rate_limited_per_account(site_db: Database, tmp_path) -> None:
+    """Audit finding: no rate limit on comments or votes."""
+    settings = Settings(
+        database_url=site_db.url, home=tmp_path / "home",
+        rate_limits={"comment.user": "3/1h", "vote.user": "4/1m"},
+    )  # fmt: skip
+    make_user(site_db, "chatty")
+    with TestClient(create_app(settings, site_db)) as client:
+        token = log_in(client, "chatty")
+        statuses = [
+            client.post(f"/papers/{PAPER}/comments", follow_redirects=False,
+                        data={"csrf_token": token, "body": f"comment {n}"}).status_code
+            for n in range(4)
+        ]  # fmt: skip
+        assert statuses == [303, 303, 303, 429]
+        api = TestClient(client.app, headers=_bearer(site_db, "chatty"))
+        votes = [api.post(f"/api/papers/{PAPER}/upvote") for _ in range(5)]
+        assert [v.status_code for v in votes] == [200] * 4 + [429]
+        assert int(votes[-1].headers["Retry-After"]) <= 60
+        assert "try again in" in votes[-1].json()["error"]

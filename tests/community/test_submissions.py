@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,12 @@ from support.arxiv_api_server import ArxivApiServer
 from support.files import arxiv_subset, hf_entries
 
 from paperfeed.community import submissions
+from paperfeed.community.limits import DEFAULT_RATES, Limits
 from paperfeed.community.submissions import SubmissionRefused, SubmissionRules
+from paperfeed.domain import Paper
 from paperfeed.feed import feed_page
 from paperfeed.ingest import arxiv_jsonl
+from paperfeed.ingest.http import RemoteError
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.db import Database
@@ -39,12 +46,13 @@ def arxiv_api(arxiv_records: list[dict]) -> Iterator[ArxivApiServer]:
         yield server
 
 
-def _submit(db: Database, user, text: str, server, rules=SubmissionRules(), now=NOW):
-    settings = Settings(arxiv_api_url=server.url, http_timeout_s=10)
+def _submit(db: Database, user, text: str, server, rules=SubmissionRules(), now=NOW, fetch=None):
+    settings = Settings(arxiv_api_url=server.url if server else "", http_timeout_s=10)
     with db.transaction() as session:
         return submissions.submit_paper(
-            session, user, text, fetch=submissions.arxiv_fetcher(settings), rules=rules, now=now
-        )
+            session, user, text, fetch=fetch or submissions.arxiv_fetcher(settings),
+            limits=Limits(db.sessions, DEFAULT_RATES), client="10.0.0.1", rules=rules, now=now,
+        )  # fmt: skip
 
 
 def test_a_new_paper_is_fetched_stored_and_featured_today(
@@ -124,9 +132,86 @@ def test_one_user_submits_at_most_the_daily_cap(
     for record in arxiv_records[:2]:
         _submit(data_db, user, record["id"], arxiv_api, rules)
 
-    with pytest.raises(SubmissionRefused, match="submitted 2 papers today") as refused:
+    with pytest.raises(SubmissionRefused, match="made 2 submissions today") as refused:
         _submit(data_db, user, arxiv_records[2]["id"], arxiv_api, rules)
     assert refused.value.status == 429
     assert _submit(data_db, friend, arxiv_records[2]["id"], arxiv_api, rules)  # others still can
     tomorrow = NOW + timedelta(days=1)
     assert _submit(data_db, user, arxiv_records[4]["id"], arxiv_api, rules, now=tomorrow)
+
+
+def test_failed_fetches_count_toward_the_cap(
+    data_db: Database, arxiv_api: ArxivApiServer, arxiv_records: list[dict]
+) -> None:
+    """Audit finding: a fetch arXiv failed on did not count, so a cap never stopped retries."""
+    user = make_user(data_db, "retrier")
+    rules = SubmissionRules(daily_cap=2)
+    arxiv_api.status = 503
+    for record in arxiv_records[:2]:
+        with pytest.raises(SubmissionRefused) as failed:
+            _submit(data_db, user, record["id"], arxiv_api, rules)
+        assert failed.value.status == 503
+    asked = len(arxiv_api.requests)
+    with pytest.raises(SubmissionRefused, match="made 2 submissions today") as capped:
+        _submit(data_db, user, arxiv_records[2]["id"], arxiv_api, rules)
+    assert capped.value.status == 429 and len(arxiv_api.requests) == asked  # arXiv not asked
+
+
+def test_concurrent_submits_never_pass_the_cap(data_db: Database) -> None:
+    """Audit finding: 8 concurrent submits against a cap of 5 all went in."""
+    user = make_user(data_db, "racer")
+    rules = SubmissionRules(daily_cap=5)
+
+    def fetch(arxiv_id: str) -> Paper:
+        time.sleep(0.05)  # a slow arXiv widens the window the old check-then-insert left
+        return Paper(arxiv_id=arxiv_id, title=f"Paper {arxiv_id}", published_at=NOW)
+
+    def submit(number: int) -> int:
+        try:
+            _submit(data_db, user, f"2611.{number:05d}", None, rules, fetch=fetch)
+        except SubmissionRefused as error:
+            return error.status
+        return 201
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(submit, range(8)))
+    assert sorted(statuses) == [201] * 5 + [429] * 3
+
+
+def test_a_slow_arxiv_holds_at_most_a_few_requests(arxiv_records: list[dict]) -> None:
+    """Audit finding: with arXiv answering in 12 s, 45 submits tied up every worker thread."""
+    release = threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            release.wait(10)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fetch = submissions.arxiv_fetcher(
+        Settings(arxiv_api_url=f"http://127.0.0.1:{server.server_address[1]}/api/query")
+    )
+
+    def timed(arxiv_id: str) -> float:
+        started = time.monotonic()
+        with pytest.raises(RemoteError):
+            fetch(arxiv_id)
+        return time.monotonic() - started
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            waits = pool.map(timed, [f"2611.0000{n}" for n in range(6)])
+            time.sleep(0.5)
+            release.set()
+            waits = list(waits)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sum(wait < 0.4 for wait in waits) == 6 - submissions.ARXIV_FETCHES_AT_ONCE
+    assert max(waits) < submissions.ARXIV_TIMEOUT_S

@@ -214,7 +214,7 @@ def test_subscribing_again_neither_floods_nor_changes_an_active_subscription(
     assert len(handler.to("twice@example.org")) == 1  # one confirmation per 5 minutes
     with digest_db.transaction() as session:
         row = subscriptions.by_email(session, "twice@example.org")
-        assert row.keywords == ["other"]  # still pending: the latest request counts
+        assert row.keywords == ["agents"]  # unchanged: the link mailed confirms what it said
         subscriptions.confirm(session, row)
         session.flush()
         from paperfeed.store.models import OutboxRow
@@ -224,7 +224,7 @@ def test_subscribing_again_neither_floods_nor_changes_an_active_subscription(
     [notice] = handler.to("twice@example.org")[1:]
     assert notice["Subject"] == "Your paperfeed digest preferences"
     with digest_db.sessions() as session:
-        assert subscriptions.by_email(session, "twice@example.org").keywords == ["other"]
+        assert subscriptions.by_email(session, "twice@example.org").keywords == ["agents"]
 
 
 def test_every_feed_page_carries_the_sign_up_form(client) -> None:

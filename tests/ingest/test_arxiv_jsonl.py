@@ -163,3 +163,23 @@ def _wait_for_lines(db: Database, at_least: int, process: subprocess.Popen) -> i
             pytest.fail(f"import ended early: {process.stderr.read().decode()}")
         time.sleep(0.05)
     pytest.fail("import made no progress")
+
+
+def test_oversized_records_and_lines_are_refused_not_stored(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Audit finding: a 306 kB .jsonl.gz stored a 300 MB abstract."""
+    records = arxiv_subset(ARXIV_JSONL, tmp_path / "part.jsonl.gz", 3)
+    huge_abstract = {**records[0], "abstract": "word " * 40_000}  # 200 kB
+    path = tmp_path / "bomb.jsonl.gz"
+    with gzip.open(path, "wt") as out:
+        out.write(json.dumps(huge_abstract) + "\n")
+        out.write('{"id": "2503.00002", "abstract": "' + "a" * (3 * 1024 * 1024) + '"}\n')
+        out.write("\n".join(map(json.dumps, records[1:])) + "\n")
+
+    report = arxiv_jsonl.import_file(sqlite_db, path)
+
+    problems = {r.where.rsplit(":", 1)[-1]: r.problem for r in report.rejected}
+    assert "at most 100000 characters" in problems["1"]
+    assert problems["2"] == "a line over 1,048,576 bytes"
+    assert count(sqlite_db, "papers") == 2

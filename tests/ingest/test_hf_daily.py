@@ -230,3 +230,20 @@ def test_cli_rejects_a_bad_date() -> None:
 
     assert result.returncode == 2
     assert "--date must be a date YYYY-MM-DD" in result.stderr
+
+
+def test_absurd_counts_are_a_clear_error_for_that_entry(db: Database, tmp_path: Path) -> None:
+    """Audit finding: a huge `upvotes` crashed the import with an uncaught OverflowError."""
+    entries = json.loads((HF_API_DIR / "2025-06-11.json").read_text())
+    entries[0]["paper"]["upvotes"] = 10**30
+    entries[1]["paper"]["upvotes"] = float("inf")  # json.dumps writes Infinity, Python reads it
+    entries[2]["numComments"] = 2**40
+    edited = tmp_path / "2025-06-11.json"
+    edited.write_text(json.dumps(entries))
+
+    report = hf_daily.import_paths(db, [edited])
+
+    problems = {r.where.rsplit("/", 1)[-1]: r.problem for r in report.rejected}
+    assert set(problems) == {"2025-06-11.json#0", "2025-06-11.json#1", "2025-06-11.json#2"}
+    assert "less than or equal to 2147483647" in problems["2025-06-11.json#0"]
+    assert count(db, "daily_entries") == len(entries) - 3

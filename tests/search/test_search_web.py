@@ -161,3 +161,18 @@ def test_huggingface_hub_list_papers_searches_paperfeed(
     assert papers[0].authors and papers[0].authors[0].name
     assert papers[0].published_at is not None
     assert len(hostile) <= 3
+
+
+def test_searches_are_rate_limited_per_address(site) -> None:
+    """Audit finding: search had no rate limit (each query costs BM25 and a MiniLM embedding)."""
+    settings, db = site
+    limited = settings.model_copy(update={"rate_limits": {"search.addr": "3/1m"}})
+    with TestClient(create_app(limited, db), client=("10.8.8.8", 1)) as client:
+        statuses = [
+            client.get("/api/papers/search", params={"q": "diffusion"}).status_code,
+            client.get("/search", params={"q": "diffusion"}).status_code,
+            client.get("/search").status_code,  # the empty form is no search
+            client.get("/api/papers/search", params={"q": "agents"}).status_code,
+            client.get("/search", params={"q": "agents"}).status_code,
+        ]
+        assert statuses == [200, 200, 200, 200, 429]

@@ -39,6 +39,8 @@ def feed_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def client(feed_db: Database) -> Iterator[TestClient]:
     """A client of the site on that database, with the default page size of 50."""
-    settings = Settings(database_url=feed_db.url, page_size=50, site_name="paperfeed")
+    settings = Settings(
+        database_url=feed_db.url, page_size=50, site_name="paperfeed", base_url="http://testserver"
+    )
     with TestClient(create_app(settings, feed_db)) as test_client:
         yield test_client

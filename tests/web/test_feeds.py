@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -155,12 +156,22 @@ def test_list_pages_advertise_their_feeds_in_the_head(
         assert _read(client, href).entries
 
 
+def _plain(detail: feedparser.FeedParserDict) -> str:
+    """What a reader shows of a title or summary: HTML (RSS) must hold no markup at all."""
+    if detail.type == "text/html":
+        assert "<" not in detail.value, detail.value  # every character came through as text
+        return html.unescape(detail.value)
+    return detail.value
+
+
 def test_hostile_text_is_carried_as_text_and_links_use_the_base_url(sqlite_db: Database) -> None:
+    """Audit finding: RSS titles and descriptions were escaped once, so readers took the
+    paper's `<b>` as markup (feedparser dropped the script and bolded the rest)."""
     title = 'A <script>alert("t")</script> & <b>bold</b> \x0b\x01model'
     paper = Paper(
         arxiv_id="2510.99999",
         title=title,
-        abstract="We show x < y & y > z.\x0c",
+        abstract="We show x < y & y > z, <b>bold</b> <script>s()</script> &amp;.\x0c",
         authors=[Author(name="<img src=x onerror=alert(1)>"), Author(name="Zoë O'Brien")],
         categories=["cs.LG"],
         organization=Organization(name="evil&co", fullname="Evil <i>Co</i>"),
@@ -179,12 +190,29 @@ def test_hostile_text_is_carried_as_text_and_links_use_the_base_url(sqlite_db: D
 
     for feed in feeds:
         (entry,) = feed.entries
-        assert entry.title == 'A <script>alert("t")</script> & <b>bold</b> model'
+        assert _plain(entry.title_detail) == 'A <script>alert("t")</script> & <b>bold</b> model'
         assert entry.link == "https://papers.example.org/papers/2510.99999"
-        assert "x < y & y > z." in entry.summary or "x &lt; y &amp; y &gt; z." in entry.summary
+        assert _plain(entry.summary_detail) == (
+            "We show x < y & y > z, <b>bold</b> <script>s()</script> &amp;."
+        )
     org_feed = feeds[1]
-    assert org_feed.feed.title == "paperfeed: papers from Evil <i>Co</i>"
+    assert _plain(org_feed.feed.title_detail) == "paperfeed: papers from Evil <i>Co</i>"
     assert org_feed.feed.link == "https://papers.example.org/orgs/evil%26co"
+
+
+def test_the_host_header_never_decides_feed_links(sqlite_db: Database) -> None:
+    """Audit finding: with base_url unset, a request's Host header chose every link in a feed
+    (which caches and aggregators then serve to everyone)."""
+    paper = Paper(arxiv_id="2510.99998", title="T", categories=["cs.LG"])
+    with sqlite_db.transaction() as session:
+        writer.save_daily_entries(session, [DailyEntry(day=date(2025, 10, 9), paper=paper)])
+    settings = Settings(database_url=sqlite_db.url, host="127.0.0.1", port=8123)
+    with TestClient(create_app(settings, sqlite_db)) as client:
+        for form in FORMS:
+            response = client.get(f"/papers/feed.{form}", headers={"Host": "evil.example"})
+            assert b"evil.example" not in response.content
+            feed = feedparser.parse(response.content)
+            assert feed.entries[0].link == "http://127.0.0.1:8123/papers/2510.99998"
 
 
 def test_an_empty_site_serves_valid_empty_feeds(sqlite_db: Database) -> None:
@@ -202,8 +230,9 @@ def test_an_empty_site_serves_valid_empty_feeds(sqlite_db: Database) -> None:
 def test_the_trending_feed_follows_the_sites_trending_settings(feed_db: Database) -> None:
     """PAPERFEED_TRENDING_DAYS and _GRAVITY shape the feed as they shape the /trending page."""
     settings = Settings(
-        database_url=feed_db.url, page_size=50, trending_days=2, trending_gravity=0.3
-    )
+        database_url=feed_db.url, page_size=50, trending_days=2, trending_gravity=0.3,
+        base_url=SITE,
+    )  # fmt: skip
     with TestClient(create_app(settings, feed_db)) as client:
         feed = _read(client, "/trending/feed.atom")
         page = client.get("/trending").text

@@ -85,4 +85,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        # The site reads X-Forwarded-For itself, only from PAPERFEED_TRUSTED_PROXIES; uvicorn's
+        # own handling would believe any local peer's.
+        proxy_headers=False,
     )

@@ -1,11 +1,16 @@
-"""Accounts: registration, password log-in with rate limiting, password changes, API tokens."""
+"""Accounts: registration, password log-in with rate limiting, password changes, API tokens.
+
+Password hashing (argon2id, 64 MiB and about 0.3 s each) is the one expensive thing an anonymous
+visitor can ask for, so it runs only after every cheap check (a taken name, the rate limits)
+and at most HASHING_AT_ONCE at a time in a process: concurrent log-ins queue, memory stays flat.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,10 +21,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import as_utc, utcnow
-from paperfeed.core.errors import Refused
+from paperfeed.core.errors import RateLimited, Refused, Unavailable
 from paperfeed.domain import InvalidEmail, normalize_email
-from paperfeed.store.dialect import rowcount
-from paperfeed.store.models import USERNAME_MAX, ApiTokenRow, LoginFailureRow, UserRow
+from paperfeed.store.dialect import insert, rowcount
+from paperfeed.store.models import (
+    USERNAME_MAX,
+    ApiTokenRow,
+    CheckpointRow,
+    LoginSessionRow,
+    UserRow,
+)
+
+from .limits import Limits
 
 USERNAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_-]{{1,{USERNAME_MAX - 1}}}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
@@ -28,31 +41,31 @@ TOKEN_PREFIX = "pf_"
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both cases take the same time.
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
+HASHING_AT_ONCE = 2  # argon2 runs at once per process: 2 x 64 MiB at most
+_hashing = threading.BoundedSemaphore(HASHING_AT_ONCE)
+_HASHING_WAIT_S = 30.0
+# The checkpoint row whose insert makes an account the site's first (its admin): the database's
+# unique key decides between registrations at the same moment, on SQLite and PostgreSQL alike.
+FIRST_ACCOUNT = "accounts.first"
 
 
 class AccountError(Refused, ValueError):
     """A request about an account that cannot be granted; the message says why."""
 
 
-class TooManyFailures(AccountError):
-    """Log-ins for this username from this address are paused for a while."""
+class TooManyFailures(AccountError, RateLimited):
+    """Log-ins from this address (for this username, or for any) are paused for a while."""
+
+    status = 429
 
     def __init__(self, retry_after_s: int) -> None:
         minutes = max(1, -(-retry_after_s // 60))
-        super().__init__(
-            f"Too many failed log-ins for this username from your address; "
+        Refused.__init__(
+            self,
+            f"Too many failed log-ins from your address; "
             f"try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            status=429,
         )
-        self.retry_after_s = retry_after_s
-
-
-@dataclass(frozen=True)
-class LoginLimit:
-    """At most `max_failures` failed log-ins per username and address in `window`."""
-
-    max_failures: int = 5
-    window: timedelta = timedelta(minutes=15)
+        self.retry_after_s = max(1, retry_after_s)
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,8 @@ class NewToken:
 def hash_password(password: str) -> str:
     """An argon2id hash of a password that meets the length rules."""
     check_password(password)
-    return _hasher.hash(password)
+    with _argon2_slot():
+        return _hasher.hash(password)
 
 
 def check_password(password: str) -> None:
@@ -96,11 +110,13 @@ def create_user(
         normalize_email(email)
     except InvalidEmail:
         raise AccountError("That does not look like an email address.") from None
-    password_hash = hash_password(password)
+    check_password(password)
     if get_user(session, username) is not None:
         raise AccountError(f"The username {username!r} is taken.")
+    password_hash = hash_password(password)  # only now: hashing is the expensive part
+    first = _claim_first_account(session)
     if admin is None:
-        admin = session.scalar(select(UserRow.id).limit(1)) is None
+        admin = first
     user = UserRow(
         username=username,
         email=email,
@@ -134,47 +150,83 @@ def authenticate(
     password: str,
     client: str,
     *,
-    limit: LoginLimit = LoginLimit(),
+    limits: Limits,
     now: datetime | None = None,
 ) -> UserRow | None:
     """The account if the password is right, else None; raises TooManyFailures when paused.
 
-    Failures are counted per (username, client address) in the database, so every worker
-    process sees them; a success clears them. The caller commits (failures must be kept).
+    Every try counts, before the password is checked, against two limits in the database (so
+    every worker sees them): "login.user" per (username, address) and "login.addr" per address
+    whatever the username, so trying many usernames pauses too, and a paused address costs no
+    argon2 run. A right password takes its try back. The caller commits; the limits commit on
+    their own connection, so call this before writing anything in `session` (SQLite has one
+    writer at a time).
     """
     now = as_utc(now) if now else utcnow()
-    key = _failure_key(username, client)
-    since = now - limit.window
-    failures = list(
-        session.scalars(
-            select(LoginFailureRow.at)
-            .where(LoginFailureRow.key == key, LoginFailureRow.at > since)
-            .order_by(LoginFailureRow.at)
-        )
-    )
-    if len(failures) >= limit.max_failures:
-        oldest_counted = failures[-limit.max_failures]
-        wait = (oldest_counted + limit.window - now).total_seconds()
-        raise TooManyFailures(max(1, math.ceil(wait)))
+    checks = [("login.user", _failure_key(username, client)), ("login.addr", client[:90])]
+    try:
+        limits.hit(checks, now=now)
+    except RateLimited as error:
+        raise TooManyFailures(error.retry_after_s) from None
     user = get_user(session, username) if username.strip() else None
     right = _verify(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not right:
-        session.execute(delete(LoginFailureRow).where(LoginFailureRow.at <= since))
-        session.add(LoginFailureRow(key=key, at=now))
         return None
-    session.execute(delete(LoginFailureRow).where(LoginFailureRow.key == key))
+    limits.clear("login.user", checks[0][1], now=now)
+    limits.refund("login.addr", checks[1][1], now=now)
     if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        user.password_hash = hash_password(password)
     return user
 
 
 def change_password(session: Session, user: UserRow, current: str, new: str) -> UserRow:
-    """Set a new password after checking the current one. The caller commits."""
+    """Set a new password after checking the current one. The caller commits.
+
+    Every log-in and API token of the account ends with the old password: whoever knew it may
+    have made them. The caller starts a new log-in for the browser that asked.
+    """
     row = session.get(UserRow, user.id)
     if row is None or not _verify(row.password_hash, current):
         raise AccountError("The current password is not right.")
     row.password_hash = hash_password(new)
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.user_id == row.id))
+    session.execute(delete(ApiTokenRow).where(ApiTokenRow.user_id == row.id))
     return row
+
+
+def start_session(session: Session, user: UserRow, *, days: int) -> str:
+    """A new log-in for `user`: the secret for the cookie (only its hash is kept). Commits left
+    to the caller; expired log-ins of anyone are pruned on the way."""
+    now = utcnow()
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.expires_at <= now))
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        LoginSessionRow(
+            id_hash=_token_hash(secret),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        )
+    )
+    return secret
+
+
+def user_for_session(session: Session, secret: str) -> UserRow | None:
+    """The account of a live log-in, or None (ended, expired or never made)."""
+    if not secret or len(secret) > 200:
+        return None
+    return session.scalar(
+        select(UserRow)
+        .join(LoginSessionRow, LoginSessionRow.user_id == UserRow.id)
+        .where(
+            LoginSessionRow.id_hash == _token_hash(secret), LoginSessionRow.expires_at > utcnow()
+        )
+    )
+
+
+def end_session(session: Session, secret: str) -> None:
+    """Log out: the log-in's cookie stops working, wherever a copy of it is."""
+    session.execute(delete(LoginSessionRow).where(LoginSessionRow.id_hash == _token_hash(secret)))
 
 
 def create_token(
@@ -241,9 +293,32 @@ def revoke_token(session: Session, user: UserRow, token_id: int) -> None:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        with _argon2_slot():
+            return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+class _argon2_slot:
+    """One of the process's HASHING_AT_ONCE argon2 slots, waited for a while (503 if busy)."""
+
+    def __enter__(self) -> None:
+        if not _hashing.acquire(timeout=_HASHING_WAIT_S):
+            raise Unavailable("The site is busy checking passwords; try again in a minute.")
+
+    def __exit__(self, *exc: object) -> None:
+        _hashing.release()
+
+
+def _claim_first_account(session: Session) -> bool:
+    """Whether this registration is the site's first (the checkpoint row went in just now)."""
+    statement = insert(session, CheckpointRow.__table__).values(
+        key=FIRST_ACCOUNT, state={}, updated_at=utcnow()
+    )
+    inserted = session.execute(
+        statement.on_conflict_do_nothing(index_elements=["key"]).returning(CheckpointRow.key)
+    ).first()
+    return inserted is not None
 
 
 def _token_hash(secret: str) -> str:

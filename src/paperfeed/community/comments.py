@@ -3,7 +3,9 @@
 Bodies are plain text with a small Markdown subset (emphasis, code, links, lists, quotes),
 rendered by markdown-it-py with raw HTML disabled, so any `<` a user types comes out escaped.
 papers.comments_local counts the visible comments and changes in the same transaction as the
-comment, only when a row really changed state.
+comment, only when a row really changed state. The HTML is rendered once, when the comment is
+written, and stored beside the body: a page view never runs the Markdown parser (20 comments of
+5,000 `[` took 2 s a view when it did).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
 from paperfeed.core.errors import Refused
+from paperfeed.core.text import storable
 from paperfeed.domain import PaperNotFound
 from paperfeed.store.dialect import rowcount
 from paperfeed.store.models import CommentRow, PaperRow, UserRow
@@ -49,14 +52,10 @@ class Comment:
     author: str
     author_id: int
     body: str
+    html: str  # the body rendered: the Markdown subset, everything else escaped
     created_at: datetime
     edited_at: datetime | None
     hidden: bool
-
-    @property
-    def html(self) -> str:
-        """The body rendered: the Markdown subset, everything else escaped."""
-        return render(self.body)
 
 
 def render(body: str) -> str:
@@ -70,8 +69,9 @@ def add_comment(session: Session, user: UserRow, paper_id: str, body: str) -> Co
     if session.scalar(select(PaperRow.id).where(PaperRow.id == paper_id)) is None:
         raise PaperNotFound(paper_id)
     row = CommentRow(
-        paper_id=paper_id, user_id=user.id, body=body, created_at=utcnow(), hidden=False
-    )
+        paper_id=paper_id, user_id=user.id, body=body, html=render(body), created_at=utcnow(),
+        hidden=False,
+    )  # fmt: skip
     session.add(row)
     session.flush()
     _count(session, paper_id, 1)
@@ -83,6 +83,7 @@ def edit_comment(session: Session, user: UserRow, comment_id: int, body: str) ->
     body = _clean(body)
     row = _own(session, user, comment_id, "edit")
     row.body = body
+    row.html = render(body)
     row.edited_at = utcnow()
     session.flush()
     return _comment(row, user.username)
@@ -146,7 +147,7 @@ def _own(session: Session, user: UserRow, comment_id: int, verb: str) -> Comment
 
 
 def _clean(body: str) -> str:
-    body = body.replace("\r\n", "\n").strip()
+    body = storable(body).strip()
     if not body:
         raise CommentError("The comment is empty.")
     if len(body) > BODY_MAX:
@@ -169,6 +170,7 @@ def _comment(row: CommentRow, username: str) -> Comment:
         author=username,
         author_id=row.user_id,
         body=row.body,
+        html=row.html,
         created_at=row.created_at,
         edited_at=row.edited_at,
         hidden=row.hidden,

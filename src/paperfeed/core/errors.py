@@ -8,7 +8,8 @@ catch the branch they can act on::
      ├── NotFound (404)               no such paper, author, organization, collection, period...
      ├── Forbidden (403)              it exists, but this user may not change it
      ├── Invalid (422)                input paperfeed cannot understand (a bad id, date, name)
-     ├── Refused (status given)       a valid request refused by a rule (429 cap, 409 taken...)
+     ├── Refused (status given)       a valid request refused by a rule (409 taken, 413...)
+     │    └── RateLimited (429)        too many of these lately; `retry_after_s` says when
      └── Unavailable (503)            something paperfeed depends on is missing or not answering
 
 The original standard bases are kept (NotFound is also a LookupError, Invalid a ValueError,
@@ -50,6 +51,16 @@ class Invalid(PaperfeedError, ValueError):
 
 class Refused(PaperfeedError):
     """A well-formed request a rule refuses; the status says which kind (409, 429, ...)."""
+
+
+class RateLimited(Refused):
+    """Too many requests of one kind from one account or address; retry after `retry_after_s`."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
 
 
 class Unavailable(PaperfeedError, RuntimeError):

@@ -2,6 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
+# C0 controls but tab and line feed, DEL and C1 controls: nothing a person types, and NUL is
+# refused by PostgreSQL.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+_SURROGATES = re.compile("[\ud800-\udfff]")  # a str holds only lone ones (pairs are combined)
+
+
+def storable(text: str) -> str:
+    """Typed text as every database stores it: control characters (NUL above all) dropped and
+    lone surrogates (undecodable bytes) as U+FFFD; CR LF line ends as LF."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", text))
+
 
 def squash(text: str | None) -> str:
     """Runs of whitespace (line breaks in titles and abstracts) as single spaces."""

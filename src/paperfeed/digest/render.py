@@ -21,7 +21,7 @@ from paperfeed.settings import Settings
 from paperfeed.store.models import SubscriptionRow
 
 from .compose import DigestContent, excerpt
-from .tokens import LinkSigner
+from .tokens import LinkSigner, link_subject
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -40,7 +40,7 @@ MAIL_POLICY = email.policy.SMTP.clone(cte_type="7bit", header_factory=_HeaderCla
 
 def public_url(settings: Settings) -> str:
     """The site's address for links in mails: PAPERFEED_BASE_URL, else the host and port served."""
-    return (settings.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return settings.public_url
 
 
 def message_id(kind: str, key: str, subscription_id: int, settings: Settings) -> str:
@@ -102,7 +102,8 @@ class MailRenderer:
         """The signed addresses a subscriber's mails link to."""
 
         def signed(path: str, purpose) -> str:
-            token = self.signer.make(purpose, subscription.id, subscription.email)
+            subject = link_subject(purpose, subscription.email, subscription.confirmations_sent)
+            token = self.signer.make(purpose, subscription.id, subject)
             return f"{self.base}{path}?{urlencode({'token': token})}"
 
         return {

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from paperfeed.core.clock import utcnow
 from paperfeed.core.progress import ProgressSink
 from paperfeed.core.secrets import site_secret
+from paperfeed.domain import normalize_email
 from paperfeed.rank import for_you
 from paperfeed.search.embedding import dense_model
 from paperfeed.settings import Settings
@@ -25,7 +26,7 @@ from . import compose, delivery, outbox, subscriptions
 from .compose import DigestContent, PeriodPapers
 from .render import MailRenderer, message_id
 from .subscriptions import Frequency, Interests
-from .tokens import InvalidToken, LinkSigner, Purpose
+from .tokens import InvalidToken, LinkSigner, Purpose, link_subject
 
 COMPOSE_BATCH = 500  # subscribers per committed transaction when composing
 
@@ -59,12 +60,19 @@ def request_subscription(
     """Record the request and queue the confirmation mail (the caller commits, then delivers).
 
     Raises InvalidEmail for an address that is not one. At most one mail per address per
-    CONFIRM_INTERVAL, so the public form cannot flood an inbox.
+    CONFIRM_INTERVAL, so the public form cannot flood an inbox; a request in that interval
+    changes nothing, and one that changes a subscription always mails a new confirmation link
+    (the old links stop confirming), so a pending subscription is never changed behind the
+    back of the address that will confirm it.
     """
-    row = subscriptions.request(session, email, frequency, interests, user_id=user_id)
-    last = outbox.last_created(session, row.id, "confirm")
+    existing = subscriptions.by_email(session, normalize_email(email))
+    last = outbox.last_created(session, existing.id, "confirm") if existing else None
     if last is not None and last > utcnow() - subscriptions.CONFIRM_INTERVAL:
-        return row
+        # No new mail now, so nothing changes: the link mailed a moment ago confirms exactly
+        # what was asked then (someone else's request must not ride on it).
+        assert existing is not None
+        return existing
+    row = subscriptions.request(session, email, frequency, interests, user_id=user_id)
     row.confirmations_sent += 1
     key = f"confirm:{row.confirmations_sent}"
     mails = renderer(settings)
@@ -112,7 +120,8 @@ def subscribe(
 
 def token_for(settings: Settings, purpose: Purpose, row: SubscriptionRow) -> str:
     """The signed token of a link about this subscription."""
-    return LinkSigner(site_secret(settings)).make(purpose, row.id, row.email)
+    subject = link_subject(purpose, row.email, row.confirmations_sent)
+    return LinkSigner(site_secret(settings)).make(purpose, row.id, subject)
 
 
 def subscription_for_token(
@@ -122,9 +131,19 @@ def subscription_for_token(
     signer = LinkSigner(site_secret(settings))
     subscription_id, tag = signer.read(purpose, token)
     row = subscriptions.get(session, subscription_id)
-    if row is None or not signer.matches(row.email, tag):
+    if row is None:
         raise InvalidToken("This link is for a subscription that no longer exists.")
-    return row
+    if signer.matches(link_subject(purpose, row.email, row.confirmations_sent), tag):
+        return row
+    if purpose == "confirm" and any(
+        signer.matches(link_subject(purpose, row.email, n), tag)
+        for n in range(row.confirmations_sent)
+    ):
+        raise InvalidToken(
+            "This confirmation link is out of date: the subscription was asked for again since, "
+            "and the newest mail has the link that confirms it."
+        )
+    raise InvalidToken("This link is for a subscription that no longer exists.")
 
 
 # --- composing and sending digests ---

@@ -11,12 +11,28 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from paperfeed.core.errors import Invalid
 
 Purpose = Literal["confirm", "preferences", "unsubscribe"]
-# A confirmation link expires; links to leave or change preferences work as long as the mail does.
+# Confirmation and preferences links expire (every digest brings a fresh preferences link); a
+# link to leave works as long as the mail does, as the law and RFC 8058 expect.
 MAX_AGE_S: dict[Purpose, int | None] = {
     "confirm": 7 * 24 * 3600,
-    "preferences": None,
+    "preferences": 30 * 24 * 3600,
     "unsubscribe": None,
 }
+_EXPIRED: dict[Purpose, str] = {
+    "confirm": "This link has expired; subscribe again to get a new one.",
+    "preferences": "This link has expired; use the one in your latest digest, or subscribe "
+    "again with your address to get a new one by mail.",
+    "unsubscribe": "This link has expired.",
+}
+
+
+def link_subject(purpose: Purpose, email: str, confirmations_sent: int) -> str:
+    """What a link names: the address, and for a confirmation which request it confirms.
+
+    So a confirmation link confirms exactly what was asked when it was mailed: a later request
+    that changed the subscription mailed a new link, and the old one no longer works.
+    """
+    return f"{email}#{confirmations_sent}" if purpose == "confirm" else email
 
 
 class InvalidToken(Invalid):
@@ -43,7 +59,7 @@ class LinkSigner:
         try:
             payload = self._serializers[purpose].loads(token, max_age=MAX_AGE_S[purpose])
         except SignatureExpired:
-            raise InvalidToken("This link has expired; subscribe again to get a new one.") from None
+            raise InvalidToken(_EXPIRED[purpose]) from None
         except BadSignature:
             raise InvalidToken("This link is not valid; it may have been cut short.") from None
         if (

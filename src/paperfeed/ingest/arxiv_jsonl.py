@@ -26,6 +26,9 @@ class MalformedRecord(ValueError):
     """A snapshot record that cannot be imported; the message says why."""
 
 
+LINE_MAX = 1024 * 1024  # one snapshot record is a few kB
+
+
 def import_file(
     db: Database,
     path: Path,
@@ -60,6 +63,9 @@ def import_file(
         position = 0
         try:
             for lines_done, line in _lines(raw, path, skip):
+                if line is None:
+                    report.reject(f"{path}:{lines_done}", f"a line over {LINE_MAX:,} bytes")
+                    continue
                 try:
                     batch.append(parse_record(json.loads(line.rstrip(b"\r\n"))))
                 except json.JSONDecodeError as error:
@@ -117,11 +123,21 @@ def parse_record(record: Any) -> Paper:
         raise MalformedRecord(f"paper {arxiv_id}: {explain(error)}") from None
 
 
-def _lines(raw: IO[bytes], path: Path, skip: int) -> Iterator[tuple[int, bytes]]:
-    """Numbered non-empty lines after the first `skip`, decompressing .gz files."""
+def _lines(raw: IO[bytes], path: Path, skip: int) -> Iterator[tuple[int, bytes | None]]:
+    """Numbered non-empty lines after the first `skip`, decompressing .gz files.
+
+    A line longer than LINE_MAX is read past in pieces, never held whole, and comes as None.
+    """
     stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
-    for number, line in enumerate(stream, start=1):
-        if number > skip and line.strip():
+    number = 0
+    while line := stream.readline(LINE_MAX + 1):
+        number += 1
+        too_long = len(line) > LINE_MAX
+        while line and not line.endswith(b"\n") and too_long:
+            line = stream.readline(LINE_MAX)
+        if number > skip and too_long:
+            yield number, None
+        elif number > skip and line.strip():
             yield number, line
 
 

@@ -145,7 +145,7 @@ def parse_entry(raw: Any, fallback_day: date | None = None) -> DailyEntry:
             thumbnail=raw.get("thumbnail"),
             is_author_participating=bool(raw.get("isAuthorParticipating")),
         )
-    except (ValueError, TypeError) as error:  # pydantic's ValidationError is a ValueError
+    except (ValueError, TypeError, OverflowError) as error:  # ValidationError is a ValueError
         raise MalformedEntry(f"paper {arxiv_id}: {explain(error)}") from None
 
 

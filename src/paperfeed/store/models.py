@@ -138,7 +138,7 @@ class CheckpointRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# --- accounts, upvotes, comments, submissions (migration 0002) ---
+# --- accounts, upvotes, comments, submissions (migration 0002; rate limits 0007) ---
 
 
 USERNAME_MAX = 40
@@ -176,6 +176,21 @@ class ApiTokenRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LoginSessionRow(Base):
+    """A log-in: the browser's cookie holds the secret, only its SHA-256 is kept (migration 0007).
+
+    Logging out deletes the row, so a copied cookie stops working; a password change deletes
+    every row of the account.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class UpvoteRow(Base):
     """One user's upvote of one paper; the primary key makes a second one impossible."""
 
@@ -201,6 +216,7 @@ class CommentRow(Base):
     paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str] = mapped_column(Text)  # the body rendered when written (migration 0007)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -222,16 +238,14 @@ class SubmissionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class LoginFailureRow(Base):
-    """A failed log-in, kept for the rate limit window (shared by every worker)."""
+class RateLimitRow(Base):
+    """Hits of one rate limit's window (community/limits.py): action|key|window number."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+    __tablename__ = "rate_limits"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(300))  # normalized username | client address
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 # --- collections (migration 0003) ---

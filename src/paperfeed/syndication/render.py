@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,9 +111,9 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
     atom = ElementMaker(namespace=_ATOM_NS)
     dc = ElementMaker(namespace=_DC_NS)
     body = rss.channel(
-        rss.title(_text(channel.title)),
+        rss.title(_html(channel.title)),
         rss.link(links.absolute(channel.page_path)),
-        rss.description(_text(channel.description)),
+        rss.description(_html(channel.description)),
         atom.link(rel="self", type=MEDIA_TYPES["rss"], href=links.absolute(self_path)),
         rss.lastBuildDate(format_datetime(channel.updated())),
         rss.generator(_GENERATOR),
@@ -120,7 +121,7 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
     for entry in channel.entries:
         paper = entry.paper
         item = rss.item(
-            rss.title(_text(paper.title)),
+            rss.title(_html(paper.title)),
             rss.link(links.paper(paper)),
             rss.guid(paper.abs_url, isPermaLink="true"),
         )
@@ -131,7 +132,7 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
         for category in paper.categories:
             item.append(rss.category(_text(category)))
         if paper.abstract:
-            item.append(rss.description(_text(paper.abstract)))
+            item.append(rss.description(_html(paper.abstract)))
         body.append(item)
     return rss.rss(body, version="2.0")
 
@@ -139,6 +140,12 @@ def _rss(channel: Channel, links: _Links, self_path: str) -> etree._Element:
 def _text(value: str) -> str:
     """Whitespace squashed, and characters XML cannot hold dropped (lxml escapes the rest)."""
     return " ".join(_NOT_XML.sub("", value).split())
+
+
+def _html(value: str) -> str:
+    """Text for an RSS title or description, which readers take as HTML: escaped as HTML here,
+    then again as XML by lxml, so a title `a <b> & c` reads as those characters, not a tag."""
+    return html.escape(_text(value), quote=False)
 
 
 def _rfc3339(value: datetime) -> str:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
+from paperfeed.community.limits import Limits, rates_from_settings
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
@@ -17,6 +18,7 @@ from paperfeed.store.db import Database
 from paperfeed.web import api, views
 from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
+from paperfeed.web.middleware import BodyLimit, SecurityHeaders
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
 
@@ -54,6 +56,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.limits = Limits(database.sessions, rates_from_settings(settings))
     app.state.templates = make_templates()
     app.state.background_embedder = (
         BackgroundEmbedder(database, settings) if settings.embed_in_background else None
@@ -65,4 +68,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     install_auth(app, settings)
     collection_views.install(app)
+    # Outermost last: the body cap acts before sessions or routes read anything.
+    app.add_middleware(SecurityHeaders, https=settings.https)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

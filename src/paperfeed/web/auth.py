@@ -1,16 +1,17 @@
 """Who is asking: session log-ins, bearer tokens, CSRF tokens, and dependencies requiring them.
 
 Pages use a signed session cookie (Starlette's SessionMiddleware, itsdangerous underneath) that
-holds the user id, a fingerprint of the password hash (changing the password ends every other
-log-in) and the CSRF token that every POST form carries as `csrf_token`. The JSON API under
+holds the secret of a log-in kept in the database (logging out or changing the password deletes
+it, so a copied cookie stops working) and the CSRF token every POST form carries as
+`csrf_token`. The JSON API under
 /api counts only `Authorization: Bearer` tokens, never the cookie, so another site cannot make a
 visitor's browser call it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import ipaddress
 import secrets
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -42,13 +43,16 @@ class LoginRequired(Exception):
 def install_auth(app: FastAPI, settings: Settings) -> None:
     """Sessions, the login-required handler and the template globals, on `app`."""
     app.state.signing_key = signing_key(settings)
+    app.state.trusted_proxies = [
+        ipaddress.ip_network(net, strict=False) for net in settings.trusted_proxies
+    ]
     app.add_middleware(
         SessionMiddleware,
         secret_key=app.state.signing_key,
         session_cookie="paperfeed_session",
         max_age=settings.session_days * 24 * 3600,
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=settings.cookie_secure or settings.https,
     )
     app.add_exception_handler(LoginRequired, _login_required)
     app.state.templates.env.globals.update(
@@ -126,23 +130,59 @@ def upvoted(request: Request, paper_id: str) -> bool:
 
 
 def log_in(request: Request, user: UserRow) -> None:
-    """Start a session for `user` (a fresh CSRF token too)."""
+    """Start a log-in for `user` (a fresh CSRF token too); any earlier one of this browser ends."""
+    days = request.app.state.settings.session_days
+    with request.app.state.db.transaction() as session:
+        if isinstance(request.session.get("sid"), str):
+            accounts.end_session(session, request.session["sid"])
+        secret = accounts.start_session(session, user, days=days)
     request.session.clear()
-    request.session["uid"] = user.id
-    request.session["auth"] = _fingerprint(request, user)
+    request.session["sid"] = secret
     request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
     setattr(request.state, _USER, user)
 
 
 def log_out(request: Request) -> None:
-    """End the session."""
+    """End the log-in here and on the server: a copy of the cookie stops working too."""
+    sid = request.session.get("sid")
+    if isinstance(sid, str):
+        with request.app.state.db.transaction() as session:
+            accounts.end_session(session, sid)
     request.session.clear()
     setattr(request.state, _USER, _NO_USER)
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it (uvicorn --proxy-headers behind a proxy)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer, or what X-Forwarded-For says behind a trusted proxy.
+
+    The header is believed only from PAPERFEED_TRUSTED_PROXIES, and only as far as the chain of
+    trusted proxies goes: the last address in it that is not one of them is the client.
+    """
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.trusted_proxies
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop[:90]
+    return peer
+
+
+def rate_limit(request: Request, action: str, user: UserRow | None = None) -> None:
+    """Count this request against `action`'s limits per address and per account (429 if over)."""
+    checks = [(f"{action}.addr", client_address(request))]
+    if user is not None:
+        checks.append((f"{action}.user", str(user.id)))
+    request.app.state.limits.hit(checks)
+
+
+def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -169,23 +209,14 @@ def _resolve(request: Request) -> UserRow | None:
             user = accounts.user_for_token(session, secret.strip())
             session.commit()
             return user
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
+    sid = request.session.get("sid")
+    if not isinstance(sid, str):
         return None
     with request.app.state.db.sessions() as session:
-        user = accounts.get_user_by_id(session, user_id)
-    if user is None or not hmac.compare_digest(
-        str(request.session.get("auth", "")), _fingerprint(request, user)
-    ):
-        request.session.pop("uid", None)
-        request.session.pop("auth", None)
-        return None
+        user = accounts.user_for_session(session, sid)
+    if user is None:
+        request.session.pop("sid", None)
     return user
-
-
-def _fingerprint(request: Request, user: UserRow) -> str:
-    key = request.app.state.signing_key.encode()
-    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _is_api(request: Request) -> bool:

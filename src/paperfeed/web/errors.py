@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from paperfeed.core.errors import PaperfeedError
+from paperfeed.core.errors import PaperfeedError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    413: "Request too large",
     422: "Invalid request",
     429: "Too many requests",
     500: "Something went wrong",
@@ -72,7 +73,10 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 async def _paperfeed_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, PaperfeedError)
     message = str(error) or _TITLES.get(error.status, "Error")
-    return error_response(request, error.status, message, title=error.title)
+    response = error_response(request, error.status, message, title=error.title)
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
 
 
 async def _server_error(request: Request, error: Exception) -> Response:

@@ -79,7 +79,7 @@ class PaperChange(ApiModel):
 
 
 @router.get(
-    "/collections/{collection_id:int}",
+    "/collections/{collection_id:id}",
     response_model=CollectionOut,
     response_model_exclude_none=True,
     responses=_READ_ERRORS,
@@ -120,7 +120,7 @@ def create_collection(
 
 
 @router.patch(
-    "/collections/{collection_id:int}", response_model=CollectionSummary, responses=_WRITE_ERRORS
+    "/collections/{collection_id:id}", response_model=CollectionSummary, responses=_WRITE_ERRORS
 )
 def change_collection(
     collection_id: int, request: Request, user: RequiredUser, body: CollectionChange
@@ -136,7 +136,7 @@ def change_collection(
     return _summary(changed)
 
 
-@router.delete("/collections/{collection_id:int}", status_code=204, responses=_WRITE_ERRORS)
+@router.delete("/collections/{collection_id:id}", status_code=204, responses=_WRITE_ERRORS)
 def delete_collection(collection_id: int, request: Request, user: RequiredUser) -> Response:
     """Delete a collection of yours (the papers stay on the site)."""
     with request.app.state.db.transaction() as session:
@@ -145,7 +145,7 @@ def delete_collection(collection_id: int, request: Request, user: RequiredUser) 
 
 
 @router.post(
-    "/collections/{collection_id:int}/papers",
+    "/collections/{collection_id:id}/papers",
     response_model=PaperChange,
     responses=_WRITE_ERRORS,
 )
@@ -160,7 +160,7 @@ def add_paper(
 
 
 @router.delete(
-    "/collections/{collection_id:int}/papers/{paper_id:path}",
+    "/collections/{collection_id:id}/papers/{paper_id:path}",
     response_model=PaperChange,
     responses=_WRITE_ERRORS,
 )

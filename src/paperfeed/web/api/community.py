@@ -20,12 +20,16 @@ from paperfeed.hf_api import (
     HfTimestamp,
     hf_daily_paper,
 )
-from paperfeed.web.auth import RequiredUser
+from paperfeed.web.auth import RequiredUser, client_address, rate_limit
 from paperfeed.web.deps import AppSettings, DbSession
 
 router = APIRouter(prefix="/api", tags=["community"])
 
-_AUTH_ERRORS: ErrorResponses = {401: {"model": HfError}, 404: {"model": HfError}}
+_AUTH_ERRORS: ErrorResponses = {
+    401: {"model": HfError},
+    404: {"model": HfError},
+    429: {"model": HfError, "description": "Too many lately; see Retry-After."},
+}
 
 
 class UpvoteState(ApiModel):
@@ -60,6 +64,7 @@ class SubmitIn(ApiModel):
 def upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
     """Upvote a paper (idempotent: a second call changes nothing)."""
     canonical, _version = parse_arxiv_id(arxiv_id)
+    rate_limit(request, "vote", user)
     with request.app.state.db.transaction() as session:
         state = votes.upvote(session, user, canonical)
     return UpvoteState(paper_id=canonical, upvoted=state.upvoted, upvotes=state.upvotes)
@@ -69,6 +74,7 @@ def upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
 def remove_upvote(arxiv_id: str, request: Request, user: RequiredUser) -> UpvoteState:
     """Take your upvote back (idempotent)."""
     canonical, _version = parse_arxiv_id(arxiv_id)
+    rate_limit(request, "vote", user)
     with request.app.state.db.transaction() as session:
         state = votes.remove_upvote(session, user, canonical)
     return UpvoteState(paper_id=canonical, upvoted=state.upvoted, upvotes=state.upvotes)
@@ -99,6 +105,7 @@ def post_comment(
 ) -> CommentOut:
     """Comment on a paper."""
     canonical, _version = parse_arxiv_id(arxiv_id)
+    rate_limit(request, "comment", user)
     with request.app.state.db.transaction() as session:
         added = comments.add_comment(session, user, canonical, comment.body)
     return _comment(added)
@@ -113,7 +120,7 @@ def post_comment(
         **_AUTH_ERRORS,
         409: {"model": HfError, "description": "Already on a daily list."},
         422: {"model": HfError, "description": "Not an arXiv id, or too old."},
-        429: {"model": HfError, "description": "The daily cap is reached."},
+        429: {"model": HfError, "description": "The daily cap is reached, or too many tries."},
         503: {"model": HfError, "description": "arXiv did not answer."},
     },
 )
@@ -125,6 +132,7 @@ def submit(
         entry = submissions.submit_paper(
             session, user, body.paper_id,
             fetch=submissions.arxiv_fetcher(settings),
+            limits=request.app.state.limits, client=client_address(request),
             rules=SubmissionRules.from_settings(settings),
         )  # fmt: skip
     return hf_daily_paper(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 
 from paperfeed.domain import Sort, parse_arxiv_id
@@ -20,6 +20,7 @@ from paperfeed.hf_api import (
     hf_search_result,
 )
 from paperfeed.search.service import MAX_RESULTS, first_listings, search, similar
+from paperfeed.web.auth import current_user, rate_limit
 from paperfeed.web.deps import AppSettings, DbSession, Indexes
 
 router = APIRouter(prefix="/api", tags=["papers"])
@@ -84,15 +85,17 @@ def daily_papers(
     "/papers/search",
     response_model=list[HfSearchResult],
     response_model_exclude_none=True,
-    responses={422: {"model": HfError}},
+    responses={422: {"model": HfError}, 429: {"model": HfError}},
 )
 def search_papers(
+    request: Request,
     session: DbSession,
     indexes: Indexes,
     q: Annotated[str, Query(max_length=10_000, description="Words, an arXiv id or a name.")] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Results to return.")] = 20,
 ) -> list[HfSearchResult]:
     """Papers matching a query, best first (BM25 and semantic similarity, fused)."""
+    rate_limit(request, "search", current_user(request))
     result = search(session, indexes, q, limit=limit)
     listings = first_listings(session, [hit.paper for hit in result.hits])
     return [

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperfeed.community import accounts
-from paperfeed.community.accounts import AccountError, LoginLimit, TooManyFailures
+from paperfeed.community.accounts import AccountError, TooManyFailures
+from paperfeed.core.errors import RateLimited
 from paperfeed.store.models import UserRow
 from paperfeed.web.auth import (
     CsrfChecked,
@@ -18,9 +18,10 @@ from paperfeed.web.auth import (
     client_address,
     log_in,
     log_out,
+    rate_limit,
     safe_next,
 )
-from paperfeed.web.deps import AppSettings, Templates
+from paperfeed.web.deps import Templates
 from paperfeed.web.flash import flash
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
@@ -57,13 +58,17 @@ def register(
     try:
         if password != password_again:
             raise AccountError("The two passwords differ.")
+        rate_limit(request, "register")
         with request.app.state.db.transaction() as session:
             user = accounts.create_user(session, username, email, password)
-    except AccountError as error:
-        return _page(
-            request, templates, "register.html", 400,
+    except (AccountError, RateLimited) as error:
+        response = _page(
+            request, templates, "register.html", error.status,
             error=str(error), next=safe_next(next), username=username, email=email,
         )  # fmt: skip
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
     log_in(request, user)
     admin_note = " As the first account, you are this site's admin." if user.is_admin else ""
     flash(request, f"Welcome, {user.username}!{admin_note}")
@@ -82,19 +87,17 @@ def login_form(request: Request, templates: Templates, user: CurrentUser, next: 
 def login(
     request: Request,
     templates: Templates,
-    settings: AppSettings,
     username: FormText = "",
     password: FormText = "",
     next: FormText = "/",
 ):
     """Check the password (rate limited per username and address) and start a session."""
-    window = timedelta(minutes=settings.login_window_minutes)
-    limit = LoginLimit(settings.login_max_failures, window)
     try:
         with request.app.state.db.transaction() as session:
             user = accounts.authenticate(
-                session, username, password, client_address(request), limit=limit
-            )
+                session, username, password, client_address(request),
+                limits=request.app.state.limits,
+            )  # fmt: skip
     except TooManyFailures as error:
         response = _page(
             request, templates, "login.html", 429,
@@ -158,12 +161,13 @@ def change_password(
 @router.post("/settings/tokens", dependencies=[CsrfChecked])
 def create_token(request: Request, templates: Templates, user: RequiredUser, name: FormText = ""):
     """Make an API token and show it, this once (it is not stored, only its hash)."""
+    rate_limit(request, "token", user)
     with request.app.state.db.transaction() as session:
         token = accounts.create_token(session, user, name)
     return _settings(request, templates, user, new_token=token.secret)
 
 
-@router.post("/settings/tokens/{token_id}/revoke", dependencies=[CsrfChecked])
+@router.post("/settings/tokens/{token_id:id}/revoke", dependencies=[CsrfChecked])
 def revoke_token(request: Request, token_id: int, user: RequiredUser):
     """Revoke one of this account's tokens."""
     try:
@@ -183,4 +187,6 @@ def _settings(
         tokens = accounts.tokens_of(session, user)
     context.setdefault("password_error", None)
     context.setdefault("new_token", None)
-    return _page(request, templates, "settings.html", status, user=user, tokens=tokens, **context)
+    page = _page(request, templates, "settings.html", status, user=user, tokens=tokens, **context)
+    page.headers["Cache-Control"] = "no-store"  # never kept: it shows a new token once
+    return page

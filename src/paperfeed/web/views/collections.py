@@ -21,6 +21,7 @@ from paperfeed.syndication.render import Channel, FeedEntry
 from paperfeed.web.auth import CsrfChecked, CurrentUser, RequiredUser, current_user, safe_next
 from paperfeed.web.deps import AppSettings, DbSession, Templates
 from paperfeed.web.flash import flash
+from paperfeed.web.ids import valid_id
 from paperfeed.web.paging import Pager
 from paperfeed.web.views.syndication import feed_response
 
@@ -93,7 +94,7 @@ def create(
     return _back(next, f"/collections/{made.id}")
 
 
-@router.get("/collections/{collection_id:int}.bib")
+@router.get("/collections/{collection_id:id}.bib")
 def bibtex_export(collection_id: int, session: DbSession, user: CurrentUser) -> Response:
     """The collection as a BibTeX file, one @misc entry per paper."""
     text = service.bibtex_of(session, user, collection_id)
@@ -101,8 +102,8 @@ def bibtex_export(collection_id: int, session: DbSession, user: CurrentUser) -> 
     return Response(text, media_type="application/x-bibtex; charset=utf-8", headers=headers)
 
 
-@router.get("/collections/{collection_id:int}/feed.rss")
-@router.get("/collections/{collection_id:int}/feed.atom")
+@router.get("/collections/{collection_id:id}/feed.rss")
+@router.get("/collections/{collection_id:id}/feed.atom")
 def collection_feed(
     collection_id: int,
     request: Request,
@@ -122,7 +123,7 @@ def collection_feed(
     return feed_response(channel, request, settings)
 
 
-@router.get("/collections/{collection_id:int}")
+@router.get("/collections/{collection_id:id}")
 def collection_page(
     collection_id: int,
     request: Request,
@@ -139,7 +140,7 @@ def collection_page(
     return _page(request, templates, "collection.html", found=found, pager=pager, is_owner=owner)
 
 
-@router.post("/collections/{collection_id:int}/rename", dependencies=[CsrfChecked])
+@router.post("/collections/{collection_id:id}/rename", dependencies=[CsrfChecked])
 def rename(request: Request, collection_id: int, user: RequiredUser, name: FormText = ""):
     try:
         with request.app.state.db.transaction() as session:
@@ -151,7 +152,7 @@ def rename(request: Request, collection_id: int, user: RequiredUser, name: FormT
     return RedirectResponse(f"/collections/{collection_id}", status_code=303)
 
 
-@router.post("/collections/{collection_id:int}/visibility", dependencies=[CsrfChecked])
+@router.post("/collections/{collection_id:id}/visibility", dependencies=[CsrfChecked])
 def visibility(request: Request, collection_id: int, user: RequiredUser, public: FormFlag = None):
     with request.app.state.db.transaction() as session:
         changed = service.set_public(session, user, collection_id, bool(public))
@@ -162,7 +163,7 @@ def visibility(request: Request, collection_id: int, user: RequiredUser, public:
     return RedirectResponse(f"/collections/{collection_id}", status_code=303)
 
 
-@router.post("/collections/{collection_id:int}/delete", dependencies=[CsrfChecked])
+@router.post("/collections/{collection_id:id}/delete", dependencies=[CsrfChecked])
 def delete(request: Request, collection_id: int, user: RequiredUser):
     with request.app.state.db.transaction() as session:
         name = service.get(session, user, collection_id).name
@@ -171,7 +172,7 @@ def delete(request: Request, collection_id: int, user: RequiredUser):
     return RedirectResponse("/collections", status_code=303)
 
 
-@router.post("/collections/{collection_id:int}/papers", dependencies=[CsrfChecked])
+@router.post("/collections/{collection_id:id}/papers", dependencies=[CsrfChecked])
 def add_paper(
     request: Request,
     collection_id: int,
@@ -183,7 +184,7 @@ def add_paper(
     return _change_paper(request, user, collection_id, paper_id, next, add=True)
 
 
-@router.post("/collections/{collection_id:int}/papers/remove", dependencies=[CsrfChecked])
+@router.post("/collections/{collection_id:id}/papers/remove", dependencies=[CsrfChecked])
 def remove_paper(
     request: Request,
     collection_id: int,
@@ -205,6 +206,8 @@ def save_from_card(
     next: FormText = "",
 ):
     """A card's form: the collection is picked in the form, the button says add or remove."""
+    if not valid_id(collection_id):  # past 64 bits it names nothing (and cannot be bound)
+        raise HTTPException(404, "No such collection.")
     return _change_paper(request, user, collection_id, paper_id, next, add=action != "remove")
 
 

@@ -12,6 +12,7 @@ from paperfeed.feed import Card
 from paperfeed.search.embedding import model_name
 from paperfeed.search.lexical import Filters
 from paperfeed.search.service import MAX_RESULTS, search
+from paperfeed.web.auth import current_user, rate_limit
 from paperfeed.web.deps import DbSession, Indexes, Templates
 from paperfeed.web.paging import Pager
 
@@ -35,6 +36,8 @@ def search_page(
     page: Annotated[int, Query(ge=1, le=MAX_RESULTS // PAGE_SIZE)] = 1,
 ):
     """Papers for a query, with filters; each card says why it matched."""
+    if q.strip():
+        rate_limit(request, "search", current_user(request))
     filters = Filters(
         date_from=date_from,
         date_to=date_to,

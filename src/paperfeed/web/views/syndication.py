@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 def feed_response(channel: Channel, request: Request, settings: Settings) -> Response:
     """The channel as RSS or Atom, whichever the path's extension names."""
     form: FeedFormat = "atom" if request.url.path.endswith(".atom") else "rss"
-    site_url = settings.base_url or str(request.base_url)
+    site_url = settings.public_url + "/"  # never the Host header: a client chooses that
     self_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     body = render(channel, form, site_url=site_url, self_path=self_path)
     return Response(body, media_type=f"{MEDIA_TYPES[form]}; charset=utf-8")
