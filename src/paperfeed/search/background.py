@@ -159,20 +159,20 @@ class BackgroundEmbedder:
         while not self._stop.is_set():
             caught_up = True
             try:
-                if embedder is None:
-                    embedder = load_embedder(
-                        settings, settings.embedding_model, "cpu", threads=settings.embed_threads
-                    )
-                    self.state.model = embedder.name
                 started = time.monotonic()
                 full_check = started - last_full_check >= FULL_CHECK_EVERY_S
                 tiers = tier_models(settings)
-                if len(tiers) > 1:
+                if len(tiers) > 1:  # before MiniLM is even loaded (its first load exports it)
                     if fast is None:
                         fast = load_embedder(settings, kind_of(tiers[0]), "cpu", threads=1)
                     if self._fast_pass(fast, missing_only=not full_check):
                         self._update_indexes()  # meaning for every paper now, not in hours
                         last_indexed = time.monotonic()
+                if embedder is None:
+                    embedder = load_embedder(
+                        settings, settings.embedding_model, "cpu", threads=settings.embed_threads
+                    )
+                    self.state.model = embedder.name
                 result = embed_pending(
                     self._db,
                     embedder,
