@@ -134,10 +134,13 @@ def test_the_site_serves_at_once_and_embeds_in_the_background(
         time.sleep(0.2)
         status = client.get("/api/status").json()
         assert client.get("/papers").status_code == 200
+        niceness = {int(stat.read_text().rsplit(")", 1)[1].split()[16])
+                    for stat in Path("/proc/self/task").glob("*/stat")}  # fmt: skip
 
     assert first["papers"] == 24 and first["embedding_model"] == MINILM_NAME
     assert first["background_embedder"]["enabled"] is True
     assert first["search_tiers"] == [STATIC_NAME, MINILM_NAME]
+    assert {0, 10} <= niceness  # the embedder's threads yield to the ones serving requests
     # Every paper got a fast-tier vector too; once MiniLM covers all, search answers from it.
     assert status["embedded"] == 24
     assert status["embeddings"] == {MINILM_NAME: 24, STATIC_NAME: 24}

@@ -6,6 +6,7 @@ publishes its state to a file every worker's GET /api/status reads.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -38,6 +39,7 @@ STATUS_EVERY_S = 5.0  # how often the embedding process publishes its state for 
 STATUS_FILE = "embedder.status.json"  # in the data folder, beside embedder.lock
 # The fast tier embeds thousands of papers a second: big batches, few commits.
 FAST_BATCH, FAST_COMMIT = 256, 2048
+BACKGROUND_NICE = 10  # the embedder thread's niceness on Linux (the web threads keep 0)
 
 
 @dataclass
@@ -145,6 +147,9 @@ class BackgroundEmbedder:
             log.info("another process embeds papers in the background; this one does not")
             return
         settings = self._settings
+        # Requests come first: this thread (and the model's threads it starts) yields the CPU.
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
         self.state.running, self.state.pid = True, os.getpid()
         self.publish()
         embedder: Embedder | None = None
