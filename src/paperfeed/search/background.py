@@ -237,6 +237,8 @@ def status_report(
         embedded, total = embedding_status(session, configured)
     tiers = tier_models(settings)
     answering = answering_model(tiers, counts, total) if settings.search_dense else None
+    if answering is not None and not counts.get(answering):
+        answering = None  # no vectors yet: search works by words alone
     return {
         "papers": total,
         "embedding_model": configured,
