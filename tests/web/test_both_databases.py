@@ -89,7 +89,7 @@ def _free_port() -> int:
 
 
 def _wait_until_up(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a busy machine; the server prepares models meanwhile
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"serve exited: {server.stderr.read().decode()}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
 from collections.abc import Sequence
@@ -64,6 +66,8 @@ def _distill_static(path: Path) -> None:
     offline()
     from model2vec.distill import distill
 
-    with quiet_transformers():
+    # model2vec draws a tqdm bar on stderr, and tqdm reads TQDM_DISABLE only when first imported:
+    # catch the bar's writes (log handlers keep their own stream, so log lines still go out).
+    with quiet_transformers(), contextlib.redirect_stderr(io.StringIO()):
         model = distill(model_name=str(shipped_model_dir()), pca_dims=STATIC_DIMS)
     model.save_pretrained(str(path))
