@@ -9,6 +9,7 @@ a Hypothesis deadline, about a minute for the file.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def site(
 
 def _schema(**extra: object):
     """The app's own /openapi.json (it does not depend on the database) with bounded generation."""
-    app = create_app(Settings(database_url="sqlite://", embed_in_background=False))
+    # At import, before any fixture: a home of its own, not ./paperfeed-data (the secret key).
+    home = Path(tempfile.mkdtemp(prefix="paperfeed-openapi-"))
+    app = create_app(Settings(database_url="sqlite://", home=home, embed_in_background=False))
     config = schemathesis.Config.from_dict(
         {
             "generation": {"max-examples": MAX_EXAMPLES},
