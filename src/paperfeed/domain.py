@@ -6,12 +6,13 @@ import re
 import unicodedata
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from paperfeed.core.clock import as_utc
 from paperfeed.core.errors import Invalid, NotFound
+from paperfeed.core.text import storable
 
 # New-style ids (0704.0001 .. 2506.08007) and old-style ids (hep-th/9901001, cs.AI/0101001).
 _NEW_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
@@ -86,14 +87,38 @@ def normalize_name(name: str) -> str:
     return " ".join(stripped.casefold().replace(".", ". ").split())[:NAME_KEY_MAX]
 
 
-class Author(BaseModel):
+class _Record(BaseModel):
+    """A record read from a source: its text as every database can store it.
+
+    Remote data may hold NUL (which PostgreSQL refuses: a whole import failed on one), other
+    control characters or lone surrogates; core.text.storable drops or replaces them before
+    any field is checked.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return _clean(data) if isinstance(data, dict) else data
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
+
+
+class Author(_Record):
     """A paper's author, in the order the paper lists them."""
 
     name: str
     hf_user: str | None = Field(default=None, description="Hugging Face username who claimed it.")
 
 
-class Organization(BaseModel):
+class Organization(_Record):
     """An organization papers are attributed to (Hugging Face organization data)."""
 
     name: str = Field(
@@ -105,7 +130,7 @@ class Organization(BaseModel):
     avatar_url: str | None = None
 
 
-class Submitter(BaseModel):
+class Submitter(_Record):
     """Who put a paper on a daily list."""
 
     username: str
@@ -122,7 +147,7 @@ TITLE_MAX, ABSTRACT_MAX, FIELD_MAX = 5_000, 100_000, 20_000
 ShortText = Annotated[str, Field(max_length=FIELD_MAX)]
 
 
-class Paper(BaseModel):
+class Paper(_Record):
     """One arXiv paper, keyed by its id without version."""
 
     arxiv_id: str
@@ -164,7 +189,7 @@ class Paper(BaseModel):
         return f"https://arxiv.org/pdf/{self.arxiv_id}"
 
 
-class DailyEntry(BaseModel):
+class DailyEntry(_Record):
     """A paper featured on one day's list."""
 
     day: date

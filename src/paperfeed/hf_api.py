@@ -109,6 +109,10 @@ class HfError(ApiModel):
 
 # OpenAPI `responses` of a route: status -> what that answer holds.
 ErrorResponses = dict[int | str, dict[str, Any]]
+# Every route that takes a JSON body: FastAPI answers 400 to one it cannot decode at all.
+BODY_ERRORS: ErrorResponses = {
+    400: {"model": HfError, "description": "The body could not be decoded (not UTF-8 JSON)."}
+}
 
 
 def hf_paper(paper: Paper, listing: DailyEntry | None = None) -> HfPaper:

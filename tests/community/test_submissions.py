@@ -104,7 +104,7 @@ def test_every_refusal_says_why(
         return refused.value.status, str(refused.value)
 
     assert refusal("not a paper") == (
-        400, "'not a paper' is not an arXiv id or arXiv URL "
+        422, "'not a paper' is not an arXiv id or arXiv URL "
         "(e.g. 2506.08007 or https://arxiv.org/abs/2506.08007).",
     )  # fmt: skip
     assert refusal("2611.99999") == (404, "arXiv has no paper 2611.99999.")

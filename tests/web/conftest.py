@@ -39,8 +39,14 @@ def feed_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def client(feed_db: Database) -> Iterator[TestClient]:
     """A client of the site on that database, with the default page size of 50."""
+    # Session-scoped: made before the autouse fixture turns the background embedder off, so it
+    # is turned off here (its model thread still running at exit aborted pytest, status 134).
     settings = Settings(
-        database_url=feed_db.url, page_size=50, site_name="paperfeed", base_url="http://testserver"
+        database_url=feed_db.url,
+        page_size=50,
+        site_name="paperfeed",
+        base_url="http://testserver",
+        embed_in_background=False,
     )
     with TestClient(create_app(settings, feed_db)) as test_client:
         yield test_client

@@ -18,7 +18,8 @@ from paperfeed.web.app import create_app
 @pytest.fixture(scope="module")
 def server_url(feed_db: Database) -> Iterator[str]:
     """paperfeed served by uvicorn on a free loopback port, in a background thread."""
-    app = create_app(Settings(database_url=feed_db.url), feed_db)
+    # Module-scoped, so made before the autouse fixture turns the embedder off: off here.
+    app = create_app(Settings(database_url=feed_db.url, embed_in_background=False), feed_db)
     with LiveServer(app) as server:
         yield server.url
 

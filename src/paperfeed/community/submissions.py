@@ -114,7 +114,8 @@ def submit_paper(
     except InvalidArxivId:
         raise SubmissionRefused(
             f"{(text or '').strip()[:80]!r} is not an arXiv id or arXiv URL "
-            "(e.g. 2506.08007 or https://arxiv.org/abs/2506.08007)."
+            "(e.g. 2506.08007 or https://arxiv.org/abs/2506.08007).",
+            422,  # what the API documents for it (schemathesis found 400)
         ) from None
     listed = session.scalar(
         select(func.min(DailyEntryRow.day)).where(DailyEntryRow.paper_id == arxiv_id)
@@ -190,7 +191,9 @@ def _check_age(paper: Paper, now: datetime, rules: SubmissionRules) -> None:
     elif paper.announced_on is not None:
         born = start_of(paper.announced_on)
     else:
-        raise SubmissionRefused(f"{paper.arxiv_id} has no known date; its age cannot be checked.")
+        raise SubmissionRefused(
+            f"{paper.arxiv_id} has no known date; its age cannot be checked.", 422
+        )
     if now - born > timedelta(days=rules.max_age_days):
         raise SubmissionRefused(
             f"{paper.arxiv_id} was published on {born.date().isoformat()}, more than "

@@ -11,7 +11,7 @@ from typing import Any
 
 from lxml import etree
 
-from paperfeed.domain import Author, Paper, parse_arxiv_id
+from paperfeed.domain import Author, InvalidArxivId, Paper, parse_arxiv_id
 from paperfeed.ingest import safe_xml
 from paperfeed.ingest.http import PoliteClient, RemoteError
 
@@ -43,9 +43,12 @@ def fetch_paper(client: PoliteClient, url: str, arxiv_id: str) -> Paper | None:
 
 
 def parse_entry(entry: Any) -> Paper:
-    """One Atom <entry> of the arXiv API as a Paper."""
+    """One Atom <entry> of the arXiv API as a Paper; RemoteError for one it cannot read."""
     raw_id = (_text(entry, "atom:id") or "").rstrip("/")
-    arxiv_id, version = parse_arxiv_id(raw_id.split("/abs/", 1)[-1])
+    try:
+        arxiv_id, version = parse_arxiv_id(raw_id.split("/abs/", 1)[-1])
+    except InvalidArxivId:  # a 404 for the submitter's id otherwise: the answer is at fault
+        raise RemoteError(f"the arXiv API sent an entry with the id {raw_id[:80]!r}") from None
     title = _text(entry, "atom:title", keep_whitespace=True)
     if not title:
         raise RemoteError(f"the arXiv API sent {arxiv_id} without a title")

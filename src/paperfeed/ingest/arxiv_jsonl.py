@@ -48,6 +48,9 @@ def import_file(
     if not path.is_file():
         report.reject(str(path), "no such file")
         return report
+    if path.suffix == ".gz" and path.stat().st_size == 0:  # gzip reads it as no lines at all
+        report.reject(str(path), "an empty .gz file (a gzip file is never empty)")
+        return report
     key = f"arxiv-jsonl:{_fingerprint(path)}"
     with db.transaction() as session:
         state = None if restart else read_checkpoint(session, key)
@@ -67,7 +70,10 @@ def import_file(
                     report.reject(f"{path}:{lines_done}", f"a line over {LINE_MAX:,} bytes")
                     continue
                 try:
-                    batch.append(parse_record(json.loads(line.rstrip(b"\r\n"))))
+                    # Decoded here: json.loads would guess UTF-16 or -32 from a stray NUL.
+                    batch.append(parse_record(json.loads(line.rstrip(b"\r\n").decode())))
+                except UnicodeDecodeError:
+                    report.reject(f"{path}:{lines_done}", "not UTF-8 text")
                 except json.JSONDecodeError as error:
                     report.reject(f"{path}:{lines_done}", f"not valid JSON ({error.msg})")
                 except MalformedRecord as error:
@@ -109,7 +115,7 @@ def parse_record(record: Any) -> Paper:
             title=title,
             abstract=record.get("abstract") or "",
             authors=[Author(name=name) for name in _author_names(record)],
-            categories=(record.get("categories") or "").split(),
+            categories=_text(record, "categories").split(),
             published_at=created[0] if created else None,
             updated_at=created[-1] if len(created) > 1 else None,
             announced_on=_day(record.get("first_seen_date")),
@@ -168,9 +174,16 @@ def _listed_names(record: dict) -> list[str]:
     listed = record.get("authors_list")
     if isinstance(listed, list):
         return [name.strip() for name in listed if isinstance(name, str) and name.strip()]
-    text = record.get("authors") or ""
-    names = text.replace(" and ", ", ").split(",")
+    names = _text(record, "authors").replace(" and ", ", ").split(",")
     return [" ".join(name.split()) for name in names if name.strip()]
+
+
+def _text(record: dict, key: str) -> str:
+    """A field the code splits, as text ("" when missing); anything else is malformed."""
+    value = record.get(key) or ""
+    if not isinstance(value, str):
+        raise MalformedRecord(f"{key} is a JSON {type(value).__name__}, not text")
+    return value
 
 
 def _rfc2822(value: Any) -> datetime | None:

@@ -15,7 +15,15 @@ from pydantic import Field
 from paperfeed.community import accounts
 from paperfeed.community import collections as service
 from paperfeed.community.collections import Collection, SavedPaper
-from paperfeed.hf_api import ApiModel, ErrorResponses, HfError, HfPaper, HfTimestamp, hf_paper
+from paperfeed.hf_api import (
+    BODY_ERRORS,
+    ApiModel,
+    ErrorResponses,
+    HfError,
+    HfPaper,
+    HfTimestamp,
+    hf_paper,
+)
 from paperfeed.store.models import COLLECTION_NAME_MAX
 from paperfeed.web.auth import CurrentUser, RequiredUser
 from paperfeed.web.deps import DbSession
@@ -56,14 +64,15 @@ class CollectionOut(CollectionSummary):
     papers: list[SavedPaperOut]
 
 
+# `public` is a JSON boolean: 0, 1 or "yes" are refused (422), not read as one (strict=True).
 class CollectionIn(ApiModel):
     name: str = Field(min_length=1, max_length=COLLECTION_NAME_MAX)
-    public: bool = False
+    public: bool = Field(default=False, strict=True)
 
 
 class CollectionChange(ApiModel):
     name: str | None = Field(default=None, min_length=1, max_length=COLLECTION_NAME_MAX)
-    public: bool | None = None
+    public: bool | None = Field(default=None, strict=True)
 
 
 class PaperIn(ApiModel):
@@ -108,7 +117,10 @@ def users_collections(
 
 
 @router.post(
-    "/collections", response_model=CollectionSummary, status_code=201, responses=_WRITE_ERRORS
+    "/collections",
+    response_model=CollectionSummary,
+    status_code=201,
+    responses={**_WRITE_ERRORS, **BODY_ERRORS},
 )
 def create_collection(
     request: Request, user: RequiredUser, body: CollectionIn
@@ -120,7 +132,9 @@ def create_collection(
 
 
 @router.patch(
-    "/collections/{collection_id:id}", response_model=CollectionSummary, responses=_WRITE_ERRORS
+    "/collections/{collection_id:id}",
+    response_model=CollectionSummary,
+    responses={**_WRITE_ERRORS, **BODY_ERRORS},
 )
 def change_collection(
     collection_id: int, request: Request, user: RequiredUser, body: CollectionChange
@@ -147,7 +161,7 @@ def delete_collection(collection_id: int, request: Request, user: RequiredUser) 
 @router.post(
     "/collections/{collection_id:id}/papers",
     response_model=PaperChange,
-    responses=_WRITE_ERRORS,
+    responses={**_WRITE_ERRORS, **BODY_ERRORS},
 )
 def add_paper(
     collection_id: int, request: Request, user: RequiredUser, body: Annotated[PaperIn, Body()]

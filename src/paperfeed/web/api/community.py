@@ -13,6 +13,7 @@ from paperfeed.community.submissions import SubmissionRules
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import paper_detail
 from paperfeed.hf_api import (
+    BODY_ERRORS,
     ApiModel,
     ErrorResponses,
     HfDailyPaper,
@@ -98,7 +99,7 @@ def list_comments(arxiv_id: str, session: DbSession) -> list[CommentOut]:
     response_model=CommentOut,
     response_model_exclude_none=True,
     status_code=201,
-    responses={**_AUTH_ERRORS, 422: {"model": HfError}},
+    responses={**_AUTH_ERRORS, **BODY_ERRORS, 422: {"model": HfError}},
 )
 def post_comment(
     arxiv_id: str, request: Request, user: RequiredUser, comment: Annotated[CommentIn, Body()]
@@ -118,6 +119,7 @@ def post_comment(
     status_code=201,
     responses={
         **_AUTH_ERRORS,
+        **BODY_ERRORS,
         409: {"model": HfError, "description": "Already on a daily list."},
         422: {"model": HfError, "description": "Not an arXiv id, or too old."},
         429: {"model": HfError, "description": "The daily cap is reached, or too many tries."},
