@@ -11,8 +11,8 @@ from sqlalchemy import select
 from support.accounts import make_user
 from support.search_corpus import import_october
 
-from paperfeed.community import collections, dismissals, follows, reader_state, votes
-from paperfeed.rank import recommend
+from paperfeed.community import collections, votes
+from paperfeed.rank import dismissals, follows, reader_state, recommend
 from paperfeed.rank.recommend import Recommender
 from paperfeed.search.embedding import paper_text, text_hash
 from paperfeed.search.vectors import store as vectors_store

@@ -1,14 +1,14 @@
 """The recommender: every paper of a period scored for one reader, each with the reason it is there.
 
-What a reader tells it (paperfeed.community): upvotes and papers saved in collections (liked),
-"not interested" (disliked), and follows of authors, organizations, arXiv categories and saved
-searches. A candidate's score is its content score (rank/content.py: closeness to the liked
-papers by words and by meaning, recent signals weighing more, minus closeness to dismissed ones)
-plus a fixed lift for each follow it matches (FOLLOW_LIFTS, in the same z units), plus a small
-share of its trending rank that breaks ties. Nothing is trained ahead: the reader's signals are
-read at each request, so an upvote changes the next page. A reader with no signals at all is
-"cold" and gets the period's trending order (and the onboarding page offers categories and
-papers to start from).
+What a reader tells it: upvotes and papers saved in collections (liked; paperfeed.community),
+"not interested" (disliked; rank/dismissals.py), and follows of authors, organizations, arXiv
+categories and saved searches (rank/follows.py). A candidate's score is its content score
+(rank/content.py: closeness to the liked papers by words and by meaning, recent signals weighing
+more, minus closeness to dismissed ones) plus a fixed lift for each follow it matches
+(FOLLOW_LIFTS, in the same z units), plus a small share of its trending rank that breaks ties.
+Nothing is trained ahead: the reader's signals are read at each request, so an upvote changes the
+next page. A reader with no signals at all is "cold" and gets the period's trending order (and
+the onboarding page offers categories and papers to start from).
 
 What costs time is cached per process: the word space (document frequencies of every stored
 paper, also kept in the data folder and refreshed when the corpus grew by a tenth), the
@@ -31,14 +31,12 @@ import scipy.sparse as sp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paperfeed.community import dismissals, follows, reader_state
-from paperfeed.community.follows import Follow
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
 from paperfeed.domain import DailyEntry, Paper, normalize_name
-from paperfeed.feed.items import Card
-from paperfeed.rank import content, trending
+from paperfeed.rank import content, dismissals, follows, reader_state, trending
 from paperfeed.rank.content import Candidates, Taste, WordSpace
+from paperfeed.rank.follows import Follow
 from paperfeed.search import lexical
 from paperfeed.search.embedding import tier_models
 from paperfeed.search.vectors import store as vectors_store
@@ -110,10 +108,6 @@ class Recommendation:
     score: float
     reason: str
     entry: DailyEntry | None = None
-
-    @property
-    def card(self) -> Card:
-        return Card.listed(self.entry) if self.entry else Card.announced(self.paper)
 
 
 @dataclass(frozen=True)
@@ -416,12 +410,16 @@ class Recommender:
         """The pool's papers for this reader, best first, without those they already judged."""
         n = len(pool)
         prior = TRENDING_WEIGHT * (1 - np.arange(n) / max(n - 1, 1))
-        if profile.cold:
-            return [Ranked(i, float(prior[i]), "trending") for i in range(n)]
+        known = profile.known
+        if profile.cold:  # the trending order, less what the reader dismissed
+            return [
+                Ranked(i, float(prior[i]), "trending")
+                for i in range(n)
+                if pool.papers[i].id not in known
+            ]
         scored = content.score(pool.candidates, taste)
         lifts, lift_reasons = _follow_lifts(profile.follows, pool)
         totals = scored.scores + lifts + prior
-        known = profile.known
         ranked = []
         for row in np.argsort(-totals, kind="stable"):
             paper = pool.papers[row]

@@ -19,6 +19,7 @@ from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
+from paperfeed.web.views import for_you as for_you_views
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     install_auth(app, settings)
     collection_views.install(app)
+    for_you_views.install(app)
     return app

@@ -18,8 +18,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from paperfeed.community import dismissals, follows
 from paperfeed.core.clock import utcnow
+from paperfeed.rank import dismissals, follows
 from paperfeed.store.dialect import insert
 from paperfeed.store.models import ReaderStateRow, UserRow
 
