@@ -115,9 +115,20 @@ class Candidates:
     words: sp.csr_matrix
     vectors: np.ndarray | None = None  # centered, unit length; zero rows for papers without one
     has_vector: np.ndarray | None = None  # bool per row
+    _by_term: sp.csr_matrix | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def closeness(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Cosines of every candidate (rows of the result) to each of `rows` (columns).
+
+        The candidates' matrix is kept transposed (terms by papers) after the first call, so
+        the product is row-major on both sides and needs no conversion of the 2M-term axis.
+        """
+        if self._by_term is None:
+            self._by_term = sp.csr_matrix(self.words.T)
+        return (rows @ self._by_term).toarray().T
 
 
 @dataclass
@@ -160,7 +171,7 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     if taste.empty or not n:
         return ContentScores(np.zeros(n), np.zeros(n, dtype=np.int64))
     log_weights = np.log(np.maximum(taste.weights, 1e-12))
-    word_sims = (candidates.words @ taste.words.T).toarray() / WORD_TAU + log_weights
+    word_sims = candidates.closeness(taste.words) / WORD_TAU + log_weights
     total = _standard(_soft_max(word_sims))
     closest_by = word_sims
     vector_sims = _vector_sims(candidates, taste.vectors)
@@ -179,7 +190,7 @@ def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:
     """Standardized closeness of each candidate to the dismissed papers (None without any)."""
     if taste.disliked_words is None or not taste.disliked_words.shape[0]:
         return None
-    near = _standard(_soft_max((candidates.words @ taste.disliked_words.T).toarray() / WORD_TAU))
+    near = _standard(_soft_max(candidates.closeness(taste.disliked_words) / WORD_TAU))
     vector_sims = _vector_sims(candidates, taste.disliked_vectors)
     if vector_sims is not None:
         meaning = _neutral_where_missing(_soft_max(vector_sims / VECTOR_TAU), candidates)
