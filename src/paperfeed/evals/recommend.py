@@ -23,7 +23,9 @@ Methods, all in the same run on the same readers:
 - paperfeed+not-interested: the same with DISLIKED papers marked "not interested", drawn at
   random from other readers' saved papers outside the reader's categories.
 The corpus is what a site would have stored: every paper before the cutoff and the candidates.
-Embeddings are cached under <home>/cache/eval, so only the first run embeds.
+Embedded are only the papers a method reads (candidates, saved and dismissed papers, and a
+sample of CENTER_SAMPLE earlier papers whose mean centers the vectors), cached under
+<home>/cache/eval, so only the first run embeds.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ HISTORY = 20
 WEEKS = 4
 DISLIKED = 10
 SEED = 11
+CENTER_SAMPLE = 5000  # papers before the cutoff whose mean embedding centers the vectors
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,14 @@ def run(
     words = space.transform(texts)
     embedder = load_embedder(settings, model, "cpu")
     cache = VectorCache(settings.home / "cache" / "eval", embedder)
-    embedded = [paper_text(records[i].title, records[i].abstract) for i in corpus]
-    raw = cache.vectors(embedded, progress)
-    centered = content.center(raw, raw[: len(before)].mean(axis=0))
+    # Only what a method reads is embedded: the candidates, the readers' saved and dismissed
+    # papers, and a sample of the corpus before the cutoff for its mean (the centering).
+    needed = needed_rows(before, candidate_ids, sampled, row_of, seed)
+    embedded = [paper_text(records[corpus[r]].title, records[corpus[r]].abstract) for r in needed]
+    raw = np.zeros((len(corpus), embedder.dim), dtype=np.float32)
+    raw[needed] = cache.vectors(embedded, progress)
+    sample = [r for r in needed if r < len(before)]
+    centered = content.center(raw, raw[sample].mean(axis=0))
     candidates = Candidates(
         ids=[records[i].id for i in candidate_ids],
         words=words[candidate_rows],
@@ -265,6 +273,17 @@ def run(
         "seed": seed,
     }
     return result
+
+
+def needed_rows(
+    before: list[int], candidates: list[int], sampled: list[Reader], row_of: dict[int, int],
+    seed: int,
+) -> list[int]:
+    """Corpus rows the eval embeds: candidates, saved and dismissed papers, a CENTER_SAMPLE."""
+    rows = {row_of[i] for i in candidates}
+    rows |= {row_of[i] for reader in sampled for i in (*reader.history, *reader.disliked)}
+    rows |= {row_of[i] for i in random.Random(seed).sample(before, min(CENTER_SAMPLE, len(before)))}
+    return sorted(rows)
 
 
 def _embeddings_only(candidates: Candidates, taste: Callable[..., Taste]):
