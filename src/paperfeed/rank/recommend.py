@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from threadpoolctl import ThreadpoolController
 
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
@@ -60,6 +61,7 @@ TRENDING_WEIGHT = 0.2  # the trending rank's share: 0.2 between the period's fir
 MAX_LIKED = 300  # the most recent liked papers a taste is made of (bounds a request's cost)
 MAX_DISLIKED = 200
 MAX_SPAN_DAYS = 92  # the longest from/to range recommendations are asked for
+POOL_TTL_S = 60  # a span's candidates are looked up again after this (new papers, new ranks)
 REFRESH_S = 600  # how often a process checks whether the word space and centers are stale
 STALE_SHARE = 0.1  # refit them when the corpus changed by this share
 TITLE_IN_REASON = 80
@@ -141,12 +143,13 @@ class PoolPaper:
 
 @dataclass
 class Pool:
-    """The candidates of a period in the order of their trending rank, in both spaces."""
+    """The candidates of a period in the order of their trending rank, in both spaces, with
+    lookups from an author, organization, category or stemmed word to the rows that have it."""
 
     papers: list[PoolPaper]
     candidates: Candidates
     model: str | None  # whose vectors `candidates` holds
-    _terms: list[frozenset[str]] | None = None
+    _lookups: dict[str, dict[str, list[int]]] | None = None
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -155,22 +158,51 @@ class Pool:
     def ids(self) -> list[str]:
         return self.candidates.ids
 
-    def terms(self) -> list[frozenset[str]]:
-        """Each candidate's stemmed words (as search analyzes them), made on first use."""
-        if self._terms is None:
-            self._terms = [
-                frozenset(lexical.analyze(f"{p.title} {p.abstract}")) for p in self.papers
-            ]
-        return self._terms
+    def rows_with(self, kind: str) -> dict[str, list[int]]:
+        """Rows by author key ("author"), organization, category (primary first, archives
+        too: "category") and stemmed word ("word", made on first use)."""
+        if self._lookups is None:
+            self._lookups = _lookups(self.papers)
+        if kind == "word" and "word" not in self._lookups:
+            words: dict[str, list[int]] = {}
+            for row, paper in enumerate(self.papers):
+                for term in set(lexical.analyze(f"{paper.title} {paper.abstract}")):
+                    words.setdefault(term, []).append(row)
+            self._lookups["word"] = words
+        return self._lookups[kind]
+
+
+def _lookups(papers: Sequence[PoolPaper]) -> dict[str, dict[str, list[int]]]:
+    found: dict[str, dict[str, list[int]]] = {"author": {}, "organization": {}, "category": {}}
+    for row, paper in enumerate(papers):
+        for key in {key for key, _name in paper.authors}:
+            found["author"].setdefault(key, []).append(row)
+        for name in paper.organizations:
+            found["organization"].setdefault(name, []).append(row)
+        seen: set[str] = set()
+        for category in paper.categories:
+            for key in (category, category.split(".")[0]):
+                if key not in seen:
+                    seen.add(key)
+                    found["category"].setdefault(key, []).append(row)
+    return found
 
 
 @dataclass(frozen=True)
 class Ranked:
-    """A candidate's place: its row in the pool, final score and reason."""
+    """A candidate's place: its row in the pool and final score; `reason` says why."""
 
     row: int
     score: float
-    reason: str
+    explain: Callable[[int], str] = field(repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        return self.explain(self.row)
+
+
+def _trending_reason(_row: int) -> str:
+    return "trending"
 
 
 def load_profiles(session: Session, user_ids: Sequence[int]) -> dict[int, Profile]:
@@ -223,10 +255,14 @@ class Recommender:
         self.models = tier_models(settings) if settings.search_dense else []
         self._lock = threading.Lock()
         self._space: WordSpace | None = None
-        self._centers: dict[str, tuple[int, np.ndarray]] = {}  # model -> (vectors, mean)
+        # model -> (vectors counted, their mean, when checked)
+        self._centers: dict[str, tuple[int, np.ndarray, float]] = {}
         self._checked = 0.0
-        self._pools: OrderedDict[tuple, Pool] = OrderedDict()
+        self._pools: OrderedDict[tuple[date, date], tuple[float, Pool]] = OrderedDict()
         self._rows: OrderedDict[str, tuple[str, sp.csr_matrix]] = OrderedDict()
+        # (model, paper) -> its stored vector; a changed text gets a new vector only after the
+        # embedder re-embeds it, and this cache then keeps the old one until evicted: harmless
+        self._vectors_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
     # --- the word space and the embedding centers ---
 
@@ -252,7 +288,11 @@ class Recommender:
             return space
 
     def center(self, session: Session, model: str) -> np.ndarray | None:
-        """The mean of `model`'s stored vectors, recomputed when their number moved by a tenth."""
+        """The mean of `model`'s stored vectors, recomputed when their number moved by a tenth
+        (checked every REFRESH_S)."""
+        known = self._centers.get(model)
+        if known is not None and time.monotonic() - known[2] < REFRESH_S:
+            return known[1]
         count = int(
             session.scalar(
                 select(func.count())
@@ -261,8 +301,8 @@ class Recommender:
             )
             or 0
         )
-        known = self._centers.get(model)
         if known is not None and not _stale(known[0], count):
+            self._centers[model] = (known[0], known[1], time.monotonic())
             return known[1]
         if not count:
             return None
@@ -272,7 +312,7 @@ class Recommender:
             total = part if total is None else total + part
         mean = (total / count).astype(np.float32) if total is not None else None
         if mean is not None:
-            self._centers[model] = (count, mean)
+            self._centers[model] = (count, mean, time.monotonic())
         return mean
 
     # --- candidates ---
@@ -281,19 +321,22 @@ class Recommender:
         self, session: Session, first: date, last: date, *, now: datetime | None = None
     ) -> Pool:
         """The papers of a span (featured on its daily lists or announced in it)."""
+        span = (first, last)
+        with self._lock:
+            recent = self._pools.get(span)
+            if recent is not None and time.monotonic() - recent[0] < POOL_TTL_S:
+                self._pools.move_to_end(span)
+                return recent[1]
         ranked, _featured = trending.rank_period(
             session, first, last, now=now, gravity=self.settings.trending_gravity
         )
         ids = [str(r.key) for r in ranked]
-        key = (first, last, hash(tuple(ids)))
+        if recent is not None and recent[1].ids == ids:  # the same papers in the same order
+            built = recent[1]
+        else:
+            built = self.pool_of(session, _pool_papers(session, ids))
         with self._lock:
-            cached = self._pools.get(key)
-            if cached is not None:
-                self._pools.move_to_end(key)
-                return cached
-        built = self.pool_of(session, _pool_papers(session, ids))
-        with self._lock:
-            self._pools[key] = built
+            self._pools[span] = (time.monotonic(), built)
             while len(self._pools) > _CACHED_POOLS:
                 self._pools.popitem(last=False)
         return built
@@ -396,10 +439,25 @@ class Recommender:
     def _vector_rows(
         self, session: Session, model: str, ids: list[str], center: np.ndarray | None
     ) -> np.ndarray | None:
-        found_ids, matrix = vectors_store.vectors_for(session, model, ids)
-        if not found_ids:
+        """Centered vectors of these papers (zero rows for those without), cached by paper."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for paper_id in ids:
+                cached = self._vectors_cache.get((model, paper_id))
+                if cached is not None:
+                    found[paper_id] = cached
+        missing = [paper_id for paper_id in ids if paper_id not in found]
+        if missing:
+            read_ids, matrix = vectors_store.vectors_for(session, model, missing)
+            with self._lock:
+                for paper_id, vector in zip(read_ids, matrix, strict=True):
+                    found[paper_id] = self._vectors_cache[(model, paper_id)] = vector
+                while len(self._vectors_cache) > _CACHED_ROWS:
+                    self._vectors_cache.popitem(last=False)
+        if not found:
             return None
-        ordered, _present = _rows_in_order(ids, found_ids, matrix)
+        present = [paper_id for paper_id in ids if paper_id in found]
+        ordered, _present = _rows_in_order(ids, present, np.stack([found[i] for i in present]))
         return content.center(ordered, center)
 
     # --- ranking ---
@@ -413,23 +471,24 @@ class Recommender:
         known = profile.known
         if profile.cold:  # the trending order, less what the reader dismissed
             return [
-                Ranked(i, float(prior[i]), "trending")
+                Ranked(i, float(prior[i]), _trending_reason)
                 for i in range(n)
                 if pool.papers[i].id not in known
             ]
-        scored = content.score(pool.candidates, taste)
+        with _one_blas_thread():  # products this small gain nothing from threads but contention
+            scored = content.score(pool.candidates, taste)
         lifts, lift_reasons = _follow_lifts(profile.follows, pool)
         totals = scored.scores + lifts + prior
-        ranked = []
-        for row in np.argsort(-totals, kind="stable"):
-            paper = pool.papers[row]
-            if paper.id in known:
-                continue
-            ranked.append(
-                Ranked(int(row), float(totals[row]), _reason(row, scored, lifts, lift_reasons,
-                                                                taste, titles))
-            )  # fmt: skip
-        return ranked
+
+        def explain(row: int) -> str:
+            return _reason(row, scored, lifts, lift_reasons, taste, titles)
+
+        order = np.argsort(-totals, kind="stable")
+        return [
+            Ranked(int(row), float(totals[row]), explain)
+            for row in order
+            if pool.papers[row].id not in known
+        ]
 
     def recommend(
         self,
@@ -488,64 +547,66 @@ def span_of(first: date, last: date) -> tuple[date, date]:
     return first, last
 
 
-def _follow_lifts(
-    followed: list[Follow], pool: Pool
-) -> tuple[np.ndarray, list[tuple[float, str] | None]]:
-    """Per candidate: the lift of the follows it matches and the reason of the largest one."""
-    n = len(pool)
-    lifts = np.zeros(n)
-    reasons: list[tuple[float, str] | None] = [None] * n
+def _follow_lifts(followed: list[Follow], pool: Pool) -> tuple[np.ndarray, dict[int, tuple]]:
+    """Per candidate: the lift of the follows it matches, and (lift, reason) of the largest
+    one for the candidates that match any."""
+    lifts = np.zeros(len(pool))
+    reasons: dict[int, tuple[float, str]] = {}
     if not followed:
         return lifts, reasons
-    authors = {f.key: f.label for f in followed if f.kind == "author"}
-    organizations = {f.key: f.label for f in followed if f.kind == "organization"}
-    categories = {f.key: f.label for f in followed if f.kind == "category"}
-    searches = [
-        (frozenset(lexical.analyze(f.label)), f.label) for f in followed if f.kind == "search"
-    ]
-    searches = [(terms, label) for terms, label in searches if terms]
-    terms = pool.terms() if searches else None
 
-    def lift(row: int, amount: float, reason: str) -> None:
-        lifts[row] += amount
-        if reasons[row] is None or amount > reasons[row][0]:  # type: ignore[index]
-            reasons[row] = (amount, reason)
+    def lift(rows: Sequence[int], amount: float, reason: str) -> None:
+        for row in rows:
+            lifts[row] += amount
+            if row not in reasons or amount > reasons[row][0]:
+                reasons[row] = (amount, reason)
 
-    for row, paper in enumerate(pool.papers):
-        for key, name in paper.authors:
-            if key in authors:
-                lift(row, FOLLOW_LIFTS["author"], f"by an author you follow ({name})")
-                break
-        for name in paper.organizations & organizations.keys():
-            lift(row, FOLLOW_LIFTS["organization"],
-                 f"from an organization you follow ({organizations[name]})")  # fmt: skip
-            break
-        for position, category in enumerate(paper.categories):
-            archive = category.split(".")[0]
-            match = categories.get(category) or (categories.get(archive) if archive != category
-                                                 else None)  # fmt: skip
-            if match:
-                amount = FOLLOW_LIFTS["category"] if position == 0 else CROSS_LIST_LIFT
-                lift(row, amount, f"in a category you follow ({match})")
-                break
-        if terms is not None:
-            for wanted, label in searches:
-                if wanted <= terms[row]:
-                    lift(row, FOLLOW_LIFTS["search"], f"matches your search «{label}»")
-                    break
+    by = {kind: pool.rows_with(kind) for kind in ("author", "organization", "category")}
+    for follow in followed:
+        if follow.kind == "author":
+            for row in by["author"].get(follow.key, ()):
+                name = _name_in(pool, row, follow.key)
+                lift([row], FOLLOW_LIFTS["author"], f"by an author you follow ({name})")
+        elif follow.kind == "organization":
+            rows = by["organization"].get(follow.key, [])
+            reason = f"from an organization you follow ({follow.label})"
+            lift(rows, FOLLOW_LIFTS["organization"], reason)
+        elif follow.kind == "category":
+            rows = by["category"].get(follow.key, [])
+            primary = [r for r in rows if _primary_matches(pool.papers[r], follow.key)]
+            others = sorted(set(rows) - set(primary))
+            reason = f"in a category you follow ({follow.label})"
+            lift(primary, FOLLOW_LIFTS["category"], reason)
+            lift(others, CROSS_LIST_LIFT, reason)
+        elif follow.kind == "search":
+            terms = set(lexical.analyze(follow.label))
+            if not terms:
+                continue
+            words = pool.rows_with("word")
+            matching = set.intersection(*(set(words.get(term, ())) for term in terms))
+            lift(sorted(matching), FOLLOW_LIFTS["search"], f"matches your search «{follow.label}»")
     return lifts, reasons
+
+
+def _primary_matches(paper: PoolPaper, key: str) -> bool:
+    primary = paper.categories[0] if paper.categories else ""
+    return key in (primary, primary.split(".")[0])
+
+
+def _name_in(pool: Pool, row: int, key: str) -> str:
+    return next((name for k, name in pool.papers[row].authors if k == key), key)
 
 
 def _reason(
     row: int,
     scored: content.ContentScores,
     lifts: np.ndarray,
-    lift_reasons: list[tuple[float, str] | None],
+    lift_reasons: dict[int, tuple[float, str]],
     taste: Taste,
     titles: dict[str, str],
 ) -> str:
     """The strongest reason a candidate is where it is."""
-    follow = lift_reasons[row]
+    follow = lift_reasons.get(row)
     liked = None
     if not taste.empty:
         title = " ".join(titles.get(taste.liked[scored.closest[row]], "").split())
@@ -642,6 +703,17 @@ def _newest(found: dict[str, datetime], exclude: dict[str, datetime] | None = No
         if exclude is None or paper_id not in exclude or exclude[paper_id] < at
     ]
     return sorted(signals, key=lambda s: (s.at, s.paper_id), reverse=True)
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """A context that runs BLAS on one thread (the controller scans the libraries only once)."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _stale(counted: int, now: int) -> bool:
