@@ -108,7 +108,9 @@ def test_stored_embeddings_take_part_and_keep_diffusion_first(
         assert pool.model == static_embedder.name
         assert pool.candidates.has_vector is not None and pool.candidates.has_vector.all()
     ids = _ids(october, reader, recommender, 10)
-    assert sum(_is_about(october, ids[:5], "diffusion")) >= 4
+    # About one paper in eight is about diffusion; here most of the first ten are.
+    assert sum(_is_about(october, ids[:5], "diffusion")) >= 3
+    assert sum(_is_about(october, ids, "diffusion")) >= 6
 
 
 def test_not_interested_removes_the_paper_and_lowers_its_near_neighbours(

@@ -18,8 +18,8 @@ Methods, all in the same run on the same readers:
   other paper negative;
 - embedding-centroid: cosine to the mean embedding of the saved papers;
 - paperfeed, paperfeed-words, paperfeed-embeddings: `rank.content.score`, what the site serves,
-  with both spaces or one (the word space counted on the same corpus, embeddings centered on its
-  mean);
+  with both spaces and the reader's categories, words and categories, or embeddings alone (the
+  word space counted on the same corpus, embeddings centered on its mean);
 - paperfeed+not-interested: the same with DISLIKED papers marked "not interested", drawn at
   random from other readers' saved papers outside the reader's categories.
 The corpus is what a site would have stored: every paper before the cutoff and the candidates.
@@ -187,8 +187,9 @@ def run(
         words=words[candidate_rows],
         vectors=centered[candidate_rows],
         has_vector=np.ones(len(candidate_ids), dtype=bool),
+        categories=[records[i].categories for i in candidate_ids],
     )
-    words_only = Candidates(candidates.ids, candidates.words)
+    words_only = Candidates(candidates.ids, candidates.words, categories=candidates.categories)
     raw_candidates = raw[candidate_rows]
 
     def taste(reader: Reader, *, vectors: bool = True, disliked: bool = False) -> Taste:
@@ -199,6 +200,7 @@ def run(
             words=words[rows],
             weights=content.recency_weight(np.asarray(ages)),
             vectors=centered[rows] if vectors else None,
+            categories=[records[i].categories for i in reader.history],
         )
         if disliked and reader.disliked:
             negative = [row_of[i] for i in reader.disliked]
@@ -291,11 +293,12 @@ def _embeddings_only(candidates: Candidates, taste: Callable[..., Taste]):
     from scipy import sparse
 
     blank = sparse.csr_matrix(candidates.words.shape, dtype=np.float32)
-    only = Candidates(candidates.ids, blank, candidates.vectors, candidates.has_vector)
+    only = Candidates(candidates.ids, blank, candidates.vectors, candidates.has_vector)  # no fields
 
     def scores(reader: Reader) -> np.ndarray:
         made = taste(reader)
         made.words = sparse.csr_matrix(made.words.shape, dtype=np.float32)
+        made.categories = None
         return content.score(only, made).scores
 
     return scores

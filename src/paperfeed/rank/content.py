@@ -4,7 +4,7 @@ A reader's taste is a few papers they liked (upvoted, saved), each weighted by h
 signal is (half-life HALF_LIFE_DAYS), and a few they marked "not interested". A candidate is
 scored by how close it comes to the liked papers, in two spaces:
 
-- words: hashed tf-idf of title and abstract, unigrams and bigrams, idf raised to IDF_POWER so
+- words: hashed tf-idf of title and abstract, unigrams and bigrams, idf squared (IDF_POWER) so
   rare terms (a method's name, a data set) weigh more, terms in more than MAX_DF of all papers
   (on a small site: half, or MIN_MAX_DF papers) or in a single one dropped, sublinear tf, rows
   of unit length (WordSpace);
@@ -14,8 +14,10 @@ scored by how close it comes to the liked papers, in two spaces:
 In each space the closeness to the liked papers is a soft maximum, log sum_i w_i exp(s_i / tau):
 near one liked paper counts almost as much as near all of them, so a reader of two topics gets
 both, where a centroid would average them away. Both are standardized over the candidates
-(z-scores) and added, words first (EMBEDDING_WEIGHT); closeness to dismissed papers, by the
-same soft maximum, is subtracted where it is above the candidates' average (NEGATIVE_WEIGHT).
+(z-scores) and added, words first (EMBEDDING_WEIGHT), with the reader's fields: the share of
+liked papers in each of a candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness
+to dismissed papers, by the same soft maximum, is subtracted where it is above the candidates'
+average (NEGATIVE_WEIGHT).
 Every step is a sparse or dense matrix product over at most a few thousand rows: a reader's
 scores for a week of papers take about a millisecond, so a vote changes the next page at once.
 The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
@@ -31,12 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 
 WORD_FEATURES = 1 << 21  # hashed unigram and bigram buckets (few collisions at 75k papers)
-IDF_POWER = 1.5
+IDF_POWER = 2.0
 MAX_DF = 0.1  # terms in more than this share of papers carry no taste...
 MIN_MAX_DF = 500  # ...but on a small site, terms of up to this many papers (or half) still do
 WORD_TAU = 0.1  # soft-maximum temperatures: cosines of tf-idf rows, of centered embeddings
 VECTOR_TAU = 0.05
 EMBEDDING_WEIGHT = 0.5
+CATEGORY_WEIGHT = 0.5
 NEGATIVE_WEIGHT = 0.5
 HALF_LIFE_DAYS = 180.0
 _TOKEN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
@@ -115,6 +118,7 @@ class Candidates:
     words: sp.csr_matrix
     vectors: np.ndarray | None = None  # centered, unit length; zero rows for papers without one
     has_vector: np.ndarray | None = None  # bool per row
+    categories: list[tuple[str, ...]] | None = None  # per row, as the taste writes them
     _by_term: sp.csr_matrix | None = None
 
     def __len__(self) -> int:
@@ -141,6 +145,7 @@ class Taste:
     vectors: np.ndarray | None = None  # same rows as `words`; zero rows lack a vector
     disliked_words: sp.csr_matrix | None = None
     disliked_vectors: np.ndarray | None = None
+    categories: list[tuple[str, ...]] | None = None  # of the liked papers, in `liked` order
 
     @property
     def empty(self) -> bool:
@@ -180,10 +185,26 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
         meaning = _soft_max(vector_sims)
         total = total + EMBEDDING_WEIGHT * _standard(_neutral_where_missing(meaning, candidates))
         closest_by = word_sims + EMBEDDING_WEIGHT * vector_sims
+    fields = _fields(candidates, taste)
+    if fields is not None:
+        total = total + CATEGORY_WEIGHT * _standard(fields)
     penalty = _dislike(candidates, taste)
     if penalty is not None:
         total = total - NEGATIVE_WEIGHT * np.maximum(penalty, 0.0)
     return ContentScores(total, np.argmax(closest_by, axis=1))
+
+
+def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
+    """Per candidate: the mean, over its categories, of the share of liked papers in each."""
+    if candidates.categories is None or not taste.categories:
+        return None
+    share: dict[str, float] = {}
+    for categories in taste.categories:
+        for category in set(categories):
+            share[category] = share.get(category, 0.0) + 1 / len(taste.categories)
+    return np.asarray(
+        [sum(share.get(c, 0.0) for c in cats) / max(len(cats), 1) for cats in candidates.categories]
+    )
 
 
 def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:

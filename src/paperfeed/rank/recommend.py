@@ -357,7 +357,7 @@ class Recommender:
             model, found = vectors[0], (vectors[1], vectors[2])
         else:
             model, found = self._vectors(session, ids)
-        candidates = Candidates(ids, words)
+        candidates = Candidates(ids, words, categories=[p.categories for p in papers])
         if model is not None and found[0]:
             matrix, present = _rows_in_order(ids, found[0], found[1])
             candidates.vectors = content.center(matrix, self.center(session, model))
@@ -386,7 +386,9 @@ class Recommender:
         now = as_utc(now) if now else utcnow()
         liked = profile.liked[:MAX_LIKED]
         disliked = profile.disliked[:MAX_DISLIKED]
-        texts = _texts(session, [s.paper_id for s in liked] + [s.paper_id for s in disliked])
+        texts, fields = _texts(
+            session, [s.paper_id for s in liked] + [s.paper_id for s in disliked]
+        )
         liked = [s for s in liked if s.paper_id in texts]
         disliked = [s for s in disliked if s.paper_id in texts]
         space = self.space(session)
@@ -395,6 +397,7 @@ class Recommender:
             liked=[s.paper_id for s in liked],
             words=self._word_rows(space, [s.paper_id for s in liked], texts),
             weights=content.recency_weight(ages),
+            categories=[fields.get(s.paper_id, ()) for s in liked],
         )
         if disliked:
             taste.disliked_words = self._word_rows(space, [s.paper_id for s in disliked], texts)
@@ -653,15 +656,21 @@ def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
     return found
 
 
-def _texts(session: Session, ids: list[str]) -> dict[str, tuple[str, str]]:
+def _texts(
+    session: Session, ids: list[str]
+) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
+    """(title, abstract) and the lower-cased categories of these papers."""
     found: dict[str, tuple[str, str]] = {}
+    fields: dict[str, tuple[str, ...]] = {}
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), 500):
-        query = select(PaperRow.id, PaperRow.title, PaperRow.abstract).where(
+        query = select(PaperRow.id, PaperRow.title, PaperRow.abstract, PaperRow.categories).where(
             PaperRow.id.in_(unique[start : start + 500])
         )
-        found.update({i: (t, a or "") for i, t, a in session.execute(query)})
-    return found
+        for paper_id, title, abstract, categories in session.execute(query):
+            found[paper_id] = (title, abstract or "")
+            fields[paper_id] = tuple(c.lower() for c in (categories or "").split())
+    return found, fields
 
 
 def _rows_in_order(
