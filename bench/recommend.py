@@ -79,6 +79,8 @@ def make_reader(db: Database, first, rng: random.Random):
         user = accounts.get_user(session, "bench-reader")
         if user is None:
             user = accounts.create_user(session, "bench-reader", "b@example.org", "benchmark pw")
+        for paper_id in votes.upvoted_ids(session, user):  # a run starts from the same 50
+            votes.remove_upvote(session, user, paper_id)
         earlier = session.execute(
             select(PaperRow.id, PaperRow.title, PaperRow.abstract, PaperRow.categories)
             .where(PaperRow.announced_on < first)
