@@ -193,3 +193,24 @@ def hf_search_result(paper: Paper, listing: DailyEntry | None, why: str) -> HfSe
         listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
     entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
     return HfSearchResult(**entry.model_dump(), why=why)
+
+
+class HfRecommendation(HfDailyPaper):
+    """One of GET /api/recommendations: the daily-entry shape, plus why and how strongly."""
+
+    reason: str = Field(
+        description="Why it is recommended: 'like «a title you saved»', 'by an author you "
+        "follow (name)', 'matches your search «…»', 'in a category you follow (cs.CL)', "
+        "'from an organization you follow (name)', or 'trending' for a reader with no signals."
+    )
+    score: float = Field(description="The recommender's score (higher first; z units).")
+
+
+def hf_recommendation(
+    paper: Paper, listing: DailyEntry | None, reason: str, score: float
+) -> HfRecommendation:
+    """A recommendation in Hugging Face's daily shape; `listing` is its listing in the span."""
+    if listing is None:
+        listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
+    entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
+    return HfRecommendation(**entry.model_dump(), reason=reason, score=round(score, 4))

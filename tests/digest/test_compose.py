@@ -9,8 +9,8 @@ from digest.conftest import FAST_RETRY, add_active
 from paperfeed.community import accounts
 from paperfeed.digest import compose, outbox, service, subscriptions
 from paperfeed.digest.subscriptions import Interests
-from paperfeed.rank import for_you as for_you_rank
 from paperfeed.rank import trending
+from paperfeed.rank.recommend import Recommender
 from paperfeed.search.embedding import dense_model
 from paperfeed.store.models import OutboxRow, UpvoteRow
 
@@ -60,7 +60,7 @@ def test_sections_follow_trending_and_interests_without_repeats(digest_db) -> No
     assert papers.select(Interests(), already_sent=everything).empty
 
 
-def test_for_you_comes_from_what_the_reader_upvoted(digest_db) -> None:
+def test_for_you_comes_from_what_the_reader_upvoted(digest_db, digest_settings) -> None:
     with digest_db.transaction() as session:
         user = accounts.create_user(session, "reader", "voter@example.org", "password123")
         papers = compose.load_period(session, "weekly", DAY)
@@ -75,15 +75,15 @@ def test_for_you_comes_from_what_the_reader_upvoted(digest_db) -> None:
                 )
             )
         session.flush()
-        reader_ = for_you_rank.readers(session, [user.id])[user.id]
-    assert reader_.upvoted == {p.arxiv_id for p in liked} and "video" in reader_.terms
-    content = papers.select(Interests(), reader=reader_)
+        recommender = Recommender(digest_settings)
+        picks = compose.for_you_picks(session, recommender, papers, [user.id])
+    content = papers.select(Interests(), for_you=picks[user.id])
     for_you = [s for s in content.sections if s.kind == "for_you"]
-    assert for_you and for_you[0].title == "For you, from what you upvoted"
-    for paper in for_you[0].papers:
-        assert paper.arxiv_id not in reader_.upvoted
-        shared = for_you_rank._terms(f"{paper.title} {' '.join(paper.ai_keywords or [])}")
-        assert len(shared & reader_.terms) >= for_you_rank.FOR_YOU_MIN_SHARED
+    assert for_you and for_you[0].title == "For you, from what you upvoted, saved and follow"
+    chosen = for_you[0].papers
+    assert chosen and not {p.arxiv_id for p in chosen} & {p.arxiv_id for p in liked}
+    about_video = [p for p in chosen if "video" in f"{p.title} {p.abstract}".lower()]
+    assert len(about_video) >= len(chosen) - 1
     assert len(content.paper_ids) == len(set(content.paper_ids))
 
 
@@ -252,7 +252,8 @@ def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, di
                 (liked.arxiv_id, "-", axis[0]),
                 (close.arxiv_id, "-", (0.9 * axis[0] + 0.3 * axis[1]) / np.linalg.norm([0.9, 0.3])),
                 (far.arxiv_id, "-", axis[2]),
-            ],
+            ]
+            + [(p.arxiv_id, "-", axis[3 + i % 5]) for i, p in enumerate(today[:-2])],
         )
         session.add(
             UpvoteRow(
@@ -262,9 +263,10 @@ def test_for_you_uses_the_stored_embeddings_where_search_made_them(digest_db, di
             )
         )
         session.flush()
-        reader_ = for_you_rank.readers(session, [user.id], vector_model=model)[user.id]
         papers = compose.load_period(session, "daily", DAY, vector_model=model)
-    assert reader_.profile is not None and papers.vectors is not None
-    content = papers.select(Interests(), reader=reader_)
-    [for_you] = [s for s in content.sections if s.kind == "for_you"]
-    assert [p.arxiv_id for p in for_you.papers] == [close.arxiv_id]
+        recommender = Recommender(digest_settings)
+        pool = papers.recommend_pool(session, recommender)
+        picks = compose.for_you_picks(session, recommender, papers, [user.id])[user.id]
+    assert papers.vectors is not None and pool.model == model
+    ranked = [p.arxiv_id for p in picks]
+    assert close.arxiv_id in ranked and far.arxiv_id not in ranked

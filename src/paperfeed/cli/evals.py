@@ -99,6 +99,66 @@ def queries(
     _print(result, as_json, "styles")
 
 
+@app.command("recommend")
+def recommend(
+    snapshot: Annotated[
+        Path, typer.Option(help="The arXiv snapshot (.jsonl.gz), e.g. arxiv-cs/... in the data.")
+    ],
+    cutoff: Annotated[
+        str, typer.Option(help="The day recommending starts (YYYY-MM-DD); history is before it.")
+    ],
+    readers: Annotated[int, typer.Option(min=1, help="Readers sampled (authors).")] = 200,
+    weeks: Annotated[int, typer.Option(min=1, max=13, help="Weeks of candidates.")] = 4,
+    model: Annotated[
+        str, typer.Option(help="Embeddings: static (fast on a CPU) or minilm (the site's default).")
+    ] = "static",
+    seed: Annotated[int, typer.Option(help="Seed of the reader sample.")] = 11,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recommendations on the author-history protocol, beside arxiv-sanity-lite's SVM.
+
+    An author with 5 or more papers before the cutoff and one in the weeks after is a reader
+    whose saved papers are their own latest 20; the candidates (names removed) are every paper
+    of the next weeks; their own are the relevant ones. Prints recall@20, recall@50, nDCG@20 and
+    per-request time of random, tf-idf centroid, the arxiv-sanity-lite SVM, embedding centroid
+    and paperfeed's recommender (with and without "not interested"), all on the same readers.
+    """
+    from datetime import date
+
+    from paperfeed.evals import recommend as protocol
+    from paperfeed.evals.harness import EvalDataMissing
+
+    if model not in ("static", "minilm"):
+        raise typer.BadParameter("--model: static or minilm")
+    try:
+        day = date.fromisoformat(cutoff)
+    except ValueError:
+        raise typer.BadParameter("--cutoff: a day, YYYY-MM-DD") from None
+    settings = load_settings()
+    with progress_bar() as progress, _missing(EvalDataMissing):
+        result = protocol.run(
+            settings, snapshot, day, count=readers, model=model, weeks=weeks, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    about = result.pop("protocol")
+    say(
+        f"{about['readers']} readers, {about['candidates']} candidates ({about['weeks']} weeks "
+        f"from {about['cutoff']}), corpus {about['corpus']}, embeddings {about['embeddings']}, "
+        f"{about['relevant_per_reader']} relevant per reader"
+    )
+    columns = ("recall@20", "recall@50", "ndcg@20", "ms_p50", "ms_p95")
+    say(f"{'':<26}" + "".join(f"{c:>11}" for c in columns))
+    for method, figures in result.items():
+        say(f"{method:<26}" + "".join(f"{figures[c]:>11.4f}" for c in columns[:3])
+            + "".join(f"{figures[c]:>11.2f}" for c in columns[3:]))  # fmt: skip
+    svm = result["asl-svm"]["ndcg@20"]
+    if svm:
+        say(f"paperfeed / asl-svm nDCG@20: {result['paperfeed']['ndcg@20'] / svm:.2f}x")
+
+
 def _missing(error: type[PaperfeedError]) -> AbstractContextManager[None]:
     """Missing eval data is a usage error (exit status 2), with the path that was looked for."""
     return exit_on(error, status=EXIT_USAGE)

@@ -1,6 +1,6 @@
 """Which papers a digest holds: the period's top papers, interest matches, then "for you".
 
-The "for you" ranking itself is paperfeed.rank.for_you.
+The "for you" ranking itself is paperfeed.rank.recommend, the one /for-you serves.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from paperfeed.core.clock import utcnow
 from paperfeed.core.text import shorten
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
+from paperfeed.rank import recommend
 from paperfeed.rank import trending as rank_trending
-from paperfeed.rank.for_you import ForYou, Reader
+from paperfeed.rank.recommend import Recommender
 from paperfeed.search.vectors import store as vectors_store
 from paperfeed.store.models import OutboxRow
 from paperfeed.store.reader import load_papers
@@ -31,6 +32,9 @@ SECTION_SIZES: dict[Frequency, tuple[int, int, int]] = {
     "daily": (5, 10, 5),
     "weekly": (10, 15, 5),
 }
+# "For you" in a mail holds only papers scored at least this (z units: about the top sixth by
+# content alone; any follow's lift reaches it).
+FOR_YOU_MIN_SCORE = 1.0
 # How far back "already sent" looks: a paper's listings and announcement fall within weeks, and
 # the cost of the check stays bounded however long a subscription lives.
 SENT_LOOKBACK = timedelta(days=180)
@@ -87,6 +91,7 @@ class PeriodPapers:
     categories (an archive such as 'cs' matches all of cs.*); an organization matches its short or
     full name. "For you" ranks papers by cosine similarity to the reader's upvoted papers where
     search has stored embeddings of them, and by shared title/keyword terms otherwise.
+    "For you" is the recommender's ranking of the pool (`for_you_picks`).
     """
 
     frequency: Frequency
@@ -95,15 +100,15 @@ class PeriodPapers:
     pool: list[Paper]  # every paper of the period, featured or announced, most trending first
     # Stored embeddings of pool papers: (their pool indexes, the matrix), when search made any.
     vectors: tuple[list[int], np.ndarray] | None = None
+    vector_model: str | None = None  # whose vectors those are
     _texts: list[str] = field(init=False, repr=False)
-    _for_you: ForYou = field(init=False, repr=False)
+    _recommend_pool: recommend.Pool | None = field(init=False, repr=False, default=None)
     _by_category: dict[str, list[int]] = field(init=False, repr=False)
     _by_org: dict[str, list[int]] = field(init=False, repr=False)
     _keyword_cache: dict[str, list[int]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._texts = [_searchable(paper) for paper in self.pool]
-        self._for_you = ForYou(self.pool, self.vectors)
         self._by_category = {}
         self._by_org = {}
         for index, paper in enumerate(self.pool):
@@ -130,26 +135,38 @@ class PeriodPapers:
         interests: Interests,
         *,
         already_sent: set[str] | frozenset[str] = frozenset(),
-        reader: Reader | None = None,
+        for_you: Sequence[Paper] = (),
     ) -> DigestContent:
-        """One subscriber's digest: no paper twice, none sent to them in an earlier digest."""
+        """One subscriber's digest: no paper twice, none sent to them in an earlier digest.
+
+        `for_you` is the reader's pick of the pool, best first (`for_you_picks`).
+        """
         top_size, interest_size, for_you_size = SECTION_SIZES[self.frequency]
         taken = set(already_sent)
         top = _take(self.top, taken, top_size)
         matches = _take(
             (self.pool[i] for i in self._interest_hits(interests)), taken, interest_size
         )
-        for_you: list[Paper] = []
-        if reader is not None and (reader.terms or reader.profile is not None):
-            taken |= reader.upvoted
-            for_you = _take(self._for_you.rank(reader), taken, for_you_size)
+        picked = _take(for_you, taken, for_you_size)
         label = "today" if self.frequency == "daily" else "this week"
         sections = [
             Section("top", f"Trending {label}", top),
             Section("interests", "Matching your interests", matches),
-            Section("for_you", "For you, from what you upvoted", for_you),
+            Section("for_you", "For you, from what you upvoted, saved and follow", picked),
         ]
         return DigestContent(self.frequency, self.period, [s for s in sections if s.papers])
+
+    def recommend_pool(self, session: Session, recommender: Recommender) -> recommend.Pool:
+        """The pool as the recommender's candidates (made once per period)."""
+        if self._recommend_pool is None:
+            vectors = None
+            if self.vectors is not None and self.vector_model is not None:
+                rows, matrix = self.vectors
+                vectors = (self.vector_model, [self.pool[i].arxiv_id for i in rows], matrix)
+            self._recommend_pool = recommender.pool_of(
+                session, recommend.pool_papers_of(self.pool), vectors
+            )
+        return self._recommend_pool
 
     def _interest_hits(self, interests: Interests) -> list[int]:
         hits: set[int] = set()
@@ -201,7 +218,25 @@ def load_period(
         if ids:
             where = {paper.arxiv_id: index for index, paper in enumerate(pool)}
             vectors = ([where[paper_id] for paper_id in ids], matrix)
-    return PeriodPapers(frequency, period, top, pool, vectors)
+    return PeriodPapers(frequency, period, top, pool, vectors, vector_model if vectors else None)
+
+
+def for_you_picks(
+    session: Session, recommender: Recommender, papers: PeriodPapers, user_ids: Sequence[int]
+) -> dict[int, list[Paper]]:
+    """Each reader's "for you" papers of the period, best first: the recommender's ranking of
+    the pool, down to FOR_YOU_MIN_SCORE; readers with no signals get none."""
+    if not papers.pool or not user_ids:
+        return {}
+    pool = papers.recommend_pool(session, recommender)
+    picks: dict[int, list[Paper]] = {}
+    for user_id, profile in recommend.load_profiles(session, user_ids).items():
+        if profile.cold:
+            continue
+        taste, titles = recommender.taste(session, profile, pool)
+        ranked = recommender.rank(profile, pool, taste, titles)
+        picks[user_id] = [papers.pool[r.row] for r in ranked if r.score >= FOR_YOU_MIN_SCORE]
+    return picks
 
 
 def already_sent(session: Session, subscription_ids: Sequence[int]) -> dict[int, set[str]]:

@@ -15,7 +15,7 @@ from paperfeed.core.clock import utcnow
 from paperfeed.core.progress import ProgressSink
 from paperfeed.core.secrets import site_secret
 from paperfeed.domain import normalize_email
-from paperfeed.rank import for_you
+from paperfeed.rank.recommend import Recommender
 from paperfeed.search.embedding import dense_model
 from paperfeed.settings import Settings
 from paperfeed.store import reader
@@ -238,13 +238,13 @@ def _compose_batch(
     with db.sessions() as session:  # read, then compose outside any transaction
         sent = compose.already_sent(session, [row.id for row in batch])
         users = sorted({r.user_id for r in batch if r.user_id})
-        readers = for_you.readers(session, users, vector_model=dense_model(settings))
+        picks = compose.for_you_picks(session, _recommender(settings), papers, users)
     rows = []
     for row in batch:
         content = papers.select(
             interests_of(row),
             already_sent=sent.get(row.id, frozenset()),
-            reader=readers.get(row.user_id) if row.user_id else None,
+            for_you=picks.get(row.user_id, ()) if row.user_id else (),
         )
         rows.append(_digest_mail(settings, mails, papers, row, content))
     with db.transaction() as session:  # a short write: SQLite allows one writer at a time
@@ -275,6 +275,17 @@ def _compose_ids(
         batch = list(session.scalars(query.order_by(SubscriptionRow.id)))
     return _compose_batch(db, settings, mails, papers, batch)
 
+
+def _recommender(settings: Settings) -> Recommender:
+    """One recommender per data folder in this process (its word space loads once)."""
+    key = str(settings.home.resolve())
+    found = _recommenders.get(key)
+    if found is None or found.settings is not settings:
+        found = _recommenders[key] = Recommender(settings)
+    return found
+
+
+_recommenders: dict[str, Recommender] = {}
 
 # A worker process's open database, period papers and renderer, reused by each of its batches.
 _worker_state: dict[tuple, tuple[Database, PeriodPapers, MailRenderer]] = {}
@@ -373,15 +384,15 @@ def preview(
         )
         note = f"No papers yet for the next digest; showing {papers.period.label} instead."
     sent = compose.already_sent(session, [subscription.id]) if subscription.id else {}
-    readers = (
-        for_you.readers(session, [subscription.user_id], vector_model=model)
+    picks = (
+        compose.for_you_picks(session, _recommender(settings), papers, [subscription.user_id])
         if subscription.user_id
         else {}
     )
     content = papers.select(
         interests_of(subscription),
         already_sent=sent.get(subscription.id, frozenset()),
-        reader=readers.get(subscription.user_id) if subscription.user_id else None,
+        for_you=picks.get(subscription.user_id, ()) if subscription.user_id else (),
     )
     mail = renderer(settings).digest(subscription, content)
     if not papers.has_papers:

@@ -386,3 +386,56 @@ class SearchChangeRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paper_id: Mapped[str] = mapped_column(String(40))
 
+
+
+# --- the recommender's signals: "not interested", follows, reader state (migration 0007) ---
+
+
+FOLLOW_KEY_MAX = 500
+FOLLOW_KINDS = ("author", "organization", "category", "search")
+
+
+class DismissalRow(Base):
+    """A paper one user marked "not interested": left out of their recommendations, and its
+    near neighbours lowered. Deleting the row undoes it."""
+
+    __tablename__ = "dismissals"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[str] = mapped_column(
+        ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FollowRow(Base):
+    """Something a user follows: an author, an organization, an arXiv category or a saved
+    keyword search. `key` is the normalized form two spellings share; `label` as typed."""
+
+    __tablename__ = "follows"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "key"),)  # also a user's index
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # one of FOLLOW_KINDS
+    key: Mapped[str] = mapped_column(String(FOLLOW_KEY_MAX))
+    label: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReaderStateRow(Base):
+    """What the recommender keeps about one reader beside their signals: since when it listens
+    (upvotes and saves before `cleared_at` are forgotten) and the private feed's token (only its
+    SHA-256; a new one replaces it, deleting it revokes the feed)."""
+
+    __tablename__ = "reader_state"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    feed_token_prefix: Mapped[str | None] = mapped_column(String(16))
+    feed_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

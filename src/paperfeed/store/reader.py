@@ -118,6 +118,24 @@ def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
     return [_entry(row, paper) for row in session.execute(query).mappings()]
 
 
+def first_listings_in(
+    session: Session, papers: Sequence[Paper], first: date, last: date
+) -> dict[str, DailyEntry]:
+    """Each paper's first daily listing from `first` to `last` (for those listed then)."""
+    by_id = {paper.arxiv_id: paper for paper in papers}
+    found: dict[str, DailyEntry] = {}
+    for chunk in _chunks(list(by_id)):
+        query = (
+            select(_entries, _papers.c.comments_local)
+            .join(_papers, _papers.c.id == _entries.c.paper_id)
+            .where(_entries.c.paper_id.in_(chunk), _entries.c.day.between(first, last))
+            .order_by(_entries.c.day.desc())
+        )
+        for row in session.execute(query).mappings():  # the earliest day is written last
+            found[row["paper_id"]] = _entry(row, by_id[row["paper_id"]])
+    return found
+
+
 def entries_by_ids(session: Session, entry_ids: Sequence[int]) -> list[DailyEntry]:
     """Daily listings by row id, in the order given (unknown ids are left out)."""
     rows: dict[int, dict] = {}

@@ -21,6 +21,7 @@ from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.middleware import BodyLimit, SecurityHeaders
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
+from paperfeed.web.views import for_you as for_you_views
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_error_handlers(app)
     install_auth(app, settings)
     collection_views.install(app)
+    for_you_views.install(app)
     # Outermost last: the body cap acts before sessions or routes read anything.
     app.add_middleware(SecurityHeaders, https=settings.https)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

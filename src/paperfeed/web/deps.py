@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from paperfeed.rank.recommend import Recommender
 from paperfeed.search.service import SearchIndexes
 from paperfeed.settings import Settings
 
@@ -36,7 +37,16 @@ def search_indexes(request: Request) -> SearchIndexes:
     return state.search_indexes
 
 
+def get_recommender(request: Request) -> Recommender:
+    """The application's recommender (its caches live as long as the process)."""
+    state = request.app.state
+    if getattr(state, "recommender", None) is None:
+        state.recommender = Recommender(state.settings)
+    return state.recommender
+
+
 DbSession = Annotated[Session, Depends(get_session)]
 AppSettings = Annotated[Settings, Depends(app_settings)]
 Templates = Annotated[Jinja2Templates, Depends(get_templates)]
 Indexes = Annotated[SearchIndexes, Depends(search_indexes)]
+Recommendations = Annotated[Recommender, Depends(get_recommender)]

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from paperfeed.web.api import collections, community, contributors, papers, status
+from paperfeed.web.api import (
+    collections,
+    community,
+    contributors,
+    papers,
+    recommendations,
+    status,
+)
 
 router = APIRouter()
-for module in (community, status, collections, contributors, papers):  # papers last: greedy path
+# papers last: its path is greedy
+for module in (community, recommendations, status, collections, contributors, papers):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -16,6 +16,7 @@ from paperfeed.web.views import (
     community,
     digest,
     feed,
+    for_you,
     orgs,
     paper,
     search,
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     orgs.router,
     authors.router,
     digest.router,
+    for_you.router,  # before paper: /papers/{id}/not-interested
     search.router,
     paper.router,  # last: /papers/{id:path} would match the feed's paths
 )

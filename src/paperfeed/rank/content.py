@@ -1,0 +1,273 @@
+"""What a reader's papers say about the papers of a period: word and embedding similarity.
+
+A reader's taste is a few papers they liked (upvoted, saved), each weighted by how recent the
+signal is (half-life HALF_LIFE_DAYS), and a few they marked "not interested". A candidate is
+scored by how close it comes to the liked papers, in two spaces:
+
+- words: hashed tf-idf of title and abstract, unigrams and bigrams, idf squared (IDF_POWER) so
+  rare terms (a method's name, a data set) weigh more, terms in more than MAX_DF of all papers
+  (on a small site: half, or MIN_MAX_DF papers) or in a single one dropped, sublinear tf, rows
+  of unit length (WordSpace);
+- meaning: the stored paper embeddings, centered on the corpus mean (the static model's vectors
+  share a large common direction that otherwise drowns the differences) and renormalized.
+
+In each space the closeness to the liked papers is a soft maximum, log sum_i w_i exp(s_i / tau):
+near one liked paper counts almost as much as near all of them, so a reader of two topics gets
+both, where a centroid would average them away. Both are standardized over the candidates
+(z-scores) and added, words first (EMBEDDING_WEIGHT), with the reader's fields: the share of
+liked papers in each of a candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness
+to dismissed papers, by the same soft maximum, is subtracted where it is above the candidates'
+average (NEGATIVE_WEIGHT).
+Every step is a sparse or dense matrix product over at most a few thousand rows: a reader's
+scores for a week of papers take about a millisecond, so a vote changes the next page at once.
+The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+WORD_FEATURES = 1 << 21  # hashed unigram and bigram buckets (few collisions at 75k papers)
+IDF_POWER = 2.0
+MAX_DF = 0.1  # terms in more than this share of papers carry no taste...
+MIN_MAX_DF = 500  # ...but on a small site, terms of up to this many papers (or half) still do
+WORD_TAU = 0.1  # soft-maximum temperatures: cosines of tf-idf rows, of centered embeddings
+VECTOR_TAU = 0.05
+EMBEDDING_WEIGHT = 0.5
+CATEGORY_WEIGHT = 0.5
+NEGATIVE_WEIGHT = 0.5
+HALF_LIFE_DAYS = 180.0
+_TOKEN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
+
+
+def paper_words(title: str, abstract: str) -> str:
+    """The text a paper's word row is made from."""
+    return f"{title} {abstract}"
+
+
+def recency_weight(age_days: float | np.ndarray) -> np.ndarray:
+    """How much a signal of this age counts: 1 now, 1/2 after HALF_LIFE_DAYS, and so on."""
+    return np.power(0.5, np.maximum(np.asarray(age_days, dtype=np.float64), 0) / HALF_LIFE_DAYS)
+
+
+class WordSpace:
+    """Hashed 1-2-gram tf-idf rows of papers, with document frequencies counted on a corpus."""
+
+    def __init__(self, df: np.ndarray, documents: int) -> None:
+        self.df = df
+        self.documents = documents
+        idf = np.log((1 + documents) / (1 + df.astype(np.float64))) + 1
+        most = max(MAX_DF * documents, min(0.5 * documents, MIN_MAX_DF))
+        keep = (df >= 2) & (df <= most)
+        self.weights = np.where(keep, idf**IDF_POWER, 0.0).astype(np.float32)
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], chunk: int = 5000) -> WordSpace:
+        """Count document frequencies over `texts` (streamed in chunks)."""
+        df = np.zeros(WORD_FEATURES, dtype=np.int64)
+        documents = 0
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) == chunk:
+                documents += _count(df, batch)
+                batch = []
+        if batch:
+            documents += _count(df, batch)
+        return cls(df.astype(np.int32), documents)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Unit-length tf-idf rows (float32), one per text; a text of no kept term is all zero."""
+        if not len(texts):
+            return sp.csr_matrix((0, WORD_FEATURES), dtype=np.float32)
+        counts = _hasher().transform(texts).tocsr().astype(np.float32)
+        counts.data = 1 + np.log(counts.data)
+        counts.data *= self.weights[counts.indices]
+        counts.eliminate_zeros()
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        counts = sp.diags(1 / np.maximum(norms, 1e-12).astype(np.float32)) @ counts
+        return sp.csr_matrix(counts, dtype=np.float32)
+
+    def save(self, path: Path) -> None:
+        """Write the frequencies to `path` (.npz) atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.stem + ".partial.npz")
+        np.savez_compressed(partial, df=self.df, documents=np.int64(self.documents))
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> WordSpace | None:
+        """The frequencies saved at `path`, or None where there are none or they are unreadable."""
+        try:
+            saved = np.load(path)
+            return cls(saved["df"], int(saved["documents"]))
+        except (OSError, KeyError, ValueError):
+            return None
+
+
+@dataclass
+class Candidates:
+    """The papers one can be recommended, in both spaces: rows in `ids` order."""
+
+    ids: list[str]
+    words: sp.csr_matrix
+    vectors: np.ndarray | None = None  # centered, unit length; zero rows for papers without one
+    has_vector: np.ndarray | None = None  # bool per row
+    categories: list[tuple[str, ...]] | None = None  # per row, as the taste writes them
+    _by_term: sp.csr_matrix | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def closeness(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Cosines of every candidate (rows of the result) to each of `rows` (columns).
+
+        The candidates' matrix is kept transposed (terms by papers) after the first call, so
+        the product is row-major on both sides and needs no conversion of the 2M-term axis.
+        """
+        if self._by_term is None:
+            self._by_term = sp.csr_matrix(self.words.T)
+        return (rows @ self._by_term).toarray().T
+
+
+@dataclass
+class Taste:
+    """A reader's liked papers (with recency weights) and dismissed ones, in both spaces."""
+
+    liked: list[str]
+    words: sp.csr_matrix
+    weights: np.ndarray
+    vectors: np.ndarray | None = None  # same rows as `words`; zero rows lack a vector
+    disliked_words: sp.csr_matrix | None = None
+    disliked_vectors: np.ndarray | None = None
+    categories: list[tuple[str, ...]] | None = None  # of the liked papers, in `liked` order
+
+    @property
+    def empty(self) -> bool:
+        return not self.liked
+
+
+@dataclass(frozen=True)
+class ContentScores:
+    """Each candidate's content score (z units) and which liked paper it is closest to."""
+
+    scores: np.ndarray
+    closest: np.ndarray  # index into Taste.liked, per candidate
+
+
+def center(vectors: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
+    """Vectors minus the corpus mean, back to unit length (zero rows stay zero)."""
+    if mean is None or not len(vectors):
+        return np.asarray(vectors, dtype=np.float32)
+    shifted = np.asarray(vectors, dtype=np.float32) - mean.astype(np.float32)
+    norms = np.linalg.norm(shifted, axis=1, keepdims=True)
+    present = np.linalg.norm(vectors, axis=1, keepdims=True) > 0
+    return np.where(present, shifted / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+
+def score(candidates: Candidates, taste: Taste) -> ContentScores:
+    """How well each candidate fits the taste (0 for every one when nothing is liked)."""
+    n = len(candidates)
+    if taste.empty or not n:
+        return ContentScores(np.zeros(n), np.zeros(n, dtype=np.int64))
+    log_weights = np.log(np.maximum(taste.weights, 1e-12))
+    word_sims = candidates.closeness(taste.words) / WORD_TAU + log_weights
+    total = _standard(_soft_max(word_sims))
+    closest_by = word_sims
+    vector_sims = _vector_sims(candidates, taste.vectors)
+    if vector_sims is not None:
+        vector_sims = vector_sims / VECTOR_TAU + log_weights
+        meaning = _soft_max(vector_sims)
+        total = total + EMBEDDING_WEIGHT * _standard(_neutral_where_missing(meaning, candidates))
+        closest_by = word_sims + EMBEDDING_WEIGHT * vector_sims
+    fields = _fields(candidates, taste)
+    if fields is not None:
+        total = total + CATEGORY_WEIGHT * _standard(fields)
+    penalty = _dislike(candidates, taste)
+    if penalty is not None:
+        total = total - NEGATIVE_WEIGHT * np.maximum(penalty, 0.0)
+    return ContentScores(total, np.argmax(closest_by, axis=1))
+
+
+def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
+    """Per candidate: the mean, over its categories, of the share of liked papers in each."""
+    if candidates.categories is None or not taste.categories:
+        return None
+    share: dict[str, float] = {}
+    for categories in taste.categories:
+        for category in set(categories):
+            share[category] = share.get(category, 0.0) + 1 / len(taste.categories)
+    return np.asarray(
+        [sum(share.get(c, 0.0) for c in cats) / max(len(cats), 1) for cats in candidates.categories]
+    )
+
+
+def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:
+    """Standardized closeness of each candidate to the dismissed papers (None without any)."""
+    if taste.disliked_words is None or not taste.disliked_words.shape[0]:
+        return None
+    near = _standard(_soft_max(candidates.closeness(taste.disliked_words) / WORD_TAU))
+    vector_sims = _vector_sims(candidates, taste.disliked_vectors)
+    if vector_sims is not None:
+        meaning = _neutral_where_missing(_soft_max(vector_sims / VECTOR_TAU), candidates)
+        near = near + EMBEDDING_WEIGHT * _standard(meaning)
+    return near
+
+
+def _vector_sims(candidates: Candidates, vectors: np.ndarray | None) -> np.ndarray | None:
+    if candidates.vectors is None or vectors is None or not len(vectors):
+        return None
+    if candidates.vectors.shape[1] != vectors.shape[1] or not np.any(vectors):
+        return None
+    return candidates.vectors @ vectors.T
+
+
+def _neutral_where_missing(values: np.ndarray, candidates: Candidates) -> np.ndarray:
+    """Candidates without a vector get the others' mean: neither lifted nor lowered."""
+    present = candidates.has_vector
+    if present is None or present.all() or not present.any():
+        return values
+    out = values.copy()
+    out[~present] = values[present].mean()
+    return out
+
+
+def _soft_max(logits: np.ndarray) -> np.ndarray:
+    """log sum exp over each row, computed stably."""
+    top = logits.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))).ravel()
+
+
+def _standard(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    if spread < 1e-9:
+        return np.zeros_like(values, dtype=np.float64)
+    return (values - values.mean()) / spread
+
+
+def _count(df: np.ndarray, texts: list[str]) -> int:
+    present = _hasher().transform(texts).tocsr()
+    df += np.bincount(present.indices, minlength=WORD_FEATURES)
+    return len(texts)
+
+
+_HASHER = None
+
+
+def _hasher():
+    """The scikit-learn hashing vectorizer, made once (its import takes a while)."""
+    global _HASHER
+    if _HASHER is None:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        _HASHER = HashingVectorizer(
+            n_features=WORD_FEATURES, strip_accents="unicode", lowercase=True,
+            stop_words="english", token_pattern=_TOKEN, ngram_range=(1, 2),
+            alternate_sign=False, norm=None, dtype=np.float32,
+        )  # fmt: skip
+    return _HASHER
