@@ -230,7 +230,7 @@ def test_api_submit_features_the_paper_and_explains_refusals(
 
     refusals = [
         ({"paper_id": fresh}, 409, f"{fresh} is already on the daily list of {today}."),
-        ({"paper_id": "no such thing"}, 400, "is not an arXiv id or arXiv URL"),
+        ({"paper_id": "no such thing"}, 422, "is not an arXiv id or arXiv URL"),
         ({"paper_id": old}, 422, "more than 7 days ago"),
         ({"paper_id": "2611.99999"}, 404, "arXiv has no paper 2611.99999."),
         ({}, 422, "paper_id"),
