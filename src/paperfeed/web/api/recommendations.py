@@ -16,6 +16,7 @@ from pydantic import Field
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import PeriodKind, parse_period
 from paperfeed.hf_api import (
+    BODY_ERRORS,
     ApiModel,
     ErrorResponses,
     HfError,
@@ -117,9 +118,7 @@ def not_interested(arxiv_id: str, request: Request, user: RequiredUser) -> NotIn
     response_model=NotInterestedState,
     responses=_ERRORS,
 )
-def undo_not_interested(
-    arxiv_id: str, request: Request, user: RequiredUser
-) -> NotInterestedState:
+def undo_not_interested(arxiv_id: str, request: Request, user: RequiredUser) -> NotInterestedState:
     """Take "not interested" back (idempotent)."""
     canonical, _version = parse_arxiv_id(arxiv_id)
     with request.app.state.db.transaction() as session:
@@ -133,7 +132,12 @@ def list_follows(session: DbSession, user: RequiredUser) -> list[FollowOut]:
     return [_follow(f) for f in follows.follows_of(session, user.id)]
 
 
-@router.post("/follows", response_model=FollowOut, status_code=201, responses=_ERRORS)
+@router.post(
+    "/follows",
+    response_model=FollowOut,
+    status_code=201,
+    responses={**_ERRORS, **BODY_ERRORS},
+)
 def add_follow(
     request: Request, user: RequiredUser, body: Annotated[FollowIn, Body()]
 ) -> FollowOut:
@@ -143,7 +147,7 @@ def add_follow(
     return _follow(made)
 
 
-@router.delete("/follows/{follow_id}", response_model=FollowOut, responses=_ERRORS)
+@router.delete("/follows/{follow_id:id}", response_model=FollowOut, responses=_ERRORS)
 def delete_follow(follow_id: int, request: Request, user: RequiredUser) -> FollowOut:
     """Stop following; someone else's follow answers 404."""
     with request.app.state.db.transaction() as session:

@@ -234,11 +234,20 @@ def _trending_papers(session, settings) -> list:
     last = reader.latest_day(session, "featured") or reader.latest_day(session, "all")
     if last is None:
         return []
-    first = last - timedelta(days=FEED_DAYS - 1)
-    ranked, _featured = trending.rank_period(
-        session, first, last, gravity=settings.trending_gravity
-    )
-    ids = [str(r.key) for r in ranked[:ONBOARDING_PAPERS]]
+    ids: list[str] = []
+    # The last week's trending papers; a quiet week (one paper submitted today) is topped up
+    # from further back, so a newcomer always has a dozen papers to pick from.
+    for days in (FEED_DAYS, 90, None):
+        first = last - timedelta(days=days - 1) if days else date(1991, 1, 1)
+        ranked, _featured = trending.rank_period(
+            session, first, last, gravity=settings.trending_gravity
+        )
+        for key in (str(r.key) for r in ranked[: ONBOARDING_PAPERS * 2]):
+            if key not in ids:
+                ids.append(key)
+        if len(ids) >= ONBOARDING_PAPERS:
+            break
+    ids = ids[:ONBOARDING_PAPERS]
     papers = reader.load_papers(session, ids)
     return [Card.of(papers[i]) for i in ids if i in papers]
 
@@ -316,7 +325,7 @@ def follow(
     return RedirectResponse(safe_next(next, "/settings#recommender"), status_code=303)
 
 
-@router.post("/follows/{follow_id:int}/delete", dependencies=[CsrfChecked])
+@router.post("/follows/{follow_id:id}/delete", dependencies=[CsrfChecked])
 def unfollow(request: Request, follow_id: int, user: RequiredUser, next: FormText = "") -> Response:
     """Stop following (someone else's follow id answers 404)."""
     with request.app.state.db.transaction() as session:
