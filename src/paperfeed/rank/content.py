@@ -120,6 +120,7 @@ class Candidates:
     has_vector: np.ndarray | None = None  # bool per row
     categories: list[tuple[str, ...]] | None = None  # per row, as the taste writes them
     _by_term: sp.csr_matrix | None = None
+    _categories: tuple[dict[str, int], sp.csr_matrix] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,6 +134,23 @@ class Candidates:
         if self._by_term is None:
             self._by_term = sp.csr_matrix(self.words.T)
         return (rows @ self._by_term).toarray().T
+
+    def category_matrix(self) -> tuple[dict[str, int], sp.csr_matrix]:
+        """The categories' columns, and per candidate 1/len(its categories) in each of its own
+        (made once per pool), so a taste's category shares score every candidate in one product."""
+        if self._categories is None:
+            vocabulary: dict[str, int] = {}
+            rows: list[int] = []
+            columns: list[int] = []
+            values: list[float] = []
+            for row, categories in enumerate(self.categories or []):
+                for category in categories:
+                    rows.append(row)
+                    columns.append(vocabulary.setdefault(category, len(vocabulary)))
+                    values.append(1 / len(categories))
+            shape = (len(self.ids), max(len(vocabulary), 1))
+            self._categories = (vocabulary, sp.csr_matrix((values, (rows, columns)), shape=shape))
+        return self._categories
 
 
 @dataclass
@@ -198,13 +216,14 @@ def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
     """Per candidate: the mean, over its categories, of the share of liked papers in each."""
     if candidates.categories is None or not taste.categories:
         return None
-    share: dict[str, float] = {}
+    vocabulary, spread = candidates.category_matrix()
+    share = np.zeros(spread.shape[1])
     for categories in taste.categories:
         for category in set(categories):
-            share[category] = share.get(category, 0.0) + 1 / len(taste.categories)
-    return np.asarray(
-        [sum(share.get(c, 0.0) for c in cats) / max(len(cats), 1) for cats in candidates.categories]
-    )
+            column = vocabulary.get(category)
+            if column is not None:
+                share[column] += 1 / len(taste.categories)
+    return np.asarray(spread @ share).ravel()
 
 
 def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,6 +68,7 @@ STALE_SHARE = 0.1  # refit them when the corpus changed by this share
 TITLE_IN_REASON = 80
 _CACHED_POOLS = 8
 _CACHED_ROWS = 20_000
+_CACHED_RANKINGS = 512
 
 
 class InvalidSpan(Invalid):
@@ -95,6 +97,11 @@ class Profile:
     def cold(self) -> bool:
         """No signal at all: the reader sees trending papers until they give one."""
         return not self.liked and not self.follows
+
+    @property
+    def signature(self) -> tuple:
+        """Everything a ranking depends on: equal signatures rank a pool the same."""
+        return (tuple(self.liked), tuple(self.disliked), tuple(self.follows), self.cleared_at)
 
     @property
     def known(self) -> set[str]:
@@ -201,6 +208,33 @@ class Ranked:
         return self.explain(self.row)
 
 
+class Ranking(Sequence[Ranked]):
+    """A pool's rows best first with their scores; a `Ranked` is made only for what is read
+    (a page reads 50 of a month's thousands)."""
+
+    def __init__(self, rows: np.ndarray, scores: np.ndarray, explain: Callable[[int], str]):
+        self.rows = rows
+        self.scores = scores
+        self.explain = explain
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Ranked: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Ranked]: ...
+
+    def __getitem__(self, index: int | slice) -> Ranked | list[Ranked]:
+        if isinstance(index, slice):
+            return [self._ranked(int(row)) for row in self.rows[index]]
+        return self._ranked(int(self.rows[index]))
+
+    def _ranked(self, row: int) -> Ranked:
+        return Ranked(row, float(self.scores[row]), self.explain)
+
+
 def _trending_reason(_row: int) -> str:
     return "trending"
 
@@ -263,6 +297,11 @@ class Recommender:
         # (model, paper) -> its stored vector; a changed text gets a new vector only after the
         # embedder re-embeds it, and this cache then keeps the old one until evicted: harmless
         self._vectors_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        # (reader, span) -> (pool, profile signature, hour, ranking): a page turned or reloaded
+        # with nothing changed is not ranked again; any new signal changes the signature
+        self._rankings: OrderedDict[tuple[int, date, date], tuple[Pool, tuple, int, Ranking]] = (
+            OrderedDict()
+        )
 
     # --- the word space and the embedding centers ---
 
@@ -467,17 +506,14 @@ class Recommender:
 
     def rank(
         self, profile: Profile, pool: Pool, taste: Taste, titles: dict[str, str]
-    ) -> list[Ranked]:
+    ) -> Ranking:
         """The pool's papers for this reader, best first, without those they already judged."""
         n = len(pool)
         prior = TRENDING_WEIGHT * (1 - np.arange(n) / max(n - 1, 1))
         known = profile.known
+        keep = np.fromiter((p.id not in known for p in pool.papers), dtype=bool, count=n)
         if profile.cold:  # the trending order, less what the reader dismissed
-            return [
-                Ranked(i, float(prior[i]), _trending_reason)
-                for i in range(n)
-                if pool.papers[i].id not in known
-            ]
+            return Ranking(np.flatnonzero(keep), prior, _trending_reason)
         with _one_blas_thread():  # products this small gain nothing from threads but contention
             scored = content.score(pool.candidates, taste)
         lifts, lift_reasons = _follow_lifts(profile.follows, pool)
@@ -487,11 +523,7 @@ class Recommender:
             return _reason(row, scored, lifts, lift_reasons, taste, titles)
 
         order = np.argsort(-totals, kind="stable")
-        return [
-            Ranked(int(row), float(totals[row]), explain)
-            for row in order
-            if pool.papers[row].id not in known
-        ]
+        return Ranking(order[keep[order]], totals, explain)
 
     def recommend(
         self,
@@ -508,8 +540,7 @@ class Recommender:
         span_of(first, last)
         profile = load_profile(session, user_id)
         pool = self.pool(session, first, last, now=now)
-        taste, titles = self.taste(session, profile, pool, now=now)
-        ranked = self.rank(profile, pool, taste, titles)
+        ranked = self._ranking(session, profile, pool, (first, last), now)
         window = ranked[(page - 1) * page_size : page * page_size]
         papers = reader.load_papers(session, [pool.papers[r.row].id for r in window])
         shown = [papers[pool.papers[r.row].id] for r in window if pool.papers[r.row].id in papers]
@@ -521,6 +552,33 @@ class Recommender:
             if pool.papers[r.row].id in papers
         ]  # fmt: skip
         return RecommendationPage(first, last, items, len(ranked), page, page_size, profile.cold)
+
+
+    def _ranking(
+        self,
+        session: Session,
+        profile: Profile,
+        pool: Pool,
+        span: tuple[date, date],
+        now: datetime | None,
+    ) -> Ranking:
+        """The reader's ranking of the pool, reused while the pool, the reader's signals and the
+        hour (recency weights move slowly) stay the same."""
+        key = (profile.user_id, *span)
+        signature = profile.signature
+        hour = int((as_utc(now) if now else utcnow()).timestamp() // 3600)
+        with self._lock:
+            cached = self._rankings.get(key)
+            if cached is not None and cached[0] is pool and cached[1:3] == (signature, hour):
+                self._rankings.move_to_end(key)
+                return cached[3]
+        taste, titles = self.taste(session, profile, pool, now=now)
+        ranked = self.rank(profile, pool, taste, titles)
+        with self._lock:
+            self._rankings[key] = (pool, signature, hour, ranked)
+            while len(self._rankings) > _CACHED_RANKINGS:
+                self._rankings.popitem(last=False)
+        return ranked
 
 
 def fit_space(session: Session) -> WordSpace:
