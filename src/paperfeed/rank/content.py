@@ -26,7 +26,7 @@ The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ EMBEDDING_WEIGHT = 0.5
 CATEGORY_WEIGHT = 0.5
 NEGATIVE_WEIGHT = 0.5
 HALF_LIFE_DAYS = 180.0
+_CLOSE_FLOATS = 1 << 22  # cached cosines per pool (16 MB): a week has more rows than a month
 _TOKEN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
 
 
@@ -121,19 +122,37 @@ class Candidates:
     categories: list[tuple[str, ...]] | None = None  # per row, as the taste writes them
     _by_term: sp.csr_matrix | None = None
     _categories: tuple[dict[str, int], sp.csr_matrix] | None = None
+    _close: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def closeness(self, rows: sp.csr_matrix) -> np.ndarray:
+    def closeness(self, rows: sp.csr_matrix, keys: Sequence[str] | None = None) -> np.ndarray:
         """Cosines of every candidate (rows of the result) to each of `rows` (columns).
 
         The candidates' matrix is kept transposed (terms by papers) after the first call, so
         the product is row-major on both sides and needs no conversion of the 2M-term axis.
+        With `keys` (a paper id per row) each row's cosines are kept, bounded, for the next
+        call: a reader's next page after one more upvote computes one row, not all of them.
         """
         if self._by_term is None:
             self._by_term = sp.csr_matrix(self.words.T)
-        return (rows @ self._by_term).toarray().T
+        if keys is None:
+            return (rows @ self._by_term).toarray().T
+        wanted = [(key, _row_digest(rows, index)) for index, key in enumerate(keys)]
+        found = {key: row for key in wanted if (row := self._close.get(key)) is not None}
+        missing = [index for index, key in enumerate(wanted) if key not in found]
+        if missing:  # threads share a pool: each works from its own `found`, the cache may race
+            made = (rows[missing] @ self._by_term).toarray().astype(np.float32)
+            limit = max(1, _CLOSE_FLOATS // max(len(self), 1))
+            for offset, index in enumerate(missing):
+                found[wanted[index]] = self._close[wanted[index]] = made[offset]
+            while len(self._close) > limit:
+                self._close.pop(next(iter(self._close), None), None)  # the oldest first
+        out = np.empty((len(self), len(wanted)), dtype=np.float32)
+        for index, key in enumerate(wanted):
+            out[:, index] = found[key]
+        return out
 
     def category_matrix(self) -> tuple[dict[str, int], sp.csr_matrix]:
         """The categories' columns, and per candidate 1/len(its categories) in each of its own
@@ -178,6 +197,12 @@ class ContentScores:
     closest: np.ndarray  # index into Taste.liked, per candidate
 
 
+def _row_digest(rows: sp.csr_matrix, index: int) -> int:
+    """A short fingerprint of one sparse row: a cached row is reused only for the same words."""
+    start, end = rows.indptr[index], rows.indptr[index + 1]
+    return hash((rows.indices[start:end].tobytes(), rows.data[start:end].tobytes()))
+
+
 def center(vectors: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
     """Vectors minus the corpus mean, back to unit length (zero rows stay zero)."""
     if mean is None or not len(vectors):
@@ -194,7 +219,7 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     if taste.empty or not n:
         return ContentScores(np.zeros(n), np.zeros(n, dtype=np.int64))
     log_weights = np.log(np.maximum(taste.weights, 1e-12))
-    word_sims = candidates.closeness(taste.words) / WORD_TAU + log_weights
+    word_sims = candidates.closeness(taste.words, taste.liked) / WORD_TAU + log_weights
     total = _standard(_soft_max(word_sims))
     closest_by = word_sims
     vector_sims = _vector_sims(candidates, taste.vectors)
