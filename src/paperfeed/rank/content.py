@@ -147,8 +147,8 @@ class Candidates:
             limit = max(1, _CLOSE_FLOATS // max(len(self), 1))
             for offset, index in enumerate(missing):
                 found[wanted[index]] = self._close[wanted[index]] = made[offset]
-            while len(self._close) > limit:
-                self._close.pop(next(iter(self._close), None), None)  # the oldest first
+            for oldest in list(self._close)[: max(0, len(self._close) - limit)]:
+                self._close.pop(oldest, None)  # the oldest first
         out = np.empty((len(self), len(wanted)), dtype=np.float32)
         for index, key in enumerate(wanted):
             out[:, index] = found[key]
