@@ -133,6 +133,24 @@ class Settings(BaseSettings):
     embed_poll_s: float = Field(
         default=30.0, gt=0, description="Seconds the background embedder waits when idle."
     )
+    # --- several nodes: the job queue and search replicas (issue 12) ---
+    job_queue: bool | None = Field(
+        default=None,
+        description="Run background work (ingest schedules, embedding, digests, mail) on the "
+        "PostgreSQL job queue, in `paperfeed worker`; web nodes then start no background threads "
+        "and keep their search indexes as replicas of the database. Default: on for PostgreSQL, "
+        "off for SQLite.",
+    )
+    replica_poll_s: float = Field(
+        default=5.0, gt=0, description="Seconds between a node's looks for changed papers."
+    )
+    replica_vectors_every_s: float = Field(
+        default=20.0, ge=0, description="Least seconds between rebuilds of a node's vector index."
+    )
+    ingest_live: bool = Field(
+        default=False,
+        description="With the job queue: fetch the Hugging Face daily list hourly (live source).",
+    )
     # --- search: indexes and ranking (issue 3) ---
     search_dense: bool = Field(
         default=True,
@@ -171,6 +189,13 @@ class Settings(BaseSettings):
         Never the request's Host header, which the client chooses (feeds and mails carry links).
         """
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def uses_job_queue(self) -> bool:
+        """Whether background work runs on the job queue (setting, else: on PostgreSQL)."""
+        if self.job_queue is not None:
+            return self.job_queue
+        return self.database_url.startswith("postgresql")
 
     @property
     def https(self) -> bool:
