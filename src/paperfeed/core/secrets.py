@@ -6,11 +6,16 @@ that every node of a site (each with its own data folder) signs with the same ke
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from paperfeed.settings import Settings
 
@@ -49,23 +54,28 @@ def site_secret(settings: Settings) -> str:
 
 @lru_cache(maxsize=4)
 def _database_secret(database_url: str) -> str:
-    """The key kept in the database: the first process to ask writes it, all read the same one."""
-    # Imported here: the store sits above core; this is the one place core reaches into it.
-    from paperfeed.core.clock import utcnow
-    from paperfeed.store.db import Database
-    from paperfeed.store.dialect import insert
-    from paperfeed.store.models import CheckpointRow
-    from paperfeed.store.writer import read_checkpoint
+    """The key kept in the database: the first process to ask writes it, all read the same one.
 
-    db = Database(database_url, migrate=False)
+    Plain SQL on the store's `checkpoints` table (key, state JSON, updated_at): core sits below the
+    store, so it names the table rather than importing its model.
+    """
+    url = make_url(database_url).set(drivername="postgresql+psycopg")
+    engine = create_engine(url, poolclass=NullPool)
+    made = json.dumps({"key": secrets.token_urlsafe(48)})
     try:
-        with db.transaction() as session:
-            made = {"key": SECRET_CHECKPOINT, "state": {"key": secrets.token_urlsafe(48)},
-                    "updated_at": utcnow()}  # fmt: skip
-            statement = insert(session, CheckpointRow.__table__).values(made)
-            session.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
-            stored = read_checkpoint(session, SECRET_CHECKPOINT)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO checkpoints (key, state, updated_at) "
+                    "VALUES (:key, CAST(:state AS JSON), now() AT TIME ZONE 'utc') "
+                    "ON CONFLICT (key) DO NOTHING"
+                ),
+                {"key": SECRET_CHECKPOINT, "state": made},
+            )
+            state = connection.execute(
+                text("SELECT state FROM checkpoints WHERE key = :key"), {"key": SECRET_CHECKPOINT}
+            ).scalar_one()
     finally:
-        db.close()
-    assert stored is not None
+        engine.dispose()
+    stored = state if isinstance(state, dict) else json.loads(state)
     return str(stored["key"])
