@@ -7,6 +7,7 @@ server. The tests run in file order on one cluster; the last one kills a node.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
@@ -73,6 +74,9 @@ class Mailbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(
+            0.5
+        )  # a slow server: the first worker still sends when the second starts
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
@@ -355,6 +359,10 @@ def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
         assert received[0].get_body(("plain",)) is not None
     ids = [str(m["Message-ID"]) for a in SUBSCRIBERS for m in cluster.mailbox.to(a)]
     assert len(set(ids)) == len(SUBSCRIBERS)
+    # Each worker took one of the two jobs (their logs say so): the race did happen.
+    for worker in ("worker-1", "worker-2"):
+        log = (cluster.root / f"{worker}.log").read_text()
+        assert "paperfeed:digest.send" in log and "ended with status: Success" in log, worker
 
 
 def test_a_node_killed_under_load_loses_no_acknowledged_vote(cluster: Cluster) -> None:

@@ -71,4 +71,3 @@ def test_pruned_changes_make_a_node_that_missed_them_rebuild(db: Database, tmp_p
     again = replica.refresh(db, node)
     assert again.lexical_rebuilt  # its cursor is older than what was pruned
     assert again.lexical_total == _count(db, PaperRow)
-
