@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         "and keep their search indexes as replicas of the database. Default: on for PostgreSQL, "
         "off for SQLite.",
     )
+    queue_heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a worker's heartbeats; after three missed, its job is "
+        "handed to another worker.",
+    )
     replica_poll_s: float = Field(
         default=5.0, gt=0, description="Seconds between a node's looks for changed papers."
     )

@@ -72,6 +72,17 @@ class Mailbox:
 
     messages: list[email.message.EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    hold_address: str | None = None  # RCPT TO of this address waits until `release` is set
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.hold_address:
+            self.hold_address = None
+            self.held.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         await asyncio.sleep(
@@ -194,6 +205,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "PAPERFEED_DATABASE_URL": url,
         "PAPERFEED_SEARCH_DENSE": "false",  # words only: no model to load in a 2-minute test
         "PAPERFEED_REPLICA_POLL_S": "1",
+        "PAPERFEED_QUEUE_HEARTBEAT_S": "1",  # a killed worker counts as dead after 3 s
         "PAPERFEED_TRUSTED_PROXIES": '["127.0.0.1"]',
         "PAPERFEED_RATE_LIMITS": json.dumps(UNLIMITED),
         "PAPERFEED_BASE_URL": f"http://127.0.0.1:{front_port}",
@@ -363,6 +375,35 @@ def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
     for worker in ("worker-1", "worker-2"):
         log = (cluster.root / f"{worker}.log").read_text()
         assert "paperfeed:digest.send" in log and "ended with status: Success" in log, worker
+
+
+def test_a_worker_killed_mid_digest_loses_nothing_and_duplicates_nothing(cluster: Cluster):
+    from paperfeed.jobs import queue, tasks
+
+    day = "2025-06-13"
+    cluster.mailbox.hold_address = SUBSCRIBERS[0]  # the sender stops in the first mail's RCPT
+    with queue.opened(cluster.settings):
+        tasks.send_digests.defer(frequency="daily", day=day)
+    assert cluster.mailbox.held.wait(60), "no worker began sending"
+    holder = next(
+        name
+        for name in ("worker-1", "worker-2")
+        if f"day='{day}'" in (cluster.root / f"{name}.log").read_text()
+    )
+    cluster.processes[holder].send_signal(signal.SIGKILL)
+    assert cluster.processes[holder].wait(10) == -signal.SIGKILL
+    cluster.mailbox.release.set()  # the server answers a client that is gone: no DATA follows
+    # The other worker finds the job's worker silent, takes the job back and sends every mail.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(len(cluster.mailbox.to(a)) >= 2 for a in SUBSCRIBERS):
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # a duplicate would arrive now
+    for address in SUBSCRIBERS:  # one digest of the raced period, one of this one
+        received = cluster.mailbox.to(address)
+        assert len(received) == 2, f"{address} got {len(received)} digests"
+        assert len({str(m["Message-ID"]) for m in received}) == 2
 
 
 def test_a_node_killed_under_load_loses_no_acknowledged_vote(cluster: Cluster) -> None:

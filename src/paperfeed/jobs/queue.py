@@ -21,6 +21,7 @@ from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 
 log = logging.getLogger(__name__)
+STALLED_BEATS = 3  # heartbeats a worker may miss before it counts as dead
 SCHEMA_LOCK = "paperfeed:procrastinate-schema"  # an advisory lock: one process installs it
 
 
@@ -104,4 +105,10 @@ def run_worker(settings: Settings, db: Database, *, concurrency: int = 1) -> Non
     _site = Site(settings, db)
     app = make_app(settings)
     # Sync tasks run in threads; concurrency > 1 runs that many at once.
-    app.run_worker(concurrency=concurrency, delete_jobs="successful")
+    heartbeat = settings.queue_heartbeat_s
+    app.run_worker(
+        concurrency=concurrency,
+        delete_jobs="successful",
+        update_heartbeat_interval=heartbeat,
+        stalled_worker_timeout=STALLED_BEATS * heartbeat,
+    )

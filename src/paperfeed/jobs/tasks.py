@@ -20,7 +20,7 @@ from procrastinate import JobContext
 from procrastinate.exceptions import AlreadyEnqueued
 
 from paperfeed.digest.service import Frequency
-from paperfeed.jobs.queue import site
+from paperfeed.jobs.queue import STALLED_BEATS, site
 from paperfeed.search.embedding import Embedder
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ blueprint = procrastinate.Blueprint()
 # A failing task is tried again after 10 s, 20 s, 40 s ... up to 5 times.
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=10)
 EMBED_PASS = 4096  # papers one embedding job takes on; the next minute's job goes on
-STALLED_AFTER_S = 30  # a worker without a heartbeat this long is dead (procrastinate's default)
 
 
 # --- ingest ---
@@ -180,12 +179,13 @@ def drain_outbox(timestamp: int) -> int:
 # --- the queue itself ---
 
 
-@blueprint.periodic(cron="* * * * *", periodic_id="minutely")
+@blueprint.periodic(cron="* * * * * */5", periodic_id="every-5-s")  # croniter: seconds last
 @blueprint.task(name="queue.retry_stalled", queueing_lock="queue.retry_stalled", pass_context=True)
 async def retry_stalled(context: JobContext, timestamp: int) -> int:
     """Hand the jobs of a worker that died mid-task (no heartbeat) back to the queue."""
     manager = context.app.job_manager
-    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_S))
+    dead_after = STALLED_BEATS * site().settings.queue_heartbeat_s
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=dead_after))
     for job in stalled:
         log.warning("job %s (%s) of a dead worker goes back to the queue", job.id, job.task_name)
         await manager.retry_job(job)
