@@ -404,6 +404,8 @@ def test_a_worker_killed_mid_digest_loses_nothing_and_duplicates_nothing(cluster
         received = cluster.mailbox.to(address)
         assert len(received) == 2, f"{address} got {len(received)} digests"
         assert len({str(m["Message-ID"]) for m in received}) == 2
+    logs = "".join((cluster.root / f"{n}.log").read_text() for n in ("worker-1", "worker-2"))
+    assert "(paperfeed:digest.send) of a dead worker goes back to the queue" in logs
 
 
 def test_a_node_killed_under_load_loses_no_acknowledged_vote(cluster: Cluster) -> None:

@@ -52,8 +52,8 @@ def conninfo(settings: Settings) -> str:
     url = make_url(settings.database_url)
     if url.get_backend_name() != "postgresql":
         raise QueueUnavailable(
-            "the job queue runs on PostgreSQL: set PAPERFEED_DATABASE_URL to a postgresql:// URL "
-            "(or PAPERFEED_JOB_QUEUE=false to run background work inside `paperfeed serve`)"
+            "the job queue runs on PostgreSQL: set PAPERFEED_DATABASE_URL to a postgresql:// URL; "
+            "on SQLite `paperfeed serve` does the background work itself"
         )
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
