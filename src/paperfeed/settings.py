@@ -110,7 +110,9 @@ class Settings(BaseSettings):
         description="UTC time (HH:MM) the built-in schedule sends the digests.",
     )
     digest_schedule: bool = Field(
-        default=False, description="Run the digest schedule inside `paperfeed serve`."
+        default=False,
+        description="Send the digests at the send time: inside `paperfeed serve`, or in "
+        "`paperfeed worker` with the job queue.",
     )
     # --- search: embeddings (issue 3) ---
     embedding_model: Literal["minilm", "static"] = Field(
@@ -124,7 +126,8 @@ class Settings(BaseSettings):
     )
     embed_in_background: bool = Field(
         default=True,
-        description="Embed new and changed papers in a background thread of `paperfeed serve`.",
+        description="Embed new and changed papers in a background thread of `paperfeed serve` "
+        "(with the job queue, `paperfeed worker` embeds instead).",
     )
     embed_threads: int = Field(
         default=1, ge=0, description="CPU threads of the background embedder (0: all cores)."
