@@ -62,6 +62,9 @@ def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERFEED_HTTP_DELAY_S", "0")
     # No test app embeds papers behind the test's back; tests of that turn it on themselves.
     monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "false")
+    # One process, as `make run`: on PostgreSQL too. Tests of the job queue and of search
+    # replicas (several nodes) turn it on themselves.
+    monkeypatch.setenv("PAPERFEED_JOB_QUEUE", "false")
     from paperfeed.settings import get_settings
 
     get_settings.cache_clear()

@@ -16,7 +16,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # (features may import each other, without cycles; web and cli never import each other).
 BASE = {"__init__", "domain", "settings", "logs", "hf_api", "core"}
 STORE = {"store"}
-FEATURES = {"ingest", "feed", "syndication", "rank", "search", "community", "digest", "evals"}
+FEATURES = {
+    "ingest", "feed", "syndication", "rank", "search", "community", "digest", "evals", "jobs",
+}  # fmt: skip
 SHELLS = {"web", "cli"}
 ALLOWED = {
     **{name: BASE for name in BASE},

@@ -110,7 +110,9 @@ class Settings(BaseSettings):
         description="UTC time (HH:MM) the built-in schedule sends the digests.",
     )
     digest_schedule: bool = Field(
-        default=False, description="Run the digest schedule inside `paperfeed serve`."
+        default=False,
+        description="Send the digests at the send time: inside `paperfeed serve`, or in "
+        "`paperfeed worker` with the job queue.",
     )
     # --- search: embeddings (issue 3) ---
     embedding_model: Literal["minilm", "static"] = Field(
@@ -124,7 +126,8 @@ class Settings(BaseSettings):
     )
     embed_in_background: bool = Field(
         default=True,
-        description="Embed new and changed papers in a background thread of `paperfeed serve`.",
+        description="Embed new and changed papers in a background thread of `paperfeed serve` "
+        "(with the job queue, `paperfeed worker` embeds instead).",
     )
     embed_threads: int = Field(
         default=1, ge=0, description="CPU threads of the background embedder (0: all cores)."
@@ -132,6 +135,30 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per model batch.")
     embed_poll_s: float = Field(
         default=30.0, gt=0, description="Seconds the background embedder waits when idle."
+    )
+    # --- several nodes: the job queue and search replicas (issue 12) ---
+    job_queue: bool | None = Field(
+        default=None,
+        description="Run background work (ingest schedules, embedding, digests, mail) on the "
+        "PostgreSQL job queue, in `paperfeed worker`; web nodes then start no background threads "
+        "and keep their search indexes as replicas of the database. Default: on for PostgreSQL, "
+        "off for SQLite.",
+    )
+    queue_heartbeat_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a worker's heartbeats; after three missed, its job is "
+        "handed to another worker.",
+    )
+    replica_poll_s: float = Field(
+        default=5.0, gt=0, description="Seconds between a node's looks for changed papers."
+    )
+    replica_vectors_every_s: float = Field(
+        default=20.0, ge=0, description="Least seconds between rebuilds of a node's vector index."
+    )
+    ingest_live: bool = Field(
+        default=False,
+        description="With the job queue: fetch the Hugging Face daily list hourly (live source).",
     )
     # --- search: indexes and ranking (issue 3) ---
     search_dense: bool = Field(
@@ -171,6 +198,13 @@ class Settings(BaseSettings):
         Never the request's Host header, which the client chooses (feeds and mails carry links).
         """
         return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def uses_job_queue(self) -> bool:
+        """Whether background work runs on the job queue (setting, else: on PostgreSQL)."""
+        if self.job_queue is not None:
+            return self.job_queue
+        return self.database_url.startswith("postgresql")
 
     @property
     def https(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from paperfeed.cli import accounts, digest, evals, ingest, search, site
+from paperfeed.cli import accounts, digest, evals, ingest, search, site, worker
 
 app = typer.Typer(
     help="paperfeed: a self-hosted research-paper discovery service.",
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.command()(site.quickstart)
 app.command()(site.serve)
+app.command()(worker.worker)
 app.command()(search.search)
 app.command()(search.index)
 app.command()(search.embed)

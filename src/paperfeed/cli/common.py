@@ -98,8 +98,15 @@ def progress_bar() -> Iterator[BarProgress]:
 
 
 def index_after_import(db: Database, settings: Settings) -> None:
-    """Bring the search indexes up to date after an import, so new papers are searchable."""
+    """Bring the search indexes up to date after an import, so new papers are searchable.
+
+    With the job queue the web nodes' replicas pick the papers up by themselves within seconds.
+    """
     from paperfeed.search.indexer import update_indexes
+
+    if settings.uses_job_queue:
+        warn("the web nodes' search replicas pick the new papers up within seconds")
+        return
 
     with progress_bar() as progress:
         update_indexes(db, settings, progress=progress)

@@ -17,6 +17,7 @@ from paperfeed.cli.common import (
     open_db,
     parse_day,
     progress_bar,
+    say,
 )
 from paperfeed.ingest.http import RemoteError
 from paperfeed.ingest.report import IngestReport
@@ -43,6 +44,10 @@ def hf_daily(
         str | None, typer.Option(help="Hugging Face API base URL (default: the public one).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Re-read files already imported.")] = False,
+    enqueue: Annotated[
+        bool,
+        typer.Option(help="Hand the files to `paperfeed worker` (the job queue) and return."),
+    ] = False,
 ) -> None:
     """Import Hugging Face daily papers from saved JSON files or a live endpoint.
 
@@ -53,6 +58,9 @@ def hf_daily(
     settings = load_settings()
     if not paths and not (day or from_):
         raise typer.BadParameter("give PATH... to import files, or --date / --from to fetch")
+    if enqueue:
+        _enqueue_files(paths or [], force=force)
+        return
     days = _days(day, from_, to) if (day or from_) else []
     with open_db(settings) as db:
         with progress_bar() as progress:
@@ -116,8 +124,9 @@ def oai(
     first = parse_day(from_, "--from")
     last = parse_day(until, "--until") if until else None
     with open_db(settings) as db:
-        with progress_bar() as progress, exit_on(
-            RemoteError, advice="the next run resumes from the last page saved"
+        with (
+            progress_bar() as progress,
+            exit_on(RemoteError, advice="the next run resumes from the last page saved"),
         ):
             report = source.harvest(
                 db,
@@ -132,6 +141,19 @@ def oai(
             )
         index_after_import(db, settings)
     finish_import(report, "oai")
+
+
+def _enqueue_files(paths: list[Path], *, force: bool) -> None:
+    from paperfeed.jobs import queue, tasks
+
+    if not paths:
+        raise typer.BadParameter("--enqueue takes PATH... (files the worker can read)")
+    settings = load_settings()
+    with exit_on(queue.QueueUnavailable, status=2), queue.opened(settings):
+        job = tasks.import_hf_daily_files.defer(
+            paths=[str(path.resolve()) for path in paths], force=force
+        )
+    say(f"hf-daily: import queued as job {job}")
 
 
 def _days(day: str | None, from_: str | None, to: str | None) -> list[date]:

@@ -23,9 +23,13 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or migrate the database schema to the latest version."""
+    """Create or migrate the database schema to the latest version (and the job queue's)."""
     settings = load_settings()
     open_db(settings).close()
+    if settings.uses_job_queue:
+        from paperfeed.jobs.queue import ensure_schema
+
+        ensure_schema(settings)  # the job queue's tables, beside paperfeed's own
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
     say(f"database is up to date: {shown}")
 

@@ -68,7 +68,15 @@ def update_indexes(
     rebuild: bool = False,
     progress: ProgressSink | None = None,
 ) -> IndexReport:
-    """Bring both indexes up to date with the store; `rebuild` builds them again from scratch."""
+    """Bring both indexes up to date with the store; `rebuild` builds them again from scratch.
+
+    With the job queue (several nodes may share the store) the indexes are this folder's replica,
+    which follows the change log without consuming it (search/replica.py).
+    """
+    if settings.uses_job_queue:
+        from paperfeed.search import replica
+
+        return replica.refresh(db, settings, rebuild=rebuild, progress=progress)
     started = time.perf_counter()
     report = IndexReport()
     with _exclusive(index_dir(settings)):

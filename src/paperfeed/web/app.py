@@ -13,6 +13,7 @@ from paperfeed import __version__
 from paperfeed.community.limits import Limits, rates_from_settings
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
+from paperfeed.search.replica import Follower
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
 from paperfeed.web import api, views
@@ -40,8 +41,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         embedder = _app.state.background_embedder
         if embedder is not None:
             embedder.start()  # the site serves at once; vectors fill in behind it
-        schedule = start_schedule(database, settings) if settings.digest_schedule else None
+        # With the job queue `paperfeed worker` sends the digests; this node only follows the
+        # database into its search replica.
+        queue = settings.uses_job_queue
+        schedule = (
+            start_schedule(database, settings) if settings.digest_schedule and not queue else None
+        )
+        follower = Follower(database, settings) if queue else None
+        if follower is not None:
+            follower.start()
         yield
+        if follower is not None:
+            follower.stop()
         if schedule is not None:
             schedule[1].set()  # stop the digest schedule thread
         if embedder is not None:
@@ -60,7 +71,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.limits = Limits(database.sessions, rates_from_settings(settings))
     app.state.templates = make_templates()
     app.state.background_embedder = (
-        BackgroundEmbedder(database, settings) if settings.embed_in_background else None
+        BackgroundEmbedder(database, settings)
+        if settings.embed_in_background and not settings.uses_job_queue
+        else None
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)  # JSON first: its paths are all under /api
