@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperfeed.store import site_version
+
 
 def make_engine(database_url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
@@ -55,6 +57,9 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self.sessions = make_session_factory(self.engine)
+        # Public writes raise the site version; this process rereads it at once after its own.
+        self.site_version = site_version.VersionReader(self.sessions, interval_s=1.0)
+        site_version.watch(self.sessions, on_commit=self.site_version.forget)
         if migrate:
             from paperfeed.store.migrate import upgrade
 
