@@ -118,6 +118,11 @@ def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
     return [_entry(row, paper) for row in session.execute(query).mappings()]
 
 
+def first_listings(session: Session, papers: Sequence[Paper]) -> dict[str, DailyEntry]:
+    """Each paper's first daily listing, for those that were featured (one query per chunk)."""
+    return first_listings_in(session, papers, date.min, date.max)
+
+
 def first_listings_in(
     session: Session, papers: Sequence[Paper], first: date, last: date
 ) -> dict[str, DailyEntry]:
@@ -180,7 +185,8 @@ def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
             .order_by(PaperAuthorRow.paper_id, PaperAuthorRow.position)
         )
         for paper_id, name, hf_user in session.execute(query):
-            result.setdefault(paper_id, []).append(Author.model_construct(name=name, hf_user=hf_user))
+            author = Author.model_construct(name=name, hf_user=hf_user)
+            result.setdefault(paper_id, []).append(author)
     return result
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
-from paperfeed.community.limits import Limits, rates_from_settings
+from paperfeed.community.limits import BatchedLimits, Limits, rates_from_settings
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.settings import Settings, get_settings
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.limits = Limits(database.sessions, rates_from_settings(settings))
+    app.state.batched_limits = BatchedLimits(app.state.limits)
     app.state.templates = make_templates()
     app.state.background_embedder = (
         BackgroundEmbedder(database, settings) if settings.embed_in_background else None

@@ -95,7 +95,9 @@ class PageCache:
                 self.entries[key] = entry
         await _answer(scope, send, entry, version)
 
-    async def _render(self, scope: Scope, receive: Receive, send: Send, version: Version) -> Entry | None:
+    async def _render(
+        self, scope: Scope, receive: Receive, send: Send, version: Version
+    ) -> Entry | None:
         """Run the app; its answer as an Entry if it may be kept, else None (already sent)."""
         start: Message | None = None
         chunks: list[bytes] = []
@@ -178,7 +180,7 @@ def _not_modified(scope: Scope, tag: bytes, changed_at: datetime) -> bool:
 
 
 def _anonymous(scope: Scope) -> bool:
-    """No log-in, no waiting flash message, no bearer token: a visitor any page may be shared with."""
+    """No log-in, no flash message waiting, no bearer token: any page may be shared with them."""
     session = scope.get("session") or {}
     if any(key != CSRF_FIELD for key in session):
         return False
