@@ -122,6 +122,13 @@ def test_each_visitor_gets_their_own_csrf_token_in_a_shared_page(nodes) -> None:
     assert subscribed.status_code != 403  # the cached page's token is this visitor's
 
 
+def statements_into(statements: list[str]):
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        statements.append(statement)
+
+    return listener
+
+
 def _count_on(page: str, paper: str) -> int:
     match = re.search(
         rf'action="/papers/{re.escape(paper)}/upvote".*?<span class="count">(\d+)</span>',
@@ -143,7 +150,7 @@ def test_a_day_page_runs_as_many_statements_for_5_papers_as_for_50(sqlite_url, p
             address = path.format(n=page_size)
             client.get(address)  # indexes and templates opened
             statements: list[str] = []
-            listener = lambda *args: statements.append(args[2])  # noqa: E731
+            listener = statements_into(statements)
             event.listen(db.engine, "before_cursor_execute", listener)
             answer = client.get(address)
             event.remove(db.engine, "before_cursor_execute", listener)

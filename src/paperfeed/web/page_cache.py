@@ -78,8 +78,10 @@ class PageCache:
         if not self.enabled or not _public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        version = self.versions.current() if not self.versions.stale() else (
-            await anyio.to_thread.run_sync(self.versions.current)
+        version = (
+            self.versions.current()
+            if not self.versions.stale()
+            else (await anyio.to_thread.run_sync(self.versions.current))
         )
         key = (scope["path"], scope.get("query_string", b""))
         entry = self.entries.get(key)
