@@ -202,9 +202,12 @@ def run_wrk(url: str, paths_file: Path, connections: int, seconds: int, cookie: 
     )
 
 
-def measure(site: Site, files: dict[str, Path], seconds: int, endpoint_s: int) -> dict[str, Result]:
+def measure(
+    site: Site, files: dict[str, Path], seconds: int, endpoint_s: int, warmup_s: int
+) -> dict[str, Result]:
     """All the runs of one site, by name."""
-    run_wrk(site.url, files["mixed"], 20, 5)  # warm-up: imports, indexes, models opened
+    # Warm-up, the same for both: imports, indexes and models opened, caches filling.
+    run_wrk(site.url, files["mixed"], 50, warmup_s)
     results: dict[str, Result] = {}
     results["mixed, 50 connections"] = run_wrk(site.url, files["mixed"], 50, seconds)
     results["mixed, 200 connections"] = run_wrk(site.url, files["mixed"], 200, seconds)
@@ -233,6 +236,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="3671193", help="commit measured as the baseline")
     parser.add_argument("--seconds", type=int, default=20, help="length of each mixed run")
     parser.add_argument("--endpoint-seconds", type=int, default=8, help="each endpoint alone")
+    parser.add_argument("--warmup-seconds", type=int, default=15, help="mixed, before measuring")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
@@ -254,12 +258,15 @@ def main() -> None:
         for label, src in versions:
             site = Site(label, src, args.home, scratch, args.workers)
             try:
-                figures[label] = measure(site, files, args.seconds, args.endpoint_seconds)
+                figures[label] = measure(
+                    site, files, args.seconds, args.endpoint_seconds, args.warmup_seconds
+                )
             finally:
                 site.stop()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(f"{len(paths['day page'])} days, {len(paths['paper page'])} paper pages in the mix")
     now = figures["this"]
     base = figures.get(args.baseline)
     print(f"\n{'run':30} {'this code':>44}   {'ratio':>6}")
