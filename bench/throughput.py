@@ -160,7 +160,7 @@ class Site:
 
     def login_cookie(self) -> str:
         """Register one reader and return its session cookie ("name=value")."""
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=120) as client:
             page = client.get("/register").text
             token = re.search(r'name="csrf_token" value="([^"]+)"', page)
             assert token, "no CSRF token on /register"
