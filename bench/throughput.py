@@ -190,6 +190,9 @@ def run_wrk(url: str, paths_file: Path, connections: int, seconds: int, cookie: 
         "-s", str(LUA), url, "--", str(paths_file), cookie,
     ]  # fmt: skip
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    # wrk is gone, but requests it left queued still run (a sync endpoint cannot be cancelled):
+    # one more request waits behind them, so the next run starts on an idle server.
+    httpx.get(url + "/papers/feed.rss", timeout=300)
     line = next(line for line in output.splitlines() if line.startswith("{"))
     data = json.loads(line)
     return Result(

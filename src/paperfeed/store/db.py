@@ -19,7 +19,12 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # A request may hold a session while a helper opens another (its viewer, a rate
+        # limit): with 40 request threads, 5+10 pooled connections could all wait on a second.
+        # SQLite connections are cheap, so the pool has room for every thread twice over.
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, pool_size=40, max_overflow=80, pool_timeout=60
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
