@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         description="Send the digests at the send time: inside `paperfeed serve`, or in "
         "`paperfeed worker` with the job queue.",
     )
+    # --- page cache (issue 12) ---
+    page_cache_mb: int = Field(
+        default=64, ge=0, description="Rendered anonymous pages kept per worker, in MB (0: off)."
+    )
+    page_cache_max_age_s: float = Field(
+        default=60.0, gt=0, description="Longest a cached page is served (trending ages with time)."
+    )
+    site_version_check_s: float = Field(
+        default=1.0, ge=0, description="How often a worker rereads the site version (0: always)."
+    )
     # --- search: embeddings (issue 3) ---
     embedding_model: Literal["minilm", "static"] = Field(
         default="minilm",

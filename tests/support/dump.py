@@ -8,7 +8,7 @@ from paperfeed.store.db import Database
 from paperfeed.store.models import Base
 
 # Bookkeeping that records when work happened, not what the data is.
-_VOLATILE = {"checkpoints"}
+_VOLATILE = {"checkpoints", "site_version"}
 # Surrogate keys are numbered in insertion order: compare rows by natural keys instead.
 _NATURAL_KEY = {"authors": "name_key", "organizations": "name"}
 # An author's display spelling is the first one seen, so it depends on import order.

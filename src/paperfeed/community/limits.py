@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,3 +200,77 @@ def _message(wait_s: int) -> str:
     if minutes < 120:
         return f"Too many requests like this one; try again in {minutes} minutes."
     return f"Too many requests like this one; try again in {math.ceil(minutes / 60)} hours."
+
+
+# Actions so frequent and cheap that one database write each would be their main cost.
+BATCHED_ACTIONS = frozenset({"search"})
+
+
+@dataclass
+class _Tally:
+    window: int
+    ends: datetime
+    shared: int = 0  # the database's count when last written, all nodes together
+    pending: int = 0  # hits here not yet written
+    written_at: float = 0.0
+
+
+class BatchedLimits:
+    """Rate limits counted in memory and added to the shared database counters in batches.
+
+    Each process counts its own hits and writes them (one UPSERT adding the batch) every
+    `batch` hits of a key or every `flush_s` seconds, reading back the total of all processes
+    and nodes. A key is refused once that total plus its unwritten hits reaches the cap, so the
+    limit holds across nodes to within one unwritten batch per other process.
+    """
+
+    def __init__(self, limits: Limits, *, flush_s: float = 1.0, max_batch: int = 25) -> None:
+        self.limits = limits
+        self.flush_s = flush_s
+        self.max_batch = max_batch
+        self._tallies: dict[str, _Tally] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, checks: Iterable[tuple[str, str]], *, now: datetime | None = None) -> None:
+        """Count one hit of each (action, key); RateLimited (none counted) if any is at its cap."""
+        now = as_utc(now) if now else utcnow()
+        flush: list[tuple[str, _Tally, int]] = []
+        with self._lock:
+            if len(self._tallies) > 50_000:
+                self._tallies = {k: t for k, t in self._tallies.items() if t.ends > now}
+            counted: list[tuple[str, Rate, _Tally]] = []
+            for action, key in checks:
+                rate = self.limits.rates.get(action)
+                if rate is None:
+                    continue
+                number, ends = window_of(rate, now)
+                row_key = _row_key(action, key, number)
+                tally = self._tallies.get(row_key)
+                if tally is None:
+                    tally = self._tallies[row_key] = _Tally(number, ends)
+                if tally.shared + tally.pending >= rate.hits:
+                    wait = max(1, math.ceil((ends - now).total_seconds()))
+                    raise RateLimited(_message(wait), wait)
+                counted.append((row_key, rate, tally))
+            clock = time.monotonic()
+            for row_key, rate, tally in counted:
+                tally.pending += 1
+                batch = max(1, min(self.max_batch, rate.hits // 20))
+                if tally.pending >= batch or clock - tally.written_at >= self.flush_s:
+                    flush.append((row_key, tally, tally.pending))
+                    tally.pending, tally.written_at = 0, clock
+        for row_key, tally, hits in flush:
+            total = self._add(row_key, tally.ends, hits)
+            with self._lock:
+                tally.shared = max(tally.shared, total)
+
+    def _add(self, row_key: str, ends: datetime, hits: int) -> int:
+        with self.limits.sessions() as session, session.begin():
+            table = RateLimitRow.__table__
+            statement = insert(session, table).values(key=row_key, hits=hits, expires_at=ends)
+            total = session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["key"], set_={"hits": table.c.hits + hits}
+                ).returning(table.c.hits)
+            ).scalar_one()
+        return int(total)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import tantivy
+from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tantivy import Occur, Query
@@ -31,8 +32,9 @@ from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
 from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
+from paperfeed.store import reader
 from paperfeed.store.models import AuthorRow
-from paperfeed.store.reader import get_paper, listings_of, load_papers
+from paperfeed.store.reader import get_paper, load_papers
 
 MAX_QUERY_CHARS = 2_000  # beyond this a query is cut (a pasted abstract still fits)
 MAX_RESULTS = 100
@@ -94,6 +96,10 @@ class SearchIndexes:
         self._vectors: dict[str, tuple[Path, ann.VectorIndex | None]] = {}  # by model
         # recent queries (next pages, reloads), by model and text
         self._query_vectors: dict[tuple[str, str], np.ndarray] = {}
+        # similar papers' rankings, by paper and index state (a paper page asks on every view)
+        self.similar_rankings: LRUCache[tuple, tuple[list[tuple[str, float]], dict]] = LRUCache(
+            maxsize=20_000
+        )
 
     def lexical(self) -> tantivy.Index | None:
         path = indexer.lexical_path(self.settings)
@@ -316,13 +322,23 @@ def similar(
         return []
     vector_index = indexes.vectors()
     vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
-    ranking = rank(
-        index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
-        fusion, without=arxiv_id,
+    # The ranking changes only with the indexes (a new generation, papers or vectors added).
+    key = (
+        arxiv_id, limit, fusion, id(index), index.searcher().num_docs,
+        id(vector_index), len(vector_index) if vector_index is not None else 0,
     )  # fmt: skip
-    ranked = [(i, s) for i, s in ranking.fused if i != arxiv_id][:limit]
+    with indexes._lock:
+        cached = indexes.similar_rankings.get(key)
+    if cached is None:
+        ranking = rank(
+            index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
+            fusion, without=arxiv_id,
+        )  # fmt: skip
+        cached = ([(i, s) for i, s in ranking.fused if i != arxiv_id][:limit], dict(ranking.dense))
+        with indexes._lock:
+            indexes.similar_rankings[key] = cached
+    ranked, semantic = cached
     papers = load_papers(session, [i for i, _ in ranked])
-    semantic = dict(ranking.dense)
     terms = lexical.query_terms(paper.title)
     hits = []
     for paper_id, score in ranked:
@@ -337,12 +353,7 @@ def similar(
 
 def first_listings(session: Session, papers: list[Paper]) -> dict[str, DailyEntry]:
     """Each paper's first daily listing, for those that were featured."""
-    found = {}
-    for paper in papers:
-        listings = listings_of(session, paper)
-        if listings:
-            found[paper.arxiv_id] = listings[0]
-    return found
+    return reader.first_listings(session, papers)
 
 
 def lexical_allows(indexes: SearchIndexes, arxiv_id: str, filters: Filters) -> bool:

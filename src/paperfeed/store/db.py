@@ -10,6 +10,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperfeed.store import site_version
+
 
 def make_engine(database_url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
@@ -17,7 +19,12 @@ def make_engine(database_url: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # A request may hold a session while a helper opens another (its viewer, a rate
+        # limit): with 40 request threads, 5+10 pooled connections could all wait on a second.
+        # SQLite connections are cheap, so the pool has room for every thread twice over.
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, pool_size=40, max_overflow=80, pool_timeout=60
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
@@ -55,6 +62,9 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self.sessions = make_session_factory(self.engine)
+        # Public writes raise the site version; this process rereads it at once after its own.
+        self.site_version = site_version.VersionReader(self.sessions, interval_s=1.0)
+        site_version.watch(self.sessions, on_commit=self.site_version.forget)
         if migrate:
             from paperfeed.store.migrate import upgrade
 

@@ -439,3 +439,14 @@ class ReaderStateRow(Base):
     feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     feed_token_prefix: Mapped[str | None] = mapped_column(String(16))
     feed_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SiteVersionRow(Base):
+    """One row: a number every write that shows on public pages raises (in its own transaction),
+    so each web node knows when its cache of rendered anonymous pages went stale."""
+
+    __tablename__ = "site_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

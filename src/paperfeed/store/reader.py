@@ -118,6 +118,11 @@ def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
     return [_entry(row, paper) for row in session.execute(query).mappings()]
 
 
+def first_listings(session: Session, papers: Sequence[Paper]) -> dict[str, DailyEntry]:
+    """Each paper's first daily listing, for those that were featured (one query per chunk)."""
+    return first_listings_in(session, papers, date.min, date.max)
+
+
 def first_listings_in(
     session: Session, papers: Sequence[Paper], first: date, last: date
 ) -> dict[str, DailyEntry]:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
-from paperfeed.community.limits import Limits, rates_from_settings
+from paperfeed.community.limits import BatchedLimits, Limits, rates_from_settings
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.search.replica import Follower
@@ -20,6 +20,7 @@ from paperfeed.web import api, views
 from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.middleware import BodyLimit, SecurityHeaders
+from paperfeed.web.page_cache import PageCache
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
 from paperfeed.web.views import for_you as for_you_views
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     app.state.limits = Limits(database.sessions, rates_from_settings(settings))
+    app.state.batched_limits = BatchedLimits(app.state.limits)
     app.state.templates = make_templates()
     app.state.background_embedder = (
         BackgroundEmbedder(database, settings)
@@ -80,6 +82,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for router in views.ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
+    # Inside the session middleware (added by install_auth): it reads who is asking.
+    database.site_version.interval_s = settings.site_version_check_s
+    app.add_middleware(
+        PageCache,
+        versions=database.site_version,
+        max_bytes=settings.page_cache_mb * 1024 * 1024,
+        max_age_s=settings.page_cache_max_age_s,
+    )
     install_auth(app, settings)
     collection_views.install(app)
     for_you_views.install(app)

@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from paperfeed.community import accounts, votes
+from paperfeed.community.limits import BATCHED_ACTIONS
 from paperfeed.core.secrets import site_secret
 from paperfeed.settings import Settings
 from paperfeed.store.models import UserRow
@@ -174,7 +175,10 @@ def rate_limit(request: Request, action: str, user: UserRow | None = None) -> No
     checks = [(f"{action}.addr", client_address(request))]
     if user is not None:
         checks.append((f"{action}.user", str(user.id)))
-    request.app.state.limits.hit(checks)
+    if action in BATCHED_ACTIONS:  # counted in memory, written to the database in batches
+        request.app.state.batched_limits.hit(checks)
+    else:
+        request.app.state.limits.hit(checks)
 
 
 def _in(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:

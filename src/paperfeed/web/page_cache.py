@@ -1,0 +1,223 @@
+"""A cache of rendered anonymous pages and API answers, kept per worker, keyed by the site version.
+
+Plain ASGI middleware inside the session middleware. A GET of a public address by a visitor who
+is not logged in (no log-in in the session, no flash message waiting, no Authorization header)
+is answered from the cache when the entry was rendered at the current site version (see
+store/site_version.py: every public write on any node raises it) and is younger than
+`page_cache_max_age_s` (trending ages with the clock). Otherwise the page is rendered and, when
+it is a 200 that set no cookie of its own, kept. A form's CSRF token is kept as a placeholder
+and filled in per visitor, so pages with the digest sign-up form are shared too.
+
+Every answer it handles carries an ETag (a hash of the page) and Last-Modified (when the site
+version last changed), and a conditional GET that matches gets 304. Logged-in readers never see
+a cached page: their pages are rendered for them and marked `Cache-Control: private, no-cache`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+import anyio.to_thread
+from cachetools import LRUCache
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paperfeed.store.site_version import Version, VersionReader
+from paperfeed.web.auth import CSRF_FIELD, csrf_token
+
+# Addresses whose anonymous answers depend only on the address and the database.
+_PUBLIC_PREFIXES = (
+    "/papers", "/search", "/trending", "/orgs", "/authors", "/collections", "/users/",
+    "/api/daily_papers", "/api/papers", "/api/collections",
+)  # fmt: skip
+_PLACEHOLDER = b"\x00paperfeed-csrf\x00"
+_DROPPED = {b"content-length", b"etag", b"last-modified", b"cache-control", b"vary"}
+_PUBLIC = b"public, no-cache"  # shared, but asked again each time (an ETag makes that cheap)
+_PRIVATE = b"private, no-cache"
+_VARY = b"Cookie, Authorization"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One rendered answer: its status line and headers, its body (CSRF token as placeholder)."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    digest: str
+    has_form: bool
+    version: int
+    stored_at: float
+
+
+class PageCache:
+    """The middleware; `max_bytes` bounds the bodies kept (least recently used go first)."""
+
+    def __init__(
+        self, app: ASGIApp, *, versions: VersionReader, max_bytes: int, max_age_s: float
+    ) -> None:
+        self.app = app
+        self.versions = versions
+        self.max_age_s = max_age_s
+        self.entries: LRUCache[tuple[str, bytes], Entry] = LRUCache(
+            maxsize=max(1, max_bytes), getsizeof=lambda entry: len(entry.body) + 256
+        )
+        self.enabled = max_bytes > 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        if not _anonymous(scope):
+            await self.app(scope, receive, _with_cache_control(send, _PRIVATE))
+            return
+        if not self.enabled or not _public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        version = (
+            self.versions.current()
+            if not self.versions.stale()
+            else (await anyio.to_thread.run_sync(self.versions.current))
+        )
+        key = (scope["path"], scope.get("query_string", b""))
+        entry = self.entries.get(key)
+        if (
+            entry is None
+            or entry.version != version.number
+            or time.monotonic() - entry.stored_at > self.max_age_s
+        ):
+            entry = await self._render(scope, receive, send, version)
+            if entry is None:
+                return  # answered as rendered: not a page to keep
+            if len(entry.body) < self.entries.maxsize:
+                self.entries[key] = entry
+        await _answer(scope, send, entry, version)
+
+    async def _render(
+        self, scope: Scope, receive: Receive, send: Send, version: Version
+    ) -> Entry | None:
+        """Run the app; its answer as an Entry if it may be kept, else None (already sent)."""
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        assert start is not None, "the app sent no response"
+        headers = list(start.get("headers", []))
+        body = b"".join(chunks)
+        keep = (
+            start["status"] == 200
+            and not any(name.lower() == b"set-cookie" for name, _ in headers)
+            and _anonymous(scope)  # the page did not log anyone in or leave a message
+        )
+        if not keep:
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return None
+        token = scope.get("session", {}).get(CSRF_FIELD)
+        has_form = bool(token) and token.encode() in body
+        if has_form:
+            body = body.replace(token.encode(), _PLACEHOLDER)
+        return Entry(
+            status=200,
+            headers=[(name, value) for name, value in headers if name.lower() not in _DROPPED],
+            body=body,
+            digest=hashlib.blake2b(body, digest_size=12).hexdigest(),
+            has_form=has_form,
+            version=version.number,
+            stored_at=time.monotonic(),
+        )
+
+
+async def _answer(scope: Scope, send: Send, entry: Entry, version: Version) -> None:
+    body = entry.body
+    etag = entry.digest
+    if entry.has_form:
+        token = csrf_token(Request(scope))  # this visitor's (made now if they had none)
+        body = body.replace(_PLACEHOLDER, token.encode())
+        etag = hashlib.blake2b(f"{etag}{token}".encode(), digest_size=12).hexdigest()
+    tag = f'"{etag}"'.encode()
+    modified = _http_date(version.changed_at)
+    common = [
+        (b"etag", tag),
+        (b"last-modified", modified),
+        (b"cache-control", _PUBLIC),
+        (b"vary", _VARY),
+    ]
+    if _not_modified(scope, tag, version.changed_at):
+        await send({"type": "http.response.start", "status": 304, "headers": common})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers = [*entry.headers, *common, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _not_modified(scope: Scope, tag: bytes, changed_at: datetime) -> bool:
+    """Whether the conditional headers say the client's copy is current (RFC 9110 13.2.2)."""
+    matches = _header(scope, b"if-none-match")
+    if matches is not None:
+        given = {part.strip().removeprefix(b"W/") for part in matches.split(b",")}
+        return tag in given or b"*" in given
+    since = _header(scope, b"if-modified-since")
+    if since is None:
+        return False
+    try:
+        when = parsedate_to_datetime(since.decode("latin-1"))
+    except (TypeError, ValueError):
+        return False
+    if when.tzinfo is None:
+        return False
+    return changed_at.replace(microsecond=0) <= when
+
+
+def _anonymous(scope: Scope) -> bool:
+    """No log-in, no flash message waiting, no bearer token: any page may be shared with them."""
+    session = scope.get("session") or {}
+    if any(key != CSRF_FIELD for key in session):
+        return False
+    return _header(scope, b"authorization") is None
+
+
+# Search answers come from this node's index replica, which follows the database seconds after
+# the version moves: kept here, an answer from before the replica caught up would outlive it.
+_NODE_LOCAL = ("/search", "/api/papers/search")
+
+
+def _public(path: str) -> bool:
+    if path.startswith(_NODE_LOCAL):
+        return False
+    return path == "/" or path.startswith(_PUBLIC_PREFIXES)
+
+
+def _with_cache_control(send: Send, value: bytes) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            if not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append((b"cache-control", value))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+def _http_date(moment: datetime) -> bytes:
+    return format_datetime(moment.replace(microsecond=0), usegmt=True).encode()
