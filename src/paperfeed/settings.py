@@ -121,8 +121,9 @@ class Settings(BaseSettings):
     page_cache_max_age_s: float = Field(
         default=60.0, gt=0, description="Longest a cached page is served (trending ages with time)."
     )
+    # 0: one indexed read per cached answer, so a write on any node shows on the next page
     site_version_check_s: float = Field(
-        default=1.0, ge=0, description="How often a worker rereads the site version (0: always)."
+        default=0.0, ge=0, description="How often a worker rereads the site version (0: always)."
     )
     # --- search: embeddings (issue 3) ---
     embedding_model: Literal["minilm", "static"] = Field(
