@@ -190,7 +190,6 @@ class PeriodPapers:
         return cached
 
 
-
 def load_period(
     session: Session,
     frequency: Frequency,

@@ -37,7 +37,6 @@ class IngestReport:
         return not self.rejected
 
 
-
 def explain(error: Exception) -> str:
     """One line saying what is wrong with a record, from a validation or type error."""
     if isinstance(error, ValidationError):

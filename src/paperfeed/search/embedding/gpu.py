@@ -162,5 +162,3 @@ class TorchMiniLM:
         out[batch] = vectors.numpy()
         if progress is not None:
             progress.advance(len(batch))
-
-

@@ -150,4 +150,3 @@ def _comment(comment: Comment) -> CommentOut:
         created_at=comment.created_at,
         edited_at=comment.edited_at,
     )
-
