@@ -79,6 +79,7 @@ class Site:
 
     def wait_until_up(self, workers: int) -> None:
         deadline = time.monotonic() + 60
+        seen: object = None
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "the server exited"
             try:
@@ -87,10 +88,10 @@ class Site:
                     and len(_workers(self.process.pid)) == workers
                 ):
                     return
-            except httpx.TransportError:
-                pass
+            except httpx.TransportError as error:
+                seen = error
             time.sleep(0.2)
-        raise AssertionError("the server did not come up")
+        raise AssertionError(f"the server did not come up: {seen!r}")
 
     def close(self) -> None:
         self.process.terminate()
@@ -189,6 +190,7 @@ def test_a_web_worker_killed_mid_write_loses_no_acknowledged_write(
             victim = _workers(site.process.pid)[0]
             os.kill(victim, signal.SIGKILL)
             killed_at = writers.acked()
+        print(f"worker {victim} killed; failed requests: {writers.failures}")
         # Only the requests in flight on the killed worker failed: at most one per client.
         assert len(writers.failures) <= CLIENTS, writers.failures
         assert writers.acked() > killed_at  # the site went on taking writes
@@ -212,7 +214,7 @@ def test_postgresql_connections_killed_under_the_app(db: Database, tmp_path: Pat
     the pool (pool_pre_ping) reconnects, so only requests running at that instant may fail."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
-    site = Site(db, tmp_path / "home", workers=1)
+    site = Site(db, tmp_path / "home", workers=2)
     with db.sessions() as session:
         base = {p: c or 0 for p, c in session.execute(select(PaperRow.id, PaperRow.upvotes_local))}
     database = db.engine.url.database
@@ -233,6 +235,7 @@ def test_postgresql_connections_killed_under_the_app(db: Database, tmp_path: Pat
                         ).all()
                     )
         assert terminated >= 3
+        print(f"terminated {terminated} backends; failed requests: {writers.failures}")
         assert len(writers.failures) <= 3 * CLIENTS, writers.failures  # in-flight ones only
         assert len(writers.acked_votes) == CLIENTS * len(site.papers)
         with httpx.Client(base_url=site.url, timeout=30) as http:  # the next requests succeed
