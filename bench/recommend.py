@@ -178,10 +178,8 @@ def main() -> int:
     p50, p95 = percentile(times, 50), percentile(times, 95)
     svm50, svm95 = percentile(svm_times, 50), percentile(svm_times, 95)
     print(f"stored papers: {len(rows)}; reader: {len(liked)} upvotes, 5 not interested, 3 follows")
-    print(
-        f"paperfeed recommend (week, page of 50): p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
-        f"max {max(times):.1f} ms  ({len(times)} requests, mean {statistics.mean(times):.1f})"
-    )
+    print(f"paperfeed recommend (week, page of 50): p50 {p50:.1f} ms  p95 {p95:.1f} ms  "
+          f"max {max(times):.1f} ms  ({len(times)} requests, mean {statistics.mean(times):.1f})")
     print(f"arxiv-sanity-lite SVM per request:        p50 {svm50:.0f} ms  p95 {svm95:.0f} ms  "
           f"({len(svm_times)} requests)")  # fmt: skip
     print(f"ratio (SVM / paperfeed) at p95: {svm95 / p95:.0f}x; target p95 <= 20 ms: "

@@ -127,7 +127,10 @@ def main() -> None:
     print(f"duration: {elapsed:.0f} s, {args.connections} connections, {args.workers} workers")
     print(f"requests: {tally.requests} ({tally.requests / elapsed:.0f}/s)")
     print(f"errors: {sum(tally.errors.values())} {dict(tally.errors)}")
-    print(f"latency: median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    print(
+        f"latency: median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {p99 * 1000:.0f} ms"
+    )
     print(f"server RSS: start {rss_start / 2**20:.0f} MiB, end {rss_end / 2**20:.0f} MiB")
     print(
         f"writes acknowledged: {acknowledged} (votes {len(tally.votes)}, comments "

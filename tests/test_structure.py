@@ -74,7 +74,9 @@ def test_every_package_and_top_module_is_on_the_readme_map() -> None:
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    missing = [name for name in Settings.model_fields if f"PAPERFEED_{name.upper()}" not in README]
+    missing = [
+        name for name in Settings.model_fields if f"PAPERFEED_{name.upper()}" not in README
+    ]
     assert missing == [], f"settings missing from the README's configuration table: {missing}"
 
 

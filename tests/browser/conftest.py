@@ -79,10 +79,7 @@ def live_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     record["published"] = datetime.now(UTC) - timedelta(days=1)
     with ArxivApiServer([record]) as arxiv:
         settings = Settings(
-            home=folder / "home",
-            database_url=db.url,
-            arxiv_api_url=arxiv.url,
-            http_delay_s=0,
+            home=folder / "home", database_url=db.url, arxiv_api_url=arxiv.url, http_delay_s=0,
             embed_in_background=False,
         )
         with LiveServer(create_app(settings, db)) as server:
@@ -105,3 +102,4 @@ def watched(browser: Browser) -> Iterator[Watched]:
     page.on("dialog", on_dialog)
     yield watched
     context.close()
+

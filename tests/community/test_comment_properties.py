@@ -19,6 +19,7 @@ PIECES = st.sampled_from(
 BODY = st.lists(PIECES | st.text(max_size=8), max_size=60).map("".join)
 
 
+
 @settings(max_examples=300, deadline=None, database=None)
 @given(body=BODY)
 def test_rendered_comments_hold_only_the_subset(body: str) -> None:

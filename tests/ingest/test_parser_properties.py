@@ -49,9 +49,8 @@ JSON = st.recursive(
     | st.integers(min_value=2**62)
     | st.floats()
     | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 HF_ENTRY = json.loads(DAY_FILES[0].read_text())[0]
@@ -309,6 +308,7 @@ def test_arxiv_api_answer_is_a_paper_none_or_a_remote_error(
             assert str(error)
             return
     assert paper is None or (paper.arxiv_id == "2510.01141" and paper.title)
+
 
 
 # What the properties found, kept as plain tests.

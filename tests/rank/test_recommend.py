@@ -243,7 +243,9 @@ def test_clearing_the_history_empties_the_profile(october: Database, tmp_path: P
         votes.remove_upvote(session, reader, papers[0])
         votes.upvote(session, reader, papers[0])
     with october.sessions() as session:
-        assert [s.paper_id for s in recommend.load_profile(session, reader.id).liked] == [papers[0]]
+        assert [s.paper_id for s in recommend.load_profile(session, reader.id).liked] == [
+            papers[0]
+        ]
 
 
 def test_recent_likes_weigh_more_than_old_ones() -> None:

@@ -92,9 +92,8 @@ def _lexical_top(papers: list[tuple[str, str, str]], query: str) -> list[str]:
     index = lexical.open_index(None)
     writer = index.writer(lexical.WRITER_HEAP, 1)
     for arxiv_id, title, abstract in papers:
-        writer.add_document(
-            lexical.document(Paper(arxiv_id=arxiv_id, title=title, abstract=abstract))
-        )
+        writer.add_document(lexical.document(Paper(arxiv_id=arxiv_id, title=title,
+                                                   abstract=abstract)))
     writer.commit()
     writer.wait_merging_threads()
     index.reload()
@@ -104,11 +103,8 @@ def _lexical_top(papers: list[tuple[str, str, str]], query: str) -> list[str]:
 
 
 FILLER = [
-    (
-        f"2601.{i:05d}",
-        f"Unrelated study number {i} of graph colouring",
-        "We colour graphs with few colours and prove bounds on chromatic numbers.",
-    )
+    (f"2601.{i:05d}", f"Unrelated study number {i} of graph colouring",
+     "We colour graphs with few colours and prove bounds on chromatic numbers.")
     for i in range(30)
 ]
 
@@ -117,19 +113,13 @@ def test_a_topical_query_finds_the_paper_about_it_before_one_sharing_a_title_wor
     # The paper about the query has its words in the abstract, none in the title; the other has
     # one query word in its title, in another sense. With the title weighted far above the
     # abstract (the old x3 field boost) the second came first.
-    about = (
-        "2602.00001",
-        "Shrinking networks after the fact",
-        "We compress a trained network without any retraining, using post-training "
-        "quantization and pruning so that it fits on a phone while keeping its accuracy "
-        "on the original task.",
-    )
-    title_word = (
-        "2602.00002",
-        "Retraining radiologists",
-        "We study a problem of chest images and collect a new dataset of scans, "
-        "labelled by experts over two years.",
-    )
+    about = ("2602.00001", "Shrinking networks after the fact",
+             "We compress a trained network without any retraining, using post-training "
+             "quantization and pruning so that it fits on a phone while keeping its accuracy "
+             "on the original task.")
+    title_word = ("2602.00002", "Retraining radiologists",
+                  "We study a problem of chest images and collect a new dataset of scans, "
+                  "labelled by experts over two years.")
     ranking = _lexical_top([*FILLER, about, title_word], "compress without retraining")
 
     assert ranking[:2] == [about[0], title_word[0]]

@@ -58,25 +58,18 @@ def test_0007_renders_existing_comments_and_keeps_the_first_admin(database_url: 
     engine = make_engine(database_url)
     migrate.upgrade(engine, "0006")
     with engine.begin() as connection:
-        user_id = connection.execute(
-            text(
-                "INSERT INTO users (username, email, password_hash, is_admin, created_at) "
-                "VALUES ('old', 'old@example.org', 'x', true, '2025-01-01 00:00:00') RETURNING id"
-            )
-        ).scalar_one()
-        connection.execute(
-            text(
-                "INSERT INTO papers (id, title, abstract, categories, upvotes_base, upvotes_local, "
-                "comments_local, metadata_source) VALUES ('2501.00001', 'T', '', '', 0, 0, 1, 'arxiv')"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO comments (paper_id, user_id, body, created_at, hidden) "
-                "VALUES ('2501.00001', :user, '**bold** <i>', '2025-01-01 00:00:00', false)"
-            ),
-            {"user": user_id},
-        )
+        user_id = connection.execute(text(
+            "INSERT INTO users (username, email, password_hash, is_admin, created_at) "
+            "VALUES ('old', 'old@example.org', 'x', true, '2025-01-01 00:00:00') RETURNING id"
+        )).scalar_one()
+        connection.execute(text(
+            "INSERT INTO papers (id, title, abstract, categories, upvotes_base, upvotes_local, "
+            "comments_local, metadata_source) VALUES ('2501.00001', 'T', '', '', 0, 0, 1, 'arxiv')"
+        ))
+        connection.execute(text(
+            "INSERT INTO comments (paper_id, user_id, body, created_at, hidden) "
+            "VALUES ('2501.00001', :user, '**bold** <i>', '2025-01-01 00:00:00', false)"
+        ), {"user": user_id})
     migrate.upgrade(engine)
     with engine.connect() as connection:
         html = connection.execute(text("SELECT html FROM comments")).scalar_one()

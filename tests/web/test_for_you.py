@@ -73,7 +73,9 @@ def test_an_upvote_changes_the_next_page_and_says_why(site: Site, site_db: Datab
     assert client.get("/for-you/week/2025-W40").status_code == 200
 
 
-def test_not_interested_hides_a_card_and_undo_brings_it_back(site: Site, site_db: Database) -> None:
+def test_not_interested_hides_a_card_and_undo_brings_it_back(
+    site: Site, site_db: Database
+) -> None:
     make_user(site_db, "cem")
     client = site()
     csrf = log_in(client, "cem")

@@ -28,14 +28,9 @@ def test_huge_ids_are_not_found(db: Database) -> None:
             client.post(f"/collections/{HUGE}/rename", data={"csrf_token": token, "name": "x"}),
             client.post(f"/comments/{HUGE}/edit", data={"csrf_token": token, "body": "x"}),
             client.post(f"/settings/tokens/{HUGE}/revoke", data={"csrf_token": token}),
-            client.post(
-                "/collections/save",
-                data={
-                    "csrf_token": token,
-                    "collection_id": HUGE,
-                    "paper_id": "2510.02283",
-                },
-            ),
+            client.post("/collections/save", data={
+                "csrf_token": token, "collection_id": HUGE, "paper_id": "2510.02283",
+            }),
             api.get(f"/api/collections/{HUGE}"),
             api.patch(f"/api/collections/{HUGE}", json={"name": "x"}),
             api.delete(f"/api/collections/{SCHEMATHESIS}/papers/0"),

@@ -31,7 +31,9 @@ def user_create(
     with open_db(settings) as db:
         try:
             with db.transaction() as session:
-                user = accounts.create_user(session, username, email, password, admin=admin or None)
+                user = accounts.create_user(
+                    session, username, email, password, admin=admin or None
+                )
         except accounts.AccountError as error:
             raise fail(error) from None
     say(f"created {'admin' if user.is_admin else 'user'} {user.username}")

@@ -116,9 +116,8 @@ def oai(
     first = parse_day(from_, "--from")
     last = parse_day(until, "--until") if until else None
     with open_db(settings) as db:
-        with (
-            progress_bar() as progress,
-            exit_on(RemoteError, advice="the next run resumes from the last page saved"),
+        with progress_bar() as progress, exit_on(
+            RemoteError, advice="the next run resumes from the last page saved"
         ):
             report = source.harvest(
                 db,

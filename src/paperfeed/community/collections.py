@@ -184,13 +184,11 @@ def remove_paper(session: Session, user: UserRow, collection_id: int, paper_id: 
     """Take a paper out of the collection; False if it was not there. The caller commits."""
     row = _writable(session, user, collection_id)
     arxiv_id, _version = parse_arxiv_id(paper_id)
-    removed = rowcount(
-        session.execute(
-            delete(CollectionPaperRow).where(
-                CollectionPaperRow.collection_id == row.id, CollectionPaperRow.paper_id == arxiv_id
-            )
+    removed = rowcount(session.execute(
+        delete(CollectionPaperRow).where(
+            CollectionPaperRow.collection_id == row.id, CollectionPaperRow.paper_id == arxiv_id
         )
-    )
+    ))
     if removed:
         _touch(session, row.id)
     return removed == 1

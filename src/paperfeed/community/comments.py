@@ -93,15 +93,13 @@ def delete_comment(session: Session, user: UserRow, comment_id: int) -> str:
     """Delete one of the user's own comments; returns its paper id. The caller commits."""
     row = _own(session, user, comment_id, "delete")
     paper_id, was_hidden = row.paper_id, row.hidden
-    deleted = rowcount(
-        session.execute(
-            delete(CommentRow).where(
-                CommentRow.id == comment_id,
-                CommentRow.user_id == user.id,
-                CommentRow.hidden == was_hidden,
-            )
+    deleted = rowcount(session.execute(
+        delete(CommentRow).where(
+            CommentRow.id == comment_id,
+            CommentRow.user_id == user.id,
+            CommentRow.hidden == was_hidden,
         )
-    )
+    ))
     if deleted != 1:  # hidden or shown by an admin in between: the count would be wrong
         raise CommentError("The comment changed meanwhile; try again.", 409)
     if not was_hidden:
@@ -116,13 +114,11 @@ def set_hidden(session: Session, admin: UserRow, comment_id: int, hidden: bool) 
     row = session.get(CommentRow, comment_id)
     if row is None:
         raise CommentError("No such comment.", 404)
-    changed = rowcount(
-        session.execute(
-            update(CommentRow)
-            .where(CommentRow.id == comment_id, CommentRow.hidden == (not hidden))
-            .values(hidden=hidden)
-        )
-    )
+    changed = rowcount(session.execute(
+        update(CommentRow)
+        .where(CommentRow.id == comment_id, CommentRow.hidden == (not hidden))
+        .values(hidden=hidden)
+    ))
     if changed == 1:
         _count(session, row.paper_id, -1 if hidden else 1)
     return row.paper_id

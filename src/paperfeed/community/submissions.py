@@ -200,3 +200,4 @@ def _check_age(paper: Paper, now: datetime, rules: SubmissionRules) -> None:
             f"{rules.max_age_days} days ago; only recent papers can be submitted.",
             422,
         )
+

@@ -99,3 +99,4 @@ def _add(session: Session, paper_id: str, amount: int) -> None:
 def _require_paper(session: Session, paper_id: str) -> None:
     if session.scalar(select(PaperRow.id).where(PaperRow.id == paper_id)) is None:
         raise PaperNotFound(paper_id)
+

@@ -190,6 +190,7 @@ class PeriodPapers:
         return cached
 
 
+
 def load_period(
     session: Session,
     frequency: Frequency,

@@ -149,3 +149,4 @@ def mark_bounced(session: Session, row: SubscriptionRow, reason: str) -> None:
     row.status = "bounced"
     row.left_at = utcnow()
     row.bounce_reason = reason[:500]
+

@@ -229,16 +229,18 @@ def run(
         "asl-svm": svm,
         "embedding-centroid": embedding_centroid,
         "paperfeed": lambda reader: content.score(candidates, taste(reader)).scores,
-        "paperfeed-words": lambda reader: (
-            content.score(words_only, taste(reader, vectors=False)).scores
-        ),
+        "paperfeed-words": lambda reader: content.score(
+            words_only, taste(reader, vectors=False)
+        ).scores,
         "paperfeed-embeddings": _embeddings_only(candidates, taste),
-        "paperfeed+not-interested": lambda reader: (
-            content.score(candidates, taste(reader, disliked=True)).scores
-        ),
+        "paperfeed+not-interested": lambda reader: content.score(
+            candidates, taste(reader, disliked=True)
+        ).scores,
     }
     index_of = {i: position for position, i in enumerate(candidate_ids)}
-    figures: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in methods}
+    figures: dict[str, dict[str, list[float]]] = {
+        name: defaultdict(list) for name in methods
+    }
     if progress is not None:
         progress.start(f"ranking for {len(sampled)} readers", len(sampled))
     for reader in sampled:
@@ -276,10 +278,7 @@ def run(
 
 
 def needed_rows(
-    before: list[int],
-    candidates: list[int],
-    sampled: list[Reader],
-    row_of: dict[int, int],
+    before: list[int], candidates: list[int], sampled: list[Reader], row_of: dict[int, int],
     seed: int,
 ) -> list[int]:
     """Corpus rows the eval embeds: candidates, saved and dismissed papers, a CENTER_SAMPLE."""

@@ -114,5 +114,7 @@ def organization_index(
     return OrganizationIndex(found.items, page, page_size, found.total)
 
 
-def _paper_list(papers: reader.Slice[Paper], sort: Order, page: int, page_size: int) -> PaperList:
+def _paper_list(
+    papers: reader.Slice[Paper], sort: Order, page: int, page_size: int
+) -> PaperList:
     return PaperList([Card.of(p) for p in papers.items], sort, page, page_size, papers.total)

@@ -45,7 +45,9 @@ class _Retryable(Exception):
         self.response = response
 
 
-def retry_after_seconds(response: httpx.Response, cap_s: float = MAX_RETRY_AFTER_S) -> float | None:
+def retry_after_seconds(
+    response: httpx.Response, cap_s: float = MAX_RETRY_AFTER_S
+) -> float | None:
     """The server's Retry-After (seconds or an HTTP date), capped; None when absent or bad."""
     value = response.headers.get("Retry-After")
     if not value:

@@ -37,6 +37,7 @@ class IngestReport:
         return not self.rejected
 
 
+
 def explain(error: Exception) -> str:
     """One line saying what is wrong with a record, from a validation or type error."""
     if isinstance(error, ValidationError):

@@ -1,4 +1,4 @@
-""" "Not interested": a reader's dismissed papers, undoable, one row per reader and paper.
+""""Not interested": a reader's dismissed papers, undoable, one row per reader and paper.
 
 A dismissed paper leaves that reader's recommendations and lowers the papers most like it
 (paperfeed.rank.recommend); the community feeds are unchanged. The caller commits.

@@ -121,7 +121,9 @@ def unfollow_key(session: Session, user: UserRow, kind: str, label: str) -> bool
 def follows_of(session: Session, user_id: int) -> list[Follow]:
     """What the user follows, by kind, then as they wrote it."""
     rows = session.scalars(select(FollowRow).where(FollowRow.user_id == user_id))
-    return sorted((_follow(row) for row in rows), key=lambda f: (FOLLOW_KINDS.index(f.kind), f.key))
+    return sorted(
+        (_follow(row) for row in rows), key=lambda f: (FOLLOW_KINDS.index(f.kind), f.key)
+    )
 
 
 def follows_of_many(session: Session, user_ids: list[int]) -> dict[int, list[Follow]]:

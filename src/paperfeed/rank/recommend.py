@@ -727,3 +727,4 @@ def _one_blas_thread():
 
 def _stale(counted: int, now: int) -> bool:
     return abs(now - counted) > STALE_SHARE * max(counted, 1)
+

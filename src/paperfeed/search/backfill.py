@@ -103,3 +103,5 @@ def status_lines(db: Database, settings: Settings) -> list[str]:
         marker = "  (configured)" if model == configured else ""
         lines.append(f"{model}: {count}/{total} papers embedded ({share}){marker}")
     return lines
+
+

@@ -224,7 +224,9 @@ class BackgroundEmbedder:
         self.state.indexed_at = time.time()
 
 
-def status_report(db: Database, settings: Settings, background: BackgroundState | None) -> dict:
+def status_report(
+    db: Database, settings: Settings, background: BackgroundState | None
+) -> dict:
     """Papers, vectors per model and the background embedder's state, for GET /api/status.
 
     With several web workers one of them embeds; the others report the state it publishes.

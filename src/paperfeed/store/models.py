@@ -353,7 +353,9 @@ class OutboxRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
     key: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(8))  # digest | confirm
     # pending | sending (claimed) | sent | skipped (nothing to say) | failed (bounced or left)
@@ -369,7 +371,6 @@ class OutboxRow(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-
 # --- search: index state (migration 0006) ---
 
 
@@ -384,6 +385,7 @@ class SearchChangeRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     paper_id: Mapped[str] = mapped_column(String(40))
+
 
 
 # --- the recommender's signals: "not interested", follows, reader state (migration 0007) ---

@@ -345,7 +345,9 @@ def author_papers(
     session: Session, author_id: int, *, order: Order = "upvotes", offset: int = 0, limit: int = 50
 ) -> Slice[Paper]:
     """One page of the papers listing the author `author_id`, with the total."""
-    wrote = select(PaperAuthorRow.paper_id).where(PaperAuthorRow.author_id == author_id).distinct()
+    wrote = (
+        select(PaperAuthorRow.paper_id).where(PaperAuthorRow.author_id == author_id).distinct()
+    )
     return _paper_slice(session, _papers.c.id.in_(wrote), order, offset, limit)
 
 

@@ -153,11 +153,15 @@ def _save_paper_chunk(session: Session, papers: list[Paper]) -> WriteStats:
     if author_lists:
         _replace_authors(session, author_lists)
     if rows:  # the search indexes' outbox, committed with the change (search/indexer.py reads it)
-        session.execute(sql_insert(SearchChangeRow), [{"paper_id": row["id"]} for row in rows])
+        session.execute(
+            sql_insert(SearchChangeRow), [{"paper_id": row["id"]} for row in rows]
+        )
     return stats
 
 
-def _merged_row(old: RowMapping | None, paper: Paper, org_ids: dict[str, int]) -> dict[str, Any]:
+def _merged_row(
+    old: RowMapping | None, paper: Paper, org_ids: dict[str, int]
+) -> dict[str, Any]:
     incoming = {
         "id": paper.arxiv_id,
         "version": paper.version,
@@ -359,3 +363,4 @@ def _save_entry_chunk(session: Session, entries: list[DailyEntry]) -> WriteStats
             rows,
         )
     return stats
+

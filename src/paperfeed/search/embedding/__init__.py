@@ -181,3 +181,5 @@ def _query_embedder(home: Path, kind: str) -> Embedder | None:
     except EmbedderUnavailable as error:
         log.warning("dense search off: %s", error)
         return None
+
+

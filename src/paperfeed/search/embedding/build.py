@@ -66,6 +66,7 @@ def atomic_build(target: Path, build: Callable[[Path], None]) -> Path:
     return target
 
 
+
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence load reports, progress bars and tracer warnings: they describe expected, harmless
@@ -96,3 +97,5 @@ def bert(model_dir: Path, **options: Any) -> Any:
     offline()
     with quiet_transformers():
         return BertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **options)
+
+

@@ -162,3 +162,5 @@ class TorchMiniLM:
         out[batch] = vectors.numpy()
         if progress is not None:
             progress.advance(len(batch))
+
+

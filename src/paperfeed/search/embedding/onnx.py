@@ -117,3 +117,5 @@ def _trace_to_onnx(torch, module, example, axes, path: Path) -> None:
         opset_version=17,
         dynamo=False,  # the TorchScript exporter needs no onnxscript and handles BERT well
     )
+
+

@@ -95,3 +95,5 @@ def init_tokenizer_worker(model_dir: str) -> None:
 def tokenize_in_worker(texts: list[str]) -> np.ndarray:
     """Padded token ids of `texts`, in a tokenizer process."""
     return padded_ids(_worker_tokenizer, texts)
+
+

@@ -150,3 +150,4 @@ def _comment(comment: Comment) -> CommentOut:
         created_at=comment.created_at,
         edited_at=comment.edited_at,
     )
+

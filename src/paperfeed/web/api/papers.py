@@ -121,7 +121,8 @@ def similar_papers(
     hits = similar(session, indexes, canonical, limit=limit)
     listings = first_listings(session, [hit.paper for hit in hits])
     return [
-        hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why)) for hit in hits
+        hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
+        for hit in hits
     ]
 
 

@@ -244,3 +244,4 @@ def _load_viewer_collections(request: Request) -> tuple[list[Collection], dict[s
         return [], {}
     with request.app.state.db.sessions() as session:
         return service.collections_of(session, user, user), service.all_saved(session, user)
+

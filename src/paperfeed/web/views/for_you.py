@@ -1,4 +1,4 @@
-""" "For you": the reader's recommendations by day, week or month, onboarding, the private feed,
+""""For you": the reader's recommendations by day, week or month, onboarding, the private feed,
 and the forms that teach the recommender ("not interested", follow, unfollow, clear).
 
 Every change is a plain HTML form POST with the session's CSRF token, so it all works without

@@ -36,7 +36,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
-    op.create_index("ux_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
+    op.create_index(
+        "ux_users_username_lower", "users", [sa.text("lower(username)")], unique=True
+    )
     op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), nullable=False),

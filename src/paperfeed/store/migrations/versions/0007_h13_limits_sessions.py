@@ -58,7 +58,9 @@ def upgrade() -> None:
     )  # fmt: skip
     bind = op.get_bind()
     for comment_id, body in bind.execute(sa.select(comments.c.id, comments.c.body)).all():
-        bind.execute(comments.update().where(comments.c.id == comment_id).values(html=render(body)))
+        bind.execute(
+            comments.update().where(comments.c.id == comment_id).values(html=render(body))
+        )
     # A site that has accounts has had its first one: no later registration becomes admin.
     checkpoints = sa.table(
         "checkpoints",
