@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from paperfeed.cli import accounts, digest, evals, ingest, search, site, worker
+from paperfeed.cli import accounts, backup, digest, evals, ingest, search, site, worker
 
 app = typer.Typer(
     help="paperfeed: a self-hosted research-paper discovery service.",
@@ -21,6 +21,8 @@ app.command()(worker.worker)
 app.command()(search.search)
 app.command()(search.index)
 app.command()(search.embed)
+app.command()(backup.backup)
+app.command()(backup.restore)
 app.add_typer(site.db_app, name="db")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(digest.app, name="digest")

@@ -81,6 +81,7 @@ def update_indexes(
     report = IndexReport()
     with _exclusive(index_dir(settings)):
         path = lexical_path(settings)
+        _remove_unfinished(path)
         if rebuild or not path.exists() or not lexical.schema_matches(path.resolve()):
             # Outbox rows committed before the build reads the papers are covered by it.
             covered = _outbox_ids(db)
@@ -103,7 +104,12 @@ def pending_changes(db: Database) -> int:
 
 def _build_lexical(db: Database, live: Path, progress: ProgressSink | None) -> Path:
     """A complete lexical index of every stored paper, in a new generation directory."""
-    target = _new_generation(live)
+    with _new_generation(live) as target:
+        _write_lexical(db, target, progress)
+    return target
+
+
+def _write_lexical(db: Database, target: Path, progress: ProgressSink | None) -> None:
     index = lexical.open_index(target)
     writer = index.writer(lexical.WRITER_HEAP, 1)
     with db.sessions() as session:
@@ -127,7 +133,6 @@ def _build_lexical(db: Database, live: Path, progress: ProgressSink | None) -> P
                 progress.advance(len(ids))
     writer.commit()
     writer.wait_merging_threads()
-    return target
 
 
 def _apply_changes(db: Database, live: Path, progress: ProgressSink | None) -> int:
@@ -216,17 +221,37 @@ def _update_model_vectors(
     with db.sessions() as session:
         ids, matrix = vectors_store.load_vectors(session, model)
     keys = [lexical.paper_key(paper_id) for paper_id in ids]
-    target = _new_generation(path)
-    vectors.build(target, model, ids, keys, matrix, marker)
+    _remove_unfinished(path)
+    with _new_generation(path) as target:
+        vectors.build(target, model, ids, keys, matrix, marker)
     _swap_in(path, target)
     _remove_old_generations(path)
     report.vectors_rebuilt = True
     return len(ids)
 
 
-def _new_generation(live: Path) -> Path:
+@contextmanager
+def _new_generation(live: Path) -> Iterator[Path]:
+    """The folder of a new generation beside `live`, removed if building it fails (a full disk,
+    EFBIG, any error): the live index is untouched and nothing half-built is left behind."""
     live.parent.mkdir(parents=True, exist_ok=True)
-    return live.parent / f"{live.name}.{time.time_ns()}"
+    target = live.parent / f"{live.name}.{time.time_ns()}"
+    try:
+        yield target
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _remove_unfinished(live: Path) -> None:
+    """Delete generations newer than the live one: left by a build that died before its swap
+    (killed, or the machine went down). Runs under the writer lock, so none is being built."""
+    if not live.exists():
+        return
+    current = _generation_time(live.resolve())
+    for candidate in live.parent.glob(f"{live.name}.*"):
+        if candidate.is_dir() and _generation_time(candidate) > current:
+            shutil.rmtree(candidate, ignore_errors=True)
 
 
 def _swap_in(live: Path, target: Path) -> None:
