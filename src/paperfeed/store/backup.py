@@ -46,6 +46,7 @@ from sqlalchemy.types import Date, DateTime, LargeBinary
 
 from paperfeed.core.errors import PaperfeedError
 from paperfeed.core.progress import NoProgress, ProgressSink
+from paperfeed.core.secrets import SECRET_CHECKPOINT, SECRET_FILE
 from paperfeed.store.db import make_engine
 from paperfeed.store.migrate import alembic_config, upgrade
 
@@ -55,7 +56,9 @@ VERSION = 1
 # the operator's settings. Everything else there (index/, models/, cache/, status files) is derived.
 STATE_FILES = ("secret_key", "paperfeed.toml")
 # Tables not backed up: Alembic's own (its revision is in the manifest) and derived bookkeeping.
-SKIPPED_TABLES = {"alembic_version", "search_changes"}
+# site_version: page caches key by it; the restored site starts its own count (its migration
+# wrote the first row).
+SKIPPED_TABLES = {"alembic_version", "search_changes", "site_version"}
 BATCH = 1_000  # rows per INSERT on restore
 
 
@@ -135,7 +138,7 @@ def backup(
                     f"{head}: run `paperfeed db upgrade` first"
                 )
             metadata = _reflect(connection)
-            tables = [t for t in metadata.sorted_tables if t.name not in SKIPPED_TABLES]
+            tables = [t for t in metadata.sorted_tables if _backed_up(t.name)]
             total = sum(_count(connection, t) for t in tables)
             progress.start("backing up", total)
             for table in tables:
@@ -287,6 +290,7 @@ def restore(
             for name in manifest["files"]:
                 _restore_file(archive, name, home)
                 report.files.append(name)
+            _carry_secret(connection, home)
         upgrade(engine, "head")
     finally:
         engine.dispose()
@@ -367,6 +371,37 @@ def _reset_sequences(connection: Connection, metadata: MetaData, names: list[str
             ),
             {"table": name, "column": column},
         )
+
+
+def _backed_up(table: str) -> bool:
+    """Paperfeed's own tables; the job queue's (procrastinate_*) hold only transient jobs, and
+    its periodic ones are deferred again by the next worker."""
+    return table not in SKIPPED_TABLES and not table.startswith("procrastinate_")
+
+
+def _carry_secret(connection: Connection, home: Path) -> None:
+    """Keep the site secret across databases: SQLite keeps it in the data folder's file,
+    PostgreSQL in the checkpoints table (core/secrets.py), so a backup of one restored into
+    the other moves it over; signed links and cookies stay valid."""
+    row = connection.execute(
+        text("SELECT state FROM checkpoints WHERE key = :key"), {"key": SECRET_CHECKPOINT}
+    ).first()
+    path = home / SECRET_FILE
+    if connection.dialect.name == "postgresql":
+        if row is None and path.is_file() and path.read_text().strip():
+            connection.execute(
+                text(
+                    "INSERT INTO checkpoints (key, state, updated_at) "
+                    "VALUES (:key, CAST(:state AS JSON), now() AT TIME ZONE 'utc')"
+                ),
+                {"key": SECRET_CHECKPOINT, "state": json.dumps({"key": path.read_text().strip()})},
+            )
+    elif row is not None and not path.exists():
+        state = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(str(state["key"]))
 
 
 def _restore_file(archive: tarfile.TarFile, name: str, home: Path) -> None:

@@ -17,14 +17,14 @@ def make_engine(database_url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        pool: dict[str, int] = {}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        # A request may hold a session while a helper opens another (its viewer, a rate
-        # limit): with 40 request threads, 5+10 pooled connections could all wait on a second.
-        # SQLite connections are cheap, so the pool has room for every thread twice over.
-        engine = create_engine(
-            url, connect_args={"timeout": 30}, pool_size=40, max_overflow=80, pool_timeout=60
-        )
+            # A request may hold a session while a helper opens another (its viewer, a rate
+            # limit): with 40 request threads, 5+10 pooled connections could all wait on a
+            # second. SQLite connections are cheap: room for every thread twice over.
+            pool = {"pool_size": 40, "max_overflow": 80, "pool_timeout": 60}
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
