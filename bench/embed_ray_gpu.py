@@ -123,17 +123,19 @@ def clear_vectors(url: str) -> None:
         session.execute(delete(PaperEmbeddingRow))
 
 
-def line(label: str, papers: int, seconds: float, stamps: Stamps, gpu) -> float:
+def line(label: str, papers: int, seconds: float, stamps: Stamps, gpu, t0: float) -> float:
     rate = papers / seconds
     steady = stamps.steady()
     print(f"{label}: {papers} papers in {seconds:.1f} s = {rate:,.0f} papers/s end to end; "
-          f"steady {steady:,.0f} papers/s; {gpu.summary()}")  # fmt: skip
+          f"steady {steady:,.0f} papers/s over {len(stamps.marks)} commits; {gpu.summary()}")
     print(f"  3M papers: {TARGET / steady / 60:.1f} min at the steady rate "
           f"(+{seconds - papers / steady:.0f} s start-up)")  # fmt: skip
+    if stamps.marks:
+        print(f"  first commit {stamps.marks[0][0] - t0:.1f} s after the start")
     return steady
 
 
-def run(carry: Path, block: int, batch: int, inprocess_batch: int) -> None:
+def run(carry: Path, block: int, batch: int, inprocess_batch: int, repeat: int) -> None:
     import torch
     from embed_gpu import GpuSampler
 
@@ -144,6 +146,9 @@ def run(carry: Path, block: int, batch: int, inprocess_batch: int) -> None:
 
     with lzma.open(carry / "papers.jsonl.xz", "rt") as lines:
         records = [json.loads(line) for line in lines]
+    # --repeat N: N copies under new ids, for a longer steady state
+    records = [dict(r, id=f"{r['id']}" + (f"v{k}" if k else "")) for k in range(repeat)
+               for r in records]  # fmt: skip
     home = Path(tempfile.mkdtemp(prefix="pf-ray-bench-"))
     url = f"sqlite:///{home / 'paperfeed.db'}"
     started = time.perf_counter()
@@ -163,7 +168,7 @@ def run(carry: Path, block: int, batch: int, inprocess_batch: int) -> None:
         seconds = time.perf_counter() - started
         model.close()
     inprocess = line(f"(a) in-process, batch {inprocess_batch}", result.embedded, seconds,
-                     stamps, gpu)  # fmt: skip
+                     stamps, gpu, started)  # fmt: skip
     print(f"  of which in the model {result.embed_seconds:.1f} s; the rest reading and writing")
     del model
     torch.cuda.empty_cache()
@@ -181,7 +186,7 @@ def run(carry: Path, block: int, batch: int, inprocess_batch: int) -> None:
         result = ray_engine.embed_with_ray(ray, plan, progress=stamps)
         seconds = time.perf_counter() - started
     steady = line(f"(b) Ray Data, {plan.actors} GPU actor, blocks {block}, batch {batch}",
-                  result.embedded, seconds, stamps, gpu)  # fmt: skip
+                  result.embedded, seconds, stamps, gpu, started)  # fmt: skip
     with Database(url, migrate=False) as db:
         embedded, total = backfill.status(db, MINILM_NAME)
     print(f"  {embedded}/{total} papers have vectors; Ray / in-process steady "
@@ -262,11 +267,12 @@ def main() -> None:
     bench.add_argument("--block", type=int, default=ray_engine_default("BLOCK"))
     bench.add_argument("--batch", type=int, default=ray_engine_default("BATCH"))
     bench.add_argument("--inprocess-batch", type=int, default=2048)
+    bench.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     if args.command == "prepare":
         prepare(args.out, args.wheels)
     else:
-        run(args.carry, args.block, args.batch, args.inprocess_batch)
+        run(args.carry, args.block, args.batch, args.inprocess_batch, args.repeat)
 
 
 def ray_engine_default(name: str) -> int:

@@ -245,6 +245,10 @@ class EmbedActor:
         import pyarrow as pa
 
         tokens = block.column("tokens").combine_chunks()
+        lengths = np.diff(tokens.offsets.to_numpy())
+        if len(lengths) > 1 and np.any(np.diff(lengths) > 0):  # blocks joined: sort again
+            block = block.take(np.argsort(-lengths, kind="stable"))
+            tokens = block.column("tokens").combine_chunks()
         vectors = self._model.embed_tokens(padded_batches(tokens, self._batch_size))
         flat = pa.array(vectors.astype("<f4", copy=False).reshape(-1))
         return pa.table(
@@ -304,7 +308,8 @@ def save_vectors(
                 source = "SELECT %s, paper_id, text_hash, %s, vector, %s FROM pf_vector_stage"
                 cursor.execute(_UPSERT.format(source=source), (model, dim, now))
             return
-        stamp = sqlite.DATETIME().bind_processor(engine.dialect)(now)  # as SQLAlchemy writes it
+        process = sqlite.DATETIME().bind_processor(engine.dialect)
+        stamp = process(now) if process is not None else now  # as SQLAlchemy writes it
         cursor = raw.cursor()  # type: ignore[union-attr]
         cursor.executemany(
             _UPSERT.format(source="VALUES (?, ?, ?, ?, ?, ?)"),
@@ -347,7 +352,7 @@ def embed_with_ray(
             "batch_size": run.batch_size,
             "threads": int(run.cpus_per_actor),
         },
-        batch_size=None,  # a whole block: it was sorted by length as one
+        batch_size=run.block_size,  # a block (small ones may come together)
         batch_format="pyarrow",
         zero_copy_batch=True,
         compute=ray.data.ActorPoolStrategy(size=run.actors),
