@@ -85,17 +85,24 @@ def arxiv_jsonl(
         Path, typer.Argument(help="arXiv bulk-metadata snapshot, .jsonl or .jsonl.gz.")
     ],
     force: Annotated[bool, typer.Option(help="Start again from the first line.")] = False,
+    copy: Annotated[
+        bool,
+        typer.Option(help="PostgreSQL: COPY into staging tables, then merge (a full snapshot)."),
+    ] = False,
 ) -> None:
     """Import the arXiv bulk-metadata snapshot (JSON lines); an interrupted run resumes.
 
     Exit status: 0 all imported, 3 some records rejected (listed on stderr).
     """
-    from paperfeed.ingest import arxiv_jsonl as source
+    from paperfeed.ingest import arxiv_jsonl, bulk_pg
 
     settings = load_settings()
     with open_db(settings) as db:
+        if copy and db.engine.dialect.name != "postgresql":
+            raise typer.BadParameter("--copy needs PostgreSQL (database_url)")
+        importer = bulk_pg.import_file if copy else arxiv_jsonl.import_file
         with progress_bar() as progress:
-            report = source.import_file(db, path, progress=progress, restart=force)
+            report = importer(db, path, progress=progress, restart=force)
         index_after_import(db, settings)
     finish_import(report, "arxiv-jsonl")
 

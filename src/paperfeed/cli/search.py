@@ -116,12 +116,25 @@ def embed(
     index: Annotated[
         bool, typer.Option("--index/--no-index", help="Update the search indexes afterwards.")
     ] = True,
+    engine: Annotated[
+        str,
+        typer.Option(help="inprocess (this process) or ray (Ray Data: GPU actors, CPU workers)."),
+    ] = "inprocess",
+    address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: the cluster to join (default: a local one here)."),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="--engine ray: model actors (default: one a GPU)."),
+    ] = None,
 ) -> None:
     """Embed papers with no current vector (new, changed, or under another model); resumable.
 
     Each chunk commits with its vectors, so a killed run loses at most the chunk in hand and
-    the next run continues. Exit status: 0 done, 1 the model or device is unavailable, 2 a
-    usage error.
+    the next run continues. With --engine ray the cluster decides the device (a GPU actor per
+    card, else CPU actors) and --commit-size is the block. Exit status: 0 done, 1 the model,
+    device or cluster is unavailable, 2 a usage error.
     """
     from paperfeed.search import backfill
     from paperfeed.search.embedding import (
@@ -139,10 +152,17 @@ def embed(
         raise typer.BadParameter(f"--model must be one of {', '.join(KINDS)}, not {kind!r}")
     if device not in DEVICES:
         raise typer.BadParameter(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if engine not in ("inprocess", "ray"):
+        raise typer.BadParameter(f"--engine must be inprocess or ray, not {engine!r}")
     with open_db(settings) as db:
         if show_status:
             for line in backfill.status_lines(db, settings):
                 say(line)
+            return
+        if engine == "ray":
+            if kind != "minilm" or limit is not None:
+                raise typer.BadParameter("--engine ray embeds with minilm and takes no --limit")
+            _embed_on_ray(db, settings, address, actors, batch_size, commit_size, index)
             return
         with exit_on(EmbedderUnavailable):
             embedder = load_embedder(settings, kind, device)
@@ -166,3 +186,42 @@ def embed(
             from paperfeed.search.indexer import update_indexes
 
             update_indexes(db, settings)  # the new vectors join the search index now
+
+
+def _embed_on_ray(
+    db: Any,
+    settings: Any,
+    address: str | None,
+    actors: int | None,
+    batch_size: int | None,
+    block_size: int | None,
+    index: bool,
+) -> None:
+    """`paperfeed embed --engine ray`: the pending papers through Ray Data, then the indexes."""
+    from paperfeed.search import backfill, ray_engine
+    from paperfeed.search.embedding import MINILM_NAME
+
+    with exit_on(ray_engine.RayUnavailable):
+        ray = ray_engine.connect(address)
+    run = ray_engine.plan(
+        ray,
+        ray_engine.absolute_url(db.url),
+        MINILM_NAME,
+        actors=actors,
+        block_size=block_size,
+        batch_size=batch_size,
+    )
+    embedded, total = backfill.status(db, MINILM_NAME)
+    with progress_bar() as progress:
+        progress.start(f"embedding with {MINILM_NAME} on Ray", max(total - embedded, 0) or None)
+        result = ray_engine.embed_with_ray(ray, run, progress=progress)
+    embedded, total = backfill.status(db, MINILM_NAME)
+    say(
+        f"embedded {result.embedded} papers with {MINILM_NAME} on Ray ({run.actors} "
+        f"{run.device} actor(s), blocks of {run.block_size}) in {result.seconds:.1f} s: "
+        f"{result.papers_per_s:.1f} papers/s; {embedded}/{total} papers have vectors"
+    )
+    if result.embedded and index:
+        from paperfeed.search.indexer import update_indexes
+
+        update_indexes(db, settings)

@@ -33,7 +33,9 @@ class TorchMiniLM:
     name = MINILM_NAME
     dim = 384
 
-    def __init__(self, model_dir: Path, device: str = "cuda") -> None:
+    def __init__(
+        self, model_dir: Path, device: str = "cuda", *, tokenizer_processes: bool = True
+    ) -> None:
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
@@ -49,8 +51,10 @@ class TorchMiniLM:
         self._model_dir = model_dir
         self._tokenizer = load_tokenizer(model_dir)
         self._padding_tokenizer = padding_tokenizer(model_dir)
-        # Tokenizer processes (GPU only), starting while the model loads.
+        # Tokenizer processes (GPU only), starting while the model loads; off where others
+        # tokenize (the Ray engine's CPU workers).
         self._workers: ProcessPoolExecutor | None = None
+        self._own_tokenizers = tokenizer_processes
         self._tokenizing_pool()
 
     def embed(
@@ -112,7 +116,7 @@ class TorchMiniLM:
         with the loop feeding the GPU; separate processes, one per spare core, keep it fed.
         """
         cores = os.cpu_count() or 1
-        if self.device.type != "cuda" or cores < 6:
+        if self.device.type != "cuda" or cores < 6 or not self._own_tokenizers:
             return None, 0
         if self._workers is None:
             self._workers = ProcessPoolExecutor(
@@ -125,6 +129,23 @@ class TorchMiniLM:
             for _ in range(cores - 2):
                 self._workers.submit(tokenize_in_worker, ["warm-up"])
         return self._workers, 128
+
+    def embed_tokens(self, batches: Sequence[np.ndarray]) -> np.ndarray:
+        """Vectors of pre-tokenized batches (each a padded int64 (texts, tokens) array), in order;
+        the GPU runs two batches ahead of the host copying results back."""
+        torch = self._torch
+        out = np.zeros((sum(len(b) for b in batches), self.dim), dtype=np.float32)
+        starts = np.cumsum([0, *(len(b) for b in batches)])
+        pending: list[tuple] = []
+        with torch.inference_mode():
+            for index, ids in enumerate(batches):
+                rows = np.arange(starts[index], starts[index + 1])
+                pending.append((rows, *self._forward(torch.from_numpy(ids))))
+                if len(pending) > 2:
+                    self._collect(pending.pop(0), out, None)
+            while pending:
+                self._collect(pending.pop(0), out, None)
+        return normalized(out)
 
     def close(self) -> None:
         """Stop the tokenizer processes (they also stop when the program exits)."""
