@@ -8,6 +8,7 @@ import email.policy
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -97,6 +98,13 @@ class MailHandler:
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [r.message for r in self.received if address in r.recipients]
+
+    def wait_for(self, address: str, count: int = 1, timeout_s: float = 15.0) -> list[EmailMessage]:
+        """The mails to `address` once `count` have arrived (a live server sends after answering)."""
+        deadline = time.monotonic() + timeout_s
+        while len(found := self.to(address)) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
 
 def free_port() -> int:

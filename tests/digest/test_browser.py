@@ -41,7 +41,7 @@ def test_subscribe_without_javascript_and_screenshot_the_digest(
         page.click("form.subscribe button[type=submit]")
         assert page.locator("h1").inner_text() == "Check your inbox"
 
-        [confirmation] = handler.to("browser@example.org")
+        [confirmation] = handler.wait_for("browser@example.org")
         plain = confirmation.get_body(("plain",)).get_content()
         page.goto(re.search(r"Confirm the subscription: (\S+)", plain).group(1))
         page.click("button[type=submit]")
