@@ -97,16 +97,67 @@ def test_a_comment_changes_the_anonymous_paper_page_on_the_other_node(nodes) -> 
 def test_a_logged_in_reader_sees_their_own_vote_at_once_and_no_shared_page(nodes) -> None:
     node_a, _node_b, _db = nodes
     paper = _first_paper(node_a)
-    node_a.get(DAY_PAGE)  # the anonymous page is cached
+    anonymous = node_a.get(DAY_PAGE)  # the anonymous page is cached
     token = log_in(node_a, "ada")
     page = node_a.get(DAY_PAGE)
-    assert page.headers["cache-control"] == "private, no-cache" and "etag" not in page.headers
+    assert page.headers["cache-control"] == "private, no-cache"
+    assert page.headers["etag"] != anonymous.headers["etag"] and "Log out" in page.text
     count = _count_on(page.text, paper)
     node_a.post(f"/papers/{paper}/upvote", data={"csrf_token": token, "next": DAY_PAGE})
     mine = node_a.get(DAY_PAGE).text
     assert _count_on(mine, paper) == count + 1
     pressed = rf'class="votes on" method="post" action="/papers/{re.escape(paper)}/upvote"'
     assert re.search(pressed, mine)
+
+
+def test_a_reader_s_page_is_kept_for_that_log_in_alone(nodes) -> None:
+    node_a, node_b, db = nodes
+    make_user(db, "bob")
+    paper = _first_paper(node_a)
+    token = log_in(node_a, "ada")
+    node_a.post(f"/papers/{paper}/upvote", data={"csrf_token": token, "next": DAY_PAGE})
+    first = node_a.get(DAY_PAGE)
+    statements: list[str] = []
+    listener = statements_into(statements)
+    event.listen(db.engine, "before_cursor_execute", listener)
+    again = node_a.get(DAY_PAGE)
+    event.remove(db.engine, "before_cursor_execute", listener)
+    assert again.text == first.text
+    assert len(statements) <= 1, statements  # the version read, nothing rendered
+    # Bob, on the same node, gets his own page: his name, his token, ada's vote not pressed.
+    pressed = rf'class="votes on" method="post" action="/papers/{re.escape(paper)}/upvote"'
+    node_a.cookies.clear()
+    bob_token = log_in(node_a, "bob")
+    bob = node_a.get(DAY_PAGE)
+    assert "bob" in bob.text and not re.search(pressed, bob.text)
+    assert csrf_of(bob.text) == bob_token != token
+
+
+def test_not_interested_shows_on_the_reader_s_next_page_on_every_node(nodes) -> None:
+    node_a, node_b, _db = nodes
+    paper = _first_paper(node_a)
+    token = log_in(node_a, "ada")
+    node_b.cookies.update(node_a.cookies)  # the same browser, answered by the other node
+    undo = f'action="/papers/{paper}/not-interested">'
+    before = node_b.get(DAY_PAGE).text  # kept by node B for this log-in
+    assert undo in before and "Undo not interested" not in before.split(undo)[1][:400]
+    marked = node_a.post(
+        f"/papers/{paper}/not-interested", data={"csrf_token": token, "next": DAY_PAGE}
+    )
+    assert marked.status_code in (200, 303)
+    after = node_b.get(DAY_PAGE).text
+    assert "Undo not interested" in after.split(undo)[1][:400]
+
+
+def test_after_log_out_a_copied_cookie_gets_no_kept_reader_page(nodes) -> None:
+    node_a, node_b, _db = nodes
+    log_in(node_a, "ada")
+    node_b.cookies.update(node_a.cookies)  # a copy of the cookie, used on the other node
+    assert "Log out" in node_b.get(DAY_PAGE).text  # kept by node B
+    logout_token = csrf_of(node_a.get("/settings").text)
+    node_a.post("/logout", data={"csrf_token": logout_token})
+    stale = node_b.get(DAY_PAGE)
+    assert stale.status_code == 200 and "Log out" not in stale.text
 
 
 def test_each_visitor_gets_their_own_csrf_token_in_a_shared_page(nodes) -> None:

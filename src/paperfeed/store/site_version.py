@@ -1,11 +1,14 @@
-"""The site version: a number in the database that every public write raises, read cheaply.
+"""The site version: numbers in the database that writes raise, read cheaply, keying page caches.
 
 Page caches on any number of web nodes key what they keep by it. Rather than each write
 remembering to raise it, the session factory watches what its sessions write (flushed objects
 and INSERT/UPDATE/DELETE statements) and, when a transaction touched a table that shows on
 public pages (votes, comments, papers and listings from imports, submissions, collections, ...),
 raises the version in the same transaction, just before it commits. Tables only their owner
-sees (log-ins, tokens, rate-limit counters, the digest outbox, reader signals) do not count.
+sees do not count there; of those, the ones that change what a logged-in reader's own pages
+show (log-ins, tokens, "not interested", digest subscriptions, what the recommender keeps)
+raise a second number, the *reader version*, that only caches of logged-in pages check.
+Bookkeeping (rate-limit counters, the outbox, checkpoints, the search change log) raises none.
 """
 
 from __future__ import annotations
@@ -21,23 +24,33 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from paperfeed.core.clock import utcnow
+from paperfeed.store.dialect import insert, rowcount
 from paperfeed.store.models import SiteVersionRow
 
-# Writes to these tables change nothing an anonymous visitor sees.
+# Writes to these tables change nothing an anonymous visitor sees ...
 PRIVATE_TABLES = frozenset({
     "site_version", "rate_limits", "login_sessions", "api_tokens", "digest_outbox",
     "subscriptions", "dismissals", "reader_state", "checkpoints", "search_changes",
     "alembic_version",
 })  # fmt: skip
+# ... but these change what their owner sees on their own pages: they raise the reader version.
+READER_TABLES = frozenset({
+    "login_sessions", "api_tokens", "subscriptions", "dismissals", "reader_state",
+})  # fmt: skip
+SITE, READERS = 1, 2  # the rows of the two numbers
+_EPOCH = datetime.fromtimestamp(0, UTC)
 _TOUCHED = "paperfeed_public_write"
+_TOUCHED_READER = "paperfeed_reader_write"
 
 
 @dataclass(frozen=True)
 class Version:
-    """The site's version number and when it was last raised."""
+    """The site's version number and when it was last raised, and the reader version."""
 
     number: int
     changed_at: datetime
+    reader: int = 0
+    reader_changed_at: datetime = _EPOCH
 
 
 def watch(factory: sessionmaker[Session], on_commit: Callable[[], None] | None = None) -> None:
@@ -58,46 +71,65 @@ def watch(factory: sessionmaker[Session], on_commit: Callable[[], None] | None =
 
 
 def read(session: Session) -> Version:
-    """The current version (one read of one row by its primary key)."""
-    row = session.execute(
-        select(SiteVersionRow.version, SiteVersionRow.changed_at).where(SiteVersionRow.id == 1)
-    ).first()
-    if row is None:
-        return Version(0, datetime.fromtimestamp(0, UTC))
-    return Version(int(row[0]), row[1])
+    """The current versions (one read of two rows by their primary key)."""
+    rows = {
+        row[0]: (int(row[1]), row[2])
+        for row in session.execute(
+            select(SiteVersionRow.id, SiteVersionRow.version, SiteVersionRow.changed_at).where(
+                SiteVersionRow.id.in_((SITE, READERS))
+            )
+        )
+    }
+    never = (0, _EPOCH)
+    site, readers = rows.get(SITE, never), rows.get(READERS, never)
+    return Version(site[0], site[1], readers[0], readers[1])
+
+
+def _mark(session: Session, table: str | None) -> None:
+    if table not in PRIVATE_TABLES:
+        session.info[_TOUCHED] = True
+    elif table in READER_TABLES:
+        session.info[_TOUCHED_READER] = True
 
 
 def _after_flush(session: Session, _context: Any) -> None:
     for item in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(getattr(item, "__table__", None), "name", None)
-        if table not in PRIVATE_TABLES:
-            session.info[_TOUCHED] = True
-            return
+        _mark(session, getattr(getattr(item, "__table__", None), "name", None))
 
 
 def _do_orm_execute(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
-    table = getattr(getattr(state.statement, "table", None), "name", None)
-    if table not in PRIVATE_TABLES:
-        state.session.info[_TOUCHED] = True
+    _mark(state.session, getattr(getattr(state.statement, "table", None), "name", None))
 
 
 def _before_commit(session: Session) -> None:
     session.flush()  # what is still pending counts too
-    if not session.info.pop(_TOUCHED, False):
+    rows = [
+        row
+        for row, key in ((SITE, _TOUCHED), (READERS, _TOUCHED_READER))
+        if session.info.pop(key, False)
+    ]
+    if not rows:
         return
-    session.execute(
+    now = utcnow()
+    raised = session.execute(
         update(SiteVersionRow)
-        .where(SiteVersionRow.id == 1)
-        .values(version=SiteVersionRow.version + 1, changed_at=utcnow())
+        .where(SiteVersionRow.id.in_(rows))
+        .values(version=SiteVersionRow.version + 1, changed_at=now)
     )
+    if rowcount(raised) < len(rows):  # a row a restore or an old database lacks: start it at 1
+        session.execute(
+            insert(session, SiteVersionRow.__table__)
+            .values([{"id": row, "version": 1, "changed_at": now} for row in rows])
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
     session.info[_TOUCHED + ".raised"] = True
 
 
 def _forget(session: Session) -> None:
-    session.info.pop(_TOUCHED, None)
-    session.info.pop(_TOUCHED + ".raised", None)
+    for key in (_TOUCHED, _TOUCHED_READER, _TOUCHED + ".raised"):
+        session.info.pop(key, None)
 
 
 class VersionReader:

@@ -29,6 +29,7 @@ from paperfeed.web.errors import error_response
 from paperfeed.web.flash import pop_flashes
 
 CSRF_FIELD = "csrf_token"
+LOGIN_FIELD = "sid"  # the session key holding the secret of a log-in
 _USER = "paperfeed_user"  # request.state attribute caching the resolved user
 _NO_USER = object()
 
@@ -134,18 +135,18 @@ def log_in(request: Request, user: UserRow) -> None:
     """Start a log-in for `user` (a fresh CSRF token too); any earlier one of this browser ends."""
     days = request.app.state.settings.session_days
     with request.app.state.db.transaction() as session:
-        if isinstance(request.session.get("sid"), str):
-            accounts.end_session(session, request.session["sid"])
+        if isinstance(request.session.get(LOGIN_FIELD), str):
+            accounts.end_session(session, request.session[LOGIN_FIELD])
         secret = accounts.start_session(session, user, days=days)
     request.session.clear()
-    request.session["sid"] = secret
+    request.session[LOGIN_FIELD] = secret
     request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
     setattr(request.state, _USER, user)
 
 
 def log_out(request: Request) -> None:
     """End the log-in here and on the server: a copy of the cookie stops working too."""
-    sid = request.session.get("sid")
+    sid = request.session.get(LOGIN_FIELD)
     if isinstance(sid, str):
         with request.app.state.db.transaction() as session:
             accounts.end_session(session, sid)
@@ -213,13 +214,13 @@ def _resolve(request: Request) -> UserRow | None:
             user = accounts.user_for_token(session, secret.strip())
             session.commit()
             return user
-    sid = request.session.get("sid")
+    sid = request.session.get(LOGIN_FIELD)
     if not isinstance(sid, str):
         return None
     with request.app.state.db.sessions() as session:
         user = accounts.user_for_session(session, sid)
     if user is None:
-        request.session.pop("sid", None)
+        request.session.pop(LOGIN_FIELD, None)
     return user
 
 

@@ -1,16 +1,22 @@
-"""A cache of rendered anonymous pages and API answers, kept per worker, keyed by the site version.
+"""A cache of rendered pages and API answers, kept per worker, keyed by the site version.
 
-Plain ASGI middleware inside the session middleware. A GET of a public address by a visitor who
-is not logged in (no log-in in the session, no flash message waiting, no Authorization header)
-is answered from the cache when the entry was rendered at the current site version (see
-store/site_version.py: every public write on any node raises it) and is younger than
-`page_cache_max_age_s` (trending ages with the clock). Otherwise the page is rendered and, when
-it is a 200 that set no cookie of its own, kept. A form's CSRF token is kept as a placeholder
-and filled in per visitor, so pages with the digest sign-up form are shared too.
+Plain ASGI middleware inside the session middleware. A GET of a public address is answered from
+the cache when the entry was rendered at the current site version (see store/site_version.py:
+every public write on any node raises it) and is younger than `page_cache_max_age_s` (trending
+ages with the clock). Otherwise the page is rendered and, when it is a 200 that set no cookie of
+its own, kept. A form's CSRF token is kept as a placeholder and filled in per visitor, so pages
+with the digest sign-up form are shared too.
 
-Every answer it handles carries an ETag (a hash of the page) and Last-Modified (when the site
-version last changed), and a conditional GET that matches gets 304. Logged-in readers never see
-a cached page: their pages are rendered for them and marked `Cache-Control: private, no-cache`.
+Visitors who are not logged in share one entry per address. A logged-in reader's pages (their
+votes, saves and forms in them) are kept for that log-in alone, keyed by a hash of its session
+id, and are current only while the reader version is unchanged too (log-ins and log-outs,
+"not interested", subscriptions, tokens: the writes only their owner sees); the reader's own
+vote raises the site version, so it shows on the next page. Requests with a bearer token, or
+with a message waiting in the session, are never cached.
+
+Every answer it handles carries an ETag (a hash of the page) and Last-Modified (when the
+version last changed), and a conditional GET that matches gets 304. Logged-in readers' answers
+are marked `Cache-Control: private, no-cache`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paperfeed.store.site_version import Version, VersionReader
-from paperfeed.web.auth import CSRF_FIELD, csrf_token
+from paperfeed.web.auth import CSRF_FIELD, LOGIN_FIELD, csrf_token
 
 # Addresses whose anonymous answers depend only on the address and the database.
 _PUBLIC_PREFIXES = (
@@ -50,7 +56,7 @@ class Entry:
     body: bytes
     digest: str
     has_form: bool
-    version: int
+    version: tuple[int, ...]
     stored_at: float
 
 
@@ -63,7 +69,7 @@ class PageCache:
         self.app = app
         self.versions = versions
         self.max_age_s = max_age_s
-        self.entries: LRUCache[tuple[str, bytes], Entry] = LRUCache(
+        self.entries: LRUCache[tuple[str, bytes, bytes], Entry] = LRUCache(
             maxsize=max(1, max_bytes), getsizeof=lambda entry: len(entry.body) + 256
         )
         self.enabled = max_bytes > 0
@@ -72,10 +78,10 @@ class PageCache:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        if not _anonymous(scope):
-            await self.app(scope, receive, _with_cache_control(send, _PRIVATE))
-            return
-        if not self.enabled or not _public(scope["path"]):
+        visitor = _visitor(scope)
+        if visitor != _ANONYMOUS:
+            send = _with_cache_control(send, _PRIVATE)
+        if visitor is None or not self.enabled or not _public(scope["path"]):
             await self.app(scope, receive, send)
             return
         version = (
@@ -83,22 +89,23 @@ class PageCache:
             if not self.versions.stale()
             else (await anyio.to_thread.run_sync(self.versions.current))
         )
-        key = (scope["path"], scope.get("query_string", b""))
+        stamp = (version.number,) if visitor == _ANONYMOUS else (version.number, version.reader)
+        key = (scope["path"], scope.get("query_string", b""), visitor)
         entry = self.entries.get(key)
         if (
             entry is None
-            or entry.version != version.number
+            or entry.version != stamp
             or time.monotonic() - entry.stored_at > self.max_age_s
         ):
-            entry = await self._render(scope, receive, send, version)
+            entry = await self._render(scope, receive, send, visitor, stamp)
             if entry is None:
                 return  # answered as rendered: not a page to keep
             if len(entry.body) < self.entries.maxsize:
                 self.entries[key] = entry
-        await _answer(scope, send, entry, version)
+        await _answer(scope, send, entry, version, private=visitor != _ANONYMOUS)
 
     async def _render(
-        self, scope: Scope, receive: Receive, send: Send, version: Version
+        self, scope: Scope, receive: Receive, send: Send, visitor: bytes, stamp: tuple[int, ...]
     ) -> Entry | None:
         """Run the app; its answer as an Entry if it may be kept, else None (already sent)."""
         start: Message | None = None
@@ -118,7 +125,7 @@ class PageCache:
         keep = (
             start["status"] == 200
             and not any(name.lower() == b"set-cookie" for name, _ in headers)
-            and _anonymous(scope)  # the page did not log anyone in or leave a message
+            and _visitor(scope) == visitor  # it did not log anyone in or out, or leave a message
         )
         if not keep:
             await send(start)
@@ -134,12 +141,14 @@ class PageCache:
             body=body,
             digest=hashlib.blake2b(body, digest_size=12).hexdigest(),
             has_form=has_form,
-            version=version.number,
+            version=stamp,
             stored_at=time.monotonic(),
         )
 
 
-async def _answer(scope: Scope, send: Send, entry: Entry, version: Version) -> None:
+async def _answer(
+    scope: Scope, send: Send, entry: Entry, version: Version, *, private: bool
+) -> None:
     body = entry.body
     etag = entry.digest
     if entry.has_form:
@@ -147,14 +156,14 @@ async def _answer(scope: Scope, send: Send, entry: Entry, version: Version) -> N
         body = body.replace(_PLACEHOLDER, token.encode())
         etag = hashlib.blake2b(f"{etag}{token}".encode(), digest_size=12).hexdigest()
     tag = f'"{etag}"'.encode()
-    modified = _http_date(version.changed_at)
+    changed = max(version.changed_at, version.reader_changed_at) if private else version.changed_at
     common = [
         (b"etag", tag),
-        (b"last-modified", modified),
-        (b"cache-control", _PUBLIC),
+        (b"last-modified", _http_date(changed)),
+        (b"cache-control", _PRIVATE if private else _PUBLIC),
         (b"vary", _VARY),
     ]
-    if _not_modified(scope, tag, version.changed_at):
+    if _not_modified(scope, tag, changed):
         await send({"type": "http.response.start", "status": 304, "headers": common})
         await send({"type": "http.response.body", "body": b""})
         return
@@ -181,12 +190,23 @@ def _not_modified(scope: Scope, tag: bytes, changed_at: datetime) -> bool:
     return changed_at.replace(microsecond=0) <= when
 
 
-def _anonymous(scope: Scope) -> bool:
-    """No log-in, no flash message waiting, no bearer token: any page may be shared with them."""
+_ANONYMOUS = b""
+
+
+def _visitor(scope: Scope) -> bytes | None:
+    """Whose cache entries this request may use: everyone's (b""), one log-in's (a hash of its
+    session id), or none (a bearer token, a message waiting, anything else in the session)."""
+    if _header(scope, b"authorization") is not None:
+        return None
     session = scope.get("session") or {}
-    if any(key != CSRF_FIELD for key in session):
-        return False
-    return _header(scope, b"authorization") is None
+    if any(key not in (CSRF_FIELD, LOGIN_FIELD) for key in session):
+        return None
+    login = session.get(LOGIN_FIELD)
+    if login is None:
+        return _ANONYMOUS
+    if not isinstance(login, str):
+        return None
+    return b"r:" + hashlib.blake2b(login.encode(), digest_size=16).hexdigest().encode()
 
 
 # Search answers come from this node's index replica, which follows the database seconds after
