@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import HF_API_DIR, POSTGRES_URL
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from conftest import HF_API_DIR, POSTGRES_URL, _fresh_postgres_database
+from sqlalchemy import select, text
 
 from paperfeed.community import accounts
 from paperfeed.digest import subscriptions
@@ -130,20 +128,6 @@ class Cluster:
         )
 
 
-def _fresh_database() -> Iterator[str]:
-    admin_url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
-    name = f"pf_h12b_cluster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _nginx_config(root: Path, port: int, nodes: list[str]) -> Path:
     """deploy/nginx.conf with these node addresses and port, inside a minimal main config."""
     site = NGINX_CONF.read_text()
@@ -192,7 +176,7 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float = 90.0) -> Non
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("cluster")
-    database = _fresh_database()
+    database = _fresh_postgres_database()
     url = next(database)
     mailbox = Mailbox()
     smtp_port = _free_port()
