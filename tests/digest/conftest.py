@@ -100,7 +100,7 @@ class MailHandler:
             return [r.message for r in self.received if address in r.recipients]
 
     def wait_for(self, address: str, count: int = 1, timeout_s: float = 15.0) -> list[EmailMessage]:
-        """The mails to `address` once `count` have arrived (a live server sends after answering)."""
+        """The mails to `address` once `count` arrived (a live server sends after answering)."""
         deadline = time.monotonic() + timeout_s
         while len(found := self.to(address)) < count and time.monotonic() < deadline:
             time.sleep(0.05)

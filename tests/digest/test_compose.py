@@ -85,6 +85,35 @@ def test_for_you_comes_from_what_the_reader_upvoted(digest_db, digest_settings) 
     about_video = [p for p in chosen if "video" in f"{p.title} {p.abstract}".lower()]
     assert len(about_video) >= len(chosen) - 1
     assert len(content.paper_ids) == len(set(content.paper_ids))
+    # Each pick says why: the upvoted paper it is most like.
+    reasons = for_you[0].reasons
+    assert set(reasons) == {p.arxiv_id for p in chosen}
+    assert all(r.startswith("like «") for r in reasons.values()), reasons
+    assert any(r[len("like «") :][:20] in p.title for r in reasons.values() for p in liked)
+
+
+def test_the_for_you_reason_is_in_the_mail(digest_db, digest_settings, mail_server) -> None:
+    handler, _ = mail_server
+    with digest_db.transaction() as session:
+        user = accounts.create_user(session, "mailed", "mailed@example.org", "password123")
+        papers = compose.load_period(session, "weekly", DAY)
+        for paper in [p for p in papers.pool if "video" in p.title.lower()][:3]:
+            session.add(
+                UpvoteRow(
+                    user_id=user.id,
+                    paper_id=paper.arxiv_id,
+                    created_at=datetime.now(UTC).replace(tzinfo=None),
+                )
+            )
+        user_id = user.id
+    add_active(digest_db, "mailed@example.org", "weekly", user_id=user_id)
+    service.send_digests(digest_db, digest_settings, "weekly", DAY, retry=FAST_RETRY)
+    [mail] = handler.to("mailed@example.org")
+    plain = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    section = plain.split("== For you, from what you upvoted, saved and follow ==")[1]
+    assert "  Why: like «" in section
+    assert html.count('class="reason"') == section.count("  Why: ") >= 1
 
 
 def test_no_paper_twice_across_digests_and_the_empty_period_rule(

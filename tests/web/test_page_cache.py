@@ -111,7 +111,7 @@ def test_a_logged_in_reader_sees_their_own_vote_at_once_and_no_shared_page(nodes
 
 
 def test_a_reader_s_page_is_kept_for_that_log_in_alone(nodes) -> None:
-    node_a, node_b, db = nodes
+    node_a, _node_b, db = nodes
     make_user(db, "bob")
     paper = _first_paper(node_a)
     token = log_in(node_a, "ada")

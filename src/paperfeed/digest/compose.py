@@ -6,7 +6,7 @@ The "for you" ranking itself is paperfeed.rank.recommend, the one /for-you serve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -58,11 +58,29 @@ def default_day(frequency: Frequency, today: date | None = None) -> date:
 
 @dataclass(frozen=True)
 class Section:
-    """One part of a digest: its kind, a heading, and its papers in order."""
+    """One part of a digest: its kind, a heading, its papers in order, and why each is there
+    (for_you: the recommender's reason by paper id)."""
 
     kind: str  # top | interests | for_you
     title: str
     papers: list[Paper]
+    reasons: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A paper the recommender picked for one reader; its reason is worded only if it is sent."""
+
+    paper: Paper
+    ranked: recommend.Ranked
+
+    @property
+    def arxiv_id(self) -> str:
+        return self.paper.arxiv_id
+
+    @property
+    def reason(self) -> str:
+        return self.ranked.reason
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,7 @@ class PeriodPapers:
         interests: Interests,
         *,
         already_sent: set[str] | frozenset[str] = frozenset(),
-        for_you: Sequence[Paper] = (),
+        for_you: Sequence[Pick] = (),
     ) -> DigestContent:
         """One subscriber's digest: no paper twice, none sent to them in an earlier digest.
 
@@ -147,12 +165,14 @@ class PeriodPapers:
         matches = _take(
             (self.pool[i] for i in self._interest_hits(interests)), taken, interest_size
         )
-        picked = _take(for_you, taken, for_you_size)
+        picks = {pick.arxiv_id: pick for pick in for_you}
+        picked = _take((pick.paper for pick in for_you), taken, for_you_size)
+        reasons = {paper.arxiv_id: picks[paper.arxiv_id].reason for paper in picked}
         label = "today" if self.frequency == "daily" else "this week"
         sections = [
             Section("top", f"Trending {label}", top),
             Section("interests", "Matching your interests", matches),
-            Section("for_you", "For you, from what you upvoted, saved and follow", picked),
+            Section("for_you", "For you, from what you upvoted, saved and follow", picked, reasons),
         ]
         return DigestContent(self.frequency, self.period, [s for s in sections if s.papers])
 
@@ -223,19 +243,21 @@ def load_period(
 
 def for_you_picks(
     session: Session, recommender: Recommender, papers: PeriodPapers, user_ids: Sequence[int]
-) -> dict[int, list[Paper]]:
+) -> dict[int, list[Pick]]:
     """Each reader's "for you" papers of the period, best first: the recommender's ranking of
     the pool, down to FOR_YOU_MIN_SCORE; readers with no signals get none."""
     if not papers.pool or not user_ids:
         return {}
     pool = papers.recommend_pool(session, recommender)
-    picks: dict[int, list[Paper]] = {}
+    picks: dict[int, list[Pick]] = {}
     for user_id, profile in recommend.load_profiles(session, user_ids).items():
         if profile.cold:
             continue
         taste, titles = recommender.taste(session, profile, pool)
         ranked = recommender.rank(profile, pool, taste, titles)
-        picks[user_id] = [papers.pool[r.row] for r in ranked if r.score >= FOR_YOU_MIN_SCORE]
+        picks[user_id] = [
+            Pick(papers.pool[r.row], r) for r in ranked if r.score >= FOR_YOU_MIN_SCORE
+        ]
     return picks
 
 
