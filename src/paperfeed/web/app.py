@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
 from paperfeed.community.limits import BatchedLimits, Limits, rates_from_settings
+from paperfeed.core.threads import one_thread_per_request
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.search.replica import Follower
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     A database passed in stays open when the app stops (the caller owns it).
     """
     settings = settings or get_settings()
+    one_thread_per_request()
     owns_db = db is None
     database = db or Database(settings.database_url)
 
