@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine
+
+from paperfeed.store import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 LUA = ROOT / "bench" / "throughput.lua"
@@ -125,6 +128,7 @@ class Site:
                 shutil.copy2(source, self.home / name)
         if (source_home / "models").exists():
             (self.home / "models").symlink_to(source_home / "models")
+        schema_for(self.home / "paperfeed.db", src)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -221,6 +225,23 @@ def measure(
     for name, result in results.items():
         print(f"  {site.label:8} {name:28} {result.line()}", flush=True)
     return results
+
+
+def schema_for(db: Path, src: Path) -> None:
+    """Take a copied database down to the newest schema `src` knows (this code's migrations
+    undo the newer ones; papers, listings and vectors stay), so older code can open it."""
+    versions = src / "paperfeed" / "store" / "migrations" / "versions"
+    revisions, parents = set(), set()
+    for path in versions.glob("*.py"):
+        text = path.read_text()
+        revisions.update(re.findall(r'^revision: str = "([^"]+)"', text, re.M))
+        parents.update(re.findall(r'^down_revision: str \| None = "([^"]+)"', text, re.M))
+    [head] = revisions - parents
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        migrate.downgrade(engine, head)
+    finally:
+        engine.dispose()
 
 
 def baseline_source(commit: str, scratch: Path) -> Path:
