@@ -34,7 +34,7 @@ from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.models import AuthorRow
-from paperfeed.store.reader import get_paper, load_papers
+from paperfeed.store.reader import get_paper, load_papers, titles_of
 
 MAX_QUERY_CHARS = 2_000  # beyond this a query is cut (a pasted abstract still fits)
 MAX_RESULTS = 100
@@ -420,12 +420,12 @@ def _exact_titles(
     """Of the best BM25 hits, those whose title is the query (same words, stemmed)."""
     if len(terms) < 2:
         return set()
-    papers = load_papers(session, [i for i, _ in candidates])
+    titles = titles_of(session, [i for i, _ in candidates])
     wanted = list(terms)
     return {
         paper_id
-        for paper_id, paper in papers.items()
-        if list(dict.fromkeys(lexical.analyze(paper.title))) == wanted
+        for paper_id, title in titles.items()
+        if list(dict.fromkeys(lexical.analyze(title))) == wanted
     }
 
 

@@ -26,6 +26,8 @@ _CHUNK = 500  # ids per IN (...) list, under both databases' bound-parameter lim
 
 _papers = PaperRow.__table__
 _entries = DailyEntryRow.__table__
+_paper_authors = PaperAuthorRow.__table__
+_orgs = OrganizationRow.__table__
 T = TypeVar("T")
 
 
@@ -164,11 +166,11 @@ def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
         query = (
             select(
                 _papers,
-                OrganizationRow.name.label("org_name"),
-                OrganizationRow.fullname.label("org_fullname"),
-                OrganizationRow.avatar_url.label("org_avatar"),
+                _orgs.c.name.label("org_name"),
+                _orgs.c.fullname.label("org_fullname"),
+                _orgs.c.avatar_url.label("org_avatar"),
             )
-            .outerjoin(OrganizationRow, OrganizationRow.id == _papers.c.organization_id)
+            .outerjoin(_orgs, _orgs.c.id == _papers.c.organization_id)
             .where(_papers.c.id.in_(chunk))
         )
         for row in session.execute(query).mappings():
@@ -176,13 +178,23 @@ def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
     return papers
 
 
+def titles_of(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """The titles of the papers with these ids (one lean query a chunk: no authors, no org)."""
+    titles: dict[str, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        query = select(_papers.c.id, _papers.c.title).where(_papers.c.id.in_(chunk))
+        titles.update({paper_id: title for paper_id, title in session.execute(query)})
+    return titles
+
+
 def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
     result: dict[str, list[Author]] = {}
     for chunk in _chunks(ids):
+        columns = _paper_authors.c  # the table's columns: rows without the ORM's processing
         query = (
-            select(PaperAuthorRow.paper_id, PaperAuthorRow.name, PaperAuthorRow.hf_user)
-            .where(PaperAuthorRow.paper_id.in_(chunk))
-            .order_by(PaperAuthorRow.paper_id, PaperAuthorRow.position)
+            select(columns.paper_id, columns.name, columns.hf_user)
+            .where(columns.paper_id.in_(chunk))
+            .order_by(columns.paper_id, columns.position)
         )
         for paper_id, name, hf_user in session.execute(query):
             author = Author.model_construct(name=name, hf_user=hf_user)
