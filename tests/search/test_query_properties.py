@@ -59,7 +59,9 @@ def test_any_text_is_a_bounded_query_that_runs(
     assert set(words) == set(terms)
     hits = lexical.search(index, query, 10)
     assert len(hits) <= 3 and all(score >= 0 for _id, score in hits)
-    assert all(word for word in lexical.matched_words(text, words))
+    found = lexical.words_found(index, [paper_id for paper_id, _ in hits], words)
+    assert set(found) == {paper_id for paper_id, _ in hits}
+    assert all(word in words.values() for shown in found.values() for word in shown)
 
 
 def test_ten_kilobytes_of_query_are_cut_to_the_first_terms() -> None:

@@ -192,7 +192,7 @@ def search(
         if filtered is None:
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
-        return _page(session, result, ranked, offset=offset, limit=limit, terms=terms)
+        return _page(session, index, result, ranked, offset=offset, limit=limit, terms=terms)
     query_vector = None
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
@@ -209,7 +209,8 @@ def search(
         (i, s) for i, s in ranked if i not in pinned
     ]
     return _page(
-        session, result, ranked, offset=offset, limit=limit, terms=terms, semantic=dict(dense),
+        session, index, result, ranked, offset=offset, limit=limit, terms=terms,
+        semantic=dict(dense),
         query_vector=query_vector, vector_index=vector_index, pinned=pinned,
         exact_author=exact_author,
     )  # fmt: skip
@@ -340,13 +341,14 @@ def similar(
     ranked, semantic = cached
     papers = load_papers(session, [i for i, _ in ranked])
     terms = lexical.query_terms(paper.title)
+    words = lexical.words_found(index, [i for i, _ in ranked], terms, authors=False)
     hits = []
     for paper_id, score in ranked:
         other = papers.get(paper_id)
         if other is None:  # indexed but since removed from the store
             continue
         score_dense = _semantic(paper_id, semantic, vector, vector_index)
-        matched = tuple(lexical.matched_words(other.title + " " + other.abstract, terms))
+        matched = tuple(words[paper_id])
         hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
     return hits
 
@@ -431,6 +433,7 @@ def _exact_titles(
 
 def _page(
     session: Session,
+    index: tantivy.Index,
     result: SearchResult,
     ranked: list[tuple[str, float]],
     *,
@@ -446,16 +449,16 @@ def _page(
     """Fill `result` with the hits of one page of `ranked`, each with its reasons."""
     window = ranked[offset : offset + limit]
     papers = load_papers(session, [i for i, _ in window])
+    words = lexical.words_found(index, [i for i, _ in window], terms)
     for paper_id, score in window:
         paper = papers.get(paper_id)
         if paper is None:  # indexed but since removed from the store
             continue
         score_dense = _semantic(paper_id, semantic or {}, query_vector, vector_index)
-        text = " ".join([paper.title, paper.abstract, *(a.name for a in paper.authors)])
         exact = "title" if paper_id in pinned else None
         if exact_author and _has_author(paper, result.query):
             exact = "author"
-        why = Why(tuple(lexical.matched_words(text, terms)), score_dense, exact)
+        why = Why(tuple(words[paper_id]), score_dense, exact)
         result.hits.append(Hit(paper, score, why))
     return result
 
