@@ -311,10 +311,13 @@ def similar(
     *,
     limit: int = 10,
     fusion: Fusion = DEFAULT,
+    paper: Paper | None = None,
 ) -> list[Hit]:
     """Papers most like the stored paper `arxiv_id`: its vector's neighbours fused with BM25
-    on its title and abstract (BM25 alone while the paper has no vector)."""
-    paper = get_paper(session, arxiv_id)
+    on its title and abstract (BM25 alone while the paper has no vector). A caller that has
+    just loaded the paper passes it as `paper`."""
+    if paper is None or paper.arxiv_id != arxiv_id:
+        paper = get_paper(session, arxiv_id)
     if paper is None:
         raise PaperNotFound(arxiv_id)
     limit = max(0, min(limit, MAX_RESULTS))

@@ -36,5 +36,7 @@ def paper_page(
     context = {"paper": detail.paper, "listings": detail.listings, "bibtex": bibtex(detail.paper)}
     admin = viewer is not None and viewer.is_admin  # admins see hidden comments, to undo a hide
     context["comments"] = comments.comments_of(session, canonical, include_hidden=admin)
-    context["similar"] = similar(session, indexes, canonical, limit=SIMILAR_COUNT)
+    context["similar"] = similar(
+        session, indexes, canonical, limit=SIMILAR_COUNT, paper=detail.paper
+    )
     return templates.TemplateResponse(request, "paper.html", context)
