@@ -128,7 +128,17 @@ class Site:
                 shutil.copy2(source, self.home / name)
         if (source_home / "models").exists():
             (self.home / "models").symlink_to(source_home / "models")
-        schema_for(self.home / "paperfeed.db", src)
+        if src != ROOT / "src":
+            # Older code: the database at its schema, and its own indexes from that database
+            # (the index formats changed too: it would answer searches with errors).
+            schema_for(self.home / "paperfeed.db", src)
+            shutil.rmtree(self.home / "index", ignore_errors=True)
+            subprocess.run(
+                [sys.executable, "-c", "from paperfeed.cli import app; app()", "index",
+                 "--rebuild"],
+                env={**os.environ, "PAPERFEED_HOME": str(self.home), "PYTHONPATH": str(src)},
+                check=True, capture_output=True,
+            )  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
