@@ -21,13 +21,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from support import private_postgres
-from support.accounts import import_days, make_user
+from support.accounts import PASSWORD, csrf_of, import_days, log_in, make_user
 
 from paperfeed.community import accounts
+from paperfeed.settings import Settings
 from paperfeed.store.db import Database
 from paperfeed.store.models import CommentRow, PaperRow, UpvoteRow
+from paperfeed.web.app import create_app
 
 CLIENTS = 4
 RATES = {a: "1000000/1m" for a in ("vote.user", "vote.addr", "comment.user", "comment.addr")}
@@ -200,18 +203,25 @@ class Writers:
 
 
 class Readers:
-    """Two threads reading pages and API answers until `until` is set: one anonymous (answered
-    from the page cache while the site version holds), one sending a token (its answers are
-    rendered for it, so every read reaches the database)."""
+    """Three threads reading pages and API answers until `until` is set: a visitor (answered
+    from the page cache while the site version holds), a client sending a token and a person
+    logged in through the form (their answers are rendered for them: each read reaches the
+    database)."""
 
     def __init__(self, site: Site, until: threading.Event) -> None:
         self.site = site
         self.until = until
         self.sent: list[Sent] = []
         self.lock = threading.Lock()
+        token = {"Authorization": f"Bearer {site.tokens[0]}"}
+        self.clients = [httpx.Client(base_url=site.url, headers=h, timeout=30) for h in ({}, token)]
+        person = httpx.Client(base_url=site.url, timeout=30, follow_redirects=True)
+        form = {"csrf_token": csrf_of(person.get("/login").text), "password": PASSWORD}
+        assert person.post("/login", data={**form, "username": "fault1"}).status_code == 200
+        self.clients.append(person)
         self.threads = [
-            threading.Thread(target=self._run, args=(token,), daemon=True)
-            for token in (None, site.tokens[0])
+            threading.Thread(target=self._run, args=(client,), daemon=True)
+            for client in self.clients
         ]
 
     def __enter__(self) -> Readers:
@@ -223,24 +233,25 @@ class Readers:
         self.until.set()
         for thread in self.threads:
             thread.join(timeout=60)
+        for client in self.clients:
+            client.close()
 
-    def _run(self, token: str | None) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+    def _run(self, http: httpx.Client) -> None:
         papers = self.site.papers[:8]
         paths = ["/", "/api/status", *(f"/papers/{p}" for p in papers)]
         paths += [f"/api/papers/{p}" for p in papers]
-        with httpx.Client(base_url=self.site.url, headers=headers, timeout=30) as http:
-            for path in itertools.cycle(paths):
-                if self.until.is_set():
-                    return
-                start = time.monotonic()
-                try:
-                    sent = Sent(start, time.monotonic(), f"GET {path}", http.get(path).status_code)
-                except httpx.TransportError as error:
-                    sent = Sent(start, time.monotonic(), f"GET {path}", None, str(error))
-                with self.lock:
-                    self.sent.append(sent)
-                time.sleep(0.05)
+        for path in itertools.cycle(paths):
+            if self.until.is_set():
+                return
+            start = time.monotonic()
+            try:
+                status = http.get(path).status_code
+                sent = Sent(start, time.monotonic(), f"GET {path}", status)
+            except httpx.TransportError as error:
+                sent = Sent(start, time.monotonic(), f"GET {path}", None, str(error))
+            with self.lock:
+                self.sent.append(sent)
+            time.sleep(0.05)
 
 
 def _counts(db: Database) -> dict[str, tuple[int, int]]:
@@ -347,6 +358,46 @@ def own_postgres() -> Iterator[private_postgres.PrivatePostgres]:
         yield server
     finally:
         server.close()
+
+
+def test_while_postgresql_is_down_the_site_answers_503_and_then_recovers(
+    own_postgres: private_postgres.PrivatePostgres,
+) -> None:
+    """With the server stopped, pages (to a logged-in reader too), API answers and writes get a
+    503 saying the database is away, with Retry-After; once it is back, the same requests work
+    on the same app, its pooled connections replaced."""
+    with Database(own_postgres.url) as db:
+        import_days(db)
+        make_user(db, "ada")
+        settings = Settings(database_url=db.url, embed_in_background=False, digest_schedule=False)
+        with TestClient(create_app(settings, db)) as person, TestClient(person.app) as visitor:
+            csrf = log_in(person, "ada")
+            paper = _first_paper_of(visitor)
+            requests = [
+                (visitor, "GET", "/", None), (visitor, "GET", "/api/status", None),
+                (visitor, "GET", f"/api/papers/{paper}", None), (person, "GET", "/", None),
+                (person, "GET", f"/papers/{paper}", None),
+                (person, "POST", f"/papers/{paper}/comments", {"csrf_token": csrf, "body": "hi"}),
+            ]  # fmt: skip
+            for client, method, path, form in requests:
+                assert client.request(method, path, data=form).status_code == 200, path
+            own_postgres.stop("fast")
+            try:
+                for client, method, path, form in requests:
+                    answer = client.request(method, path, data=form)
+                    assert answer.status_code == 503, (path, answer.text[:300])
+                    assert answer.headers["retry-after"] == "5"
+                    assert "The database is not answering" in answer.text
+            finally:
+                own_postgres.start()
+            for client, method, path, form in requests:
+                assert client.request(method, path, data=form).status_code == 200, path
+        with db.sessions() as session:  # the comment sent while the server was away is not in
+            assert session.scalar(select(func.count()).select_from(CommentRow)) == 2
+
+
+def _first_paper_of(client: TestClient) -> str:
+    return str(client.get("/api/daily_papers").json()[0]["paper"]["id"])
 
 
 BACK_WITHIN_S = 15  # the site answers again this soon after PostgreSQL accepts connections

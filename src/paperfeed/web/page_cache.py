@@ -26,6 +26,7 @@ from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paperfeed.core.errors import Unavailable
 from paperfeed.store.site_version import Version, VersionReader
 from paperfeed.web.auth import CSRF_FIELD, csrf_token
 
@@ -78,11 +79,15 @@ class PageCache:
         if not self.enabled or not _public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        version = (
-            self.versions.current()
-            if not self.versions.stale()
-            else (await anyio.to_thread.run_sync(self.versions.current))
-        )
+        try:
+            version = (
+                self.versions.current()
+                if not self.versions.stale()
+                else (await anyio.to_thread.run_sync(self.versions.current))
+            )
+        except Unavailable:  # the database is away: the app answers (a 503 if it needs it)
+            await self.app(scope, receive, send)
+            return
         key = (scope["path"], scope.get("query_string", b""))
         entry = self.entries.get(key)
         if (
