@@ -270,7 +270,7 @@ def _check_store(db: Database, writers: Writers, base: dict[str, tuple[int, int]
             for row in session.execute(text("SELECT id, username FROM users")).mappings()
         }
         votes = set(session.execute(select(UpvoteRow.user_id, UpvoteRow.paper_id)).tuples())
-        comments = dict(session.execute(select(CommentRow.id, CommentRow.paper_id)).tuples())
+        comments = {c: p for c, p in session.execute(select(CommentRow.id, CommentRow.paper_id))}
     acked = {(users[f"fault{n}"], paper) for n, paper in writers.acked_votes}
     assert acked <= votes
     assert writers.acked_comments <= comments.keys()
