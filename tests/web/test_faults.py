@@ -83,7 +83,12 @@ class Site:
             "PAPERFEED_LOG_LEVEL": "ERROR",
         }
         command = [sys.executable, "-m", "paperfeed.cli", "serve", "--port", str(port)]
-        self.process = subprocess.Popen([*command, "--workers", str(workers)], env=env)
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "serve.log"  # what the supervisor and its workers print
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [*command, "--workers", str(workers)], env=env, stdout=log, stderr=log
+            )
         try:
             self.wait_until_up(workers)
         except BaseException:
@@ -109,6 +114,12 @@ class Site:
     def close(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+    def tracebacks(self) -> str:
+        """The server's log from its first traceback on ("" when it printed none): an error
+        that escaped every handler (a 500, or one raised after the answer was sent)."""
+        printed = self.log.read_text(errors="replace")
+        return printed[printed.index("Traceback") :][:4000] if "Traceback" in printed else ""
 
 
 @dataclass(frozen=True)
@@ -344,6 +355,7 @@ def test_postgresql_connections_killed_under_the_app(db: Database, tmp_path: Pat
             for paper in site.papers[:10]:
                 assert http.get(f"/api/papers/{paper}").status_code == 200
         _check_store(db, writers, base)
+        assert not site.tracebacks(), site.tracebacks()
     finally:
         site.close()
 
@@ -485,6 +497,7 @@ def test_postgresql_restarted_under_load(
             assert len(writers.acked_votes) == CLIENTS * len(site.papers)
             assert site.process.poll() is None and set(_workers(site.process.pid)) == workers
             _check_store(db, writers, base)
+            assert not site.tracebacks(), site.tracebacks()
         finally:
             site.close()
 
@@ -505,5 +518,7 @@ def _report(sent: list[Sent], outages: list[Outage]) -> None:
     assert not outside, [str(r) for r in outside]
     assert all(r.status == 503 for r in failed), [str(r) for r in failed if r.status != 503]
     slowest = max(sent, key=lambda request: request.end - request.start)
+    slowest_failed = max(failed, key=lambda request: request.end - request.start, default=None)
+    print(f"slowest request: {slowest}; slowest failed one: {slowest_failed}")
     assert slowest.end - slowest.start < REQUEST_WITHIN_S, str(slowest)
     assert any(outages[-1].covers(request) for request in failed)  # the crash came under load
