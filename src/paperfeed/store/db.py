@@ -7,10 +7,24 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperfeed.core.errors import Unavailable
 from paperfeed.store import site_version
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database server is not answering: down, restarting, or it cut the connection.
+
+    The site answers 503 with Retry-After; the next request reconnects (pool_pre_ping)."""
+
+    retry_after_s = 5
+    MESSAGE = "The database is not answering; try again in a moment."
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)
 
 
 def make_engine(database_url: str) -> Engine:
@@ -29,7 +43,23 @@ def make_engine(database_url: str) -> Engine:
         return engine
     if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("", "psycopg2"):
         url = url.set(drivername="postgresql+psycopg")  # the driver paperfeed installs
-    return create_engine(url, pool_pre_ping=True)
+    # A pooled connection the server dropped (a restart, pg_terminate_backend) is found by the
+    # ping at checkout and replaced; what still fails while the server is away is a 503.
+    engine = create_engine(url, pool_pre_ping=True)
+    event.listen(engine, "handle_error", _unavailable_when_disconnected)
+    return engine
+
+
+def _unavailable_when_disconnected(context: ExceptionContext) -> None:
+    """A connection lost in use, or refused when opened, raises DatabaseUnavailable instead of a
+    driver error (which the site would answer with a 500 and a traceback in its log)."""
+    if context.is_pre_ping:
+        return  # the pool reconnects on its own after a failed ping
+    refused = context.connection is None and isinstance(
+        context.sqlalchemy_exception, sa_exc.OperationalError
+    )
+    if context.is_disconnect or refused:
+        raise DatabaseUnavailable() from context.original_exception
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

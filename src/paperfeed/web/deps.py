@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,12 +13,19 @@ from sqlalchemy.orm import Session
 from paperfeed.rank.recommend import Recommender
 from paperfeed.search.service import SearchIndexes
 from paperfeed.settings import Settings
+from paperfeed.store.db import DatabaseUnavailable
 
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session for one request, closed when the response is done."""
-    with request.app.state.db.sessions() as session:
+    session = request.app.state.db.sessions()
+    try:
         yield session
+    finally:
+        # Closing rolls back; on a connection the server dropped after the answer was sent
+        # that fails, and there is nothing to undo (writes commit in db.transaction()).
+        with suppress(DatabaseUnavailable):
+            session.close()
 
 
 def app_settings(request: Request) -> Settings:

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from paperfeed.core.errors import PaperfeedError, RateLimited
+from paperfeed.core.errors import PaperfeedError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ def error_response(
         return JSONResponse({"error": message}, status_code=status)
     templates = request.app.state.templates
     heading = title or _TITLES.get(status, "Error")
-    context = {"status": status, "title": heading, "message": message}
+    # A 503 page names no one in its header: finding who is logged in needs the database,
+    # which may be what is away.
+    context = {"status": status, "title": heading, "message": message, "show_viewer": status != 503}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 
@@ -73,12 +75,17 @@ async def _validation_error(request: Request, error: Exception) -> Response:
 async def _paperfeed_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, PaperfeedError)
     message = str(error) or _TITLES.get(error.status, "Error")
+    if error.status >= 500:  # something paperfeed depends on is away (the database, a model)
+        log.warning("%s for %s: %s (%r)", error.status, request.url.path, message, error.__cause__)
     response = error_response(request, error.status, message, title=error.title)
-    if isinstance(error, RateLimited):
-        response.headers["Retry-After"] = str(error.retry_after_s)
+    retry_after_s = getattr(error, "retry_after_s", None)  # RateLimited, DatabaseUnavailable
+    if retry_after_s is not None:
+        response.headers["Retry-After"] = str(retry_after_s)
     return response
 
 
 async def _server_error(request: Request, error: Exception) -> Response:
+    if isinstance(error, PaperfeedError):  # raised in a middleware, outside the routes' handlers
+        return await _paperfeed_error(request, error)
     log.exception("error serving %s", request.url.path)
     return error_response(request, 500, "The server could not answer this request.")

@@ -32,6 +32,7 @@ from cachetools import LRUCache
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from paperfeed.core.errors import Unavailable
 from paperfeed.store.site_version import Version, VersionReader
 from paperfeed.web.auth import CSRF_FIELD, LOGIN_FIELD, csrf_token
 
@@ -84,11 +85,15 @@ class PageCache:
         if visitor is None or not self.enabled or not _public(scope["path"]):
             await self.app(scope, receive, send)
             return
-        version = (
-            self.versions.current()
-            if not self.versions.stale()
-            else (await anyio.to_thread.run_sync(self.versions.current))
-        )
+        try:
+            version = (
+                self.versions.current()
+                if not self.versions.stale()
+                else (await anyio.to_thread.run_sync(self.versions.current))
+            )
+        except Unavailable:  # the database is away: the app answers (a 503 if it needs it)
+            await self.app(scope, receive, send)
+            return
         stamp = (version.number,) if visitor == _ANONYMOUS else (version.number, version.reader)
         key = (scope["path"], scope.get("query_string", b""), visitor)
         entry = self.entries.get(key)
