@@ -253,3 +253,25 @@ def test_recent_likes_weigh_more_than_old_ones() -> None:
 
     weights = recency_weight([0, HALF_LIFE_DAYS, 2 * HALF_LIFE_DAYS, -5])
     assert weights.tolist() == pytest.approx([1.0, 0.5, 0.25, 1.0])
+
+
+def test_a_profile_reads_upvotes_saves_and_dismissals_on_both_databases(db: Database) -> None:
+    import_october(db)
+    reader, other = _user(db, "hal"), _user(db, "ida")
+    papers = _papers_about(db, "agent")[:4]
+    with db.transaction() as session:
+        votes.upvote(session, reader, papers[0])
+        shelf = collections.create(session, reader, "Reading")
+        collections.add_paper(session, reader, shelf.id, papers[1])
+        dismissals.dismiss(session, reader, papers[2])
+        votes.upvote(session, other, papers[3])  # another reader's signal is not this one's
+        dismissals.dismiss(session, other, papers[0])
+    with db.sessions() as session:
+        profiles = recommend.load_profiles(session, [reader.id, other.id])
+    mine, theirs = profiles[reader.id], profiles[other.id]
+    assert {s.paper_id for s in mine.liked} == set(papers[:2])
+    assert [s.paper_id for s in mine.disliked] == [papers[2]]
+    assert all(s.at.tzinfo is not None for s in mine.liked + mine.disliked)
+    assert ([s.paper_id for s in theirs.liked], [s.paper_id for s in theirs.disliked]) == (
+        [papers[3]], [papers[0]]
+    )

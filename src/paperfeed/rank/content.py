@@ -25,7 +25,7 @@ The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,7 +122,7 @@ class Candidates:
     categories: list[tuple[str, ...]] | None = None  # per row, as the taste writes them
     _by_term: sp.csr_matrix | None = None
     _categories: tuple[dict[str, int], sp.csr_matrix] | None = None
-    _close: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    _close: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # cached columns
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -137,22 +137,42 @@ class Candidates:
         """
         if self._by_term is None:
             self._by_term = sp.csr_matrix(self.words.T)
+        by_term = self._by_term
         if keys is None:
-            return (rows @ self._by_term).toarray().T
+            return (rows @ by_term).toarray().T
         wanted = [(key, _row_digest(rows, index)) for index, key in enumerate(keys)]
+        return self._columns(wanted, lambda missing: (rows[missing] @ by_term).toarray())
+
+    def vector_closeness(
+        self, vectors: np.ndarray, keys: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Dot products of every candidate's vector with each of `vectors` (columns), kept per
+        key and vector like `closeness` (an empty array where the candidates have no vectors)."""
+        if self.vectors is None:
+            return np.zeros((len(self), 0), dtype=np.float32)
+        mine = self.vectors
+        if keys is None:
+            return mine @ vectors.T
+        wanted = [(f"v:{key}", hash(vectors[index].tobytes())) for index, key in enumerate(keys)]
+        return self._columns(wanted, lambda missing: vectors[missing] @ mine.T)
+
+    def _columns(
+        self, wanted: list[tuple[str, int]], compute: Callable[[list[int]], np.ndarray]
+    ) -> np.ndarray:
+        """A column per wanted key: kept ones reused, the others computed (`compute` gets their
+        positions and returns a row per position) and kept, the oldest evicted first."""
         found = {key: row for key in wanted if (row := self._close.get(key)) is not None}
         missing = [index for index, key in enumerate(wanted) if key not in found]
         if missing:  # threads share a pool: each works from its own `found`, the cache may race
-            made = (rows[missing] @ self._by_term).toarray().astype(np.float32)
+            made = np.asarray(compute(missing), dtype=np.float32)
             limit = max(1, _CLOSE_FLOATS // max(len(self), 1))
             for offset, index in enumerate(missing):
                 found[wanted[index]] = self._close[wanted[index]] = made[offset]
             for oldest in list(self._close)[: max(0, len(self._close) - limit)]:
-                self._close.pop(oldest, None)  # the oldest first
-        out = np.empty((len(self), len(wanted)), dtype=np.float32)
-        for index, key in enumerate(wanted):
-            out[:, index] = found[key]
-        return out
+                self._close.pop(oldest, None)
+        if not wanted:
+            return np.zeros((len(self), 0), dtype=np.float32)
+        return np.stack([found[key] for key in wanted], axis=1)
 
     def category_matrix(self) -> tuple[dict[str, int], sp.csr_matrix]:
         """The categories' columns, and per candidate 1/len(its categories) in each of its own
@@ -183,6 +203,7 @@ class Taste:
     disliked_words: sp.csr_matrix | None = None
     disliked_vectors: np.ndarray | None = None
     categories: list[tuple[str, ...]] | None = None  # of the liked papers, in `liked` order
+    disliked: list[str] | None = None  # ids of the rows of `disliked_words`: their cosines are kept
 
     @property
     def empty(self) -> bool:
@@ -222,7 +243,7 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     word_sims = candidates.closeness(taste.words, taste.liked) / WORD_TAU + log_weights
     total = _standard(_soft_max(word_sims))
     closest_by = word_sims
-    vector_sims = _vector_sims(candidates, taste.vectors)
+    vector_sims = _vector_sims(candidates, taste.vectors, taste.liked)
     if vector_sims is not None:
         vector_sims = vector_sims / VECTOR_TAU + log_weights
         meaning = _soft_max(vector_sims)
@@ -255,20 +276,23 @@ def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:
     """Standardized closeness of each candidate to the dismissed papers (None without any)."""
     if taste.disliked_words is None or not taste.disliked_words.shape[0]:
         return None
-    near = _standard(_soft_max(candidates.closeness(taste.disliked_words) / WORD_TAU))
-    vector_sims = _vector_sims(candidates, taste.disliked_vectors)
+    keys = taste.disliked
+    near = _standard(_soft_max(candidates.closeness(taste.disliked_words, keys) / WORD_TAU))
+    vector_sims = _vector_sims(candidates, taste.disliked_vectors, keys)
     if vector_sims is not None:
         meaning = _neutral_where_missing(_soft_max(vector_sims / VECTOR_TAU), candidates)
         near = near + EMBEDDING_WEIGHT * _standard(meaning)
     return near
 
 
-def _vector_sims(candidates: Candidates, vectors: np.ndarray | None) -> np.ndarray | None:
+def _vector_sims(
+    candidates: Candidates, vectors: np.ndarray | None, keys: Sequence[str] | None
+) -> np.ndarray | None:
     if candidates.vectors is None or vectors is None or not len(vectors):
         return None
     if candidates.vectors.shape[1] != vectors.shape[1] or not np.any(vectors):
         return None
-    return candidates.vectors @ vectors.T
+    return candidates.vector_closeness(vectors, keys)
 
 
 def _neutral_where_missing(values: np.ndarray, candidates: Candidates) -> np.ndarray:
