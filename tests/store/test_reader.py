@@ -134,3 +134,37 @@ def test_a_page_of_papers_loads_in_a_fixed_number_of_queries(november: Database)
     assert len(page.items) == 50
     assert sum(len(entry.paper.authors) for entry in page.items) > 50
     assert len(statements) == 4  # count, listings, papers with organizations, authors
+
+
+def test_papers_with_their_first_listing_of_a_span_in_two_queries(db: Database) -> None:
+    # 2606.11176 was on the lists of both 10 and 16 June 2026.
+    assert hf_daily.import_paths(db, hf_files(HF_API_DIR, "2026-06-1")).ok
+    with db.sessions() as session:
+        page = reader.daily_entries(session, date(2026, 6, 10), date(2026, 6, 19), limit=30)
+    # and one paper listed twice, one not stored
+    ids = [*(entry.paper.arxiv_id for entry in page.items), "2606.11176", "2401.99999"]
+    spans = {date(2026, 6, 10): date(2026, 6, 10), date(2026, 6, 12): date(2026, 6, 16)}
+    last = date(2026, 6, 19)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    for first, listed in spans.items():  # the first listing of 2606.11176 from `first` on
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            with db.sessions() as session:
+                papers, listings = reader.papers_listed_in(session, ids, first, last)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert len(statements) == 2  # papers with organizations and listings, authors
+        with db.sessions() as session:
+            expected = reader.load_papers(session, ids)
+            expected_listings = reader.first_listings_in(
+                session, list(expected.values()), first, last
+            )
+        assert papers == expected
+        assert "2401.99999" not in papers
+        assert listings == expected_listings
+        assert listings["2606.11176"].day == listed

@@ -546,9 +546,9 @@ class Recommender:
         pool = self.pool(session, first, last, now=now)
         ranked = self._ranking(session, profile, pool, (first, last), now)
         window = ranked[(page - 1) * page_size : page * page_size]
-        papers = reader.load_papers(session, [pool.papers[r.row].id for r in window])
-        shown = [papers[pool.papers[r.row].id] for r in window if pool.papers[r.row].id in papers]
-        listings = reader.first_listings_in(session, shown, first, last)
+        papers, listings = reader.papers_listed_in(
+            session, [pool.papers[r.row].id for r in window], first, last
+        )
         items = [
             Recommendation(papers[pool.papers[r.row].id], r.score, r.reason,
                            listings.get(pool.papers[r.row].id))

@@ -187,6 +187,45 @@ def titles_of(session: Session, ids: Sequence[str]) -> dict[str, str]:
     return titles
 
 
+def papers_listed_in(
+    session: Session, ids: Sequence[str], first: date, last: date
+) -> tuple[dict[str, Paper], dict[str, DailyEntry]]:
+    """`load_papers` and `first_listings_in` at once: the papers, and each one's first daily
+    listing from `first` to `last`, in one query (and one for the authors), for a page of a
+    period's papers."""
+    unique = list(dict.fromkeys(ids))
+    authors = _authors_of(session, unique)
+    papers: dict[str, Paper] = {}
+    listings: dict[str, DailyEntry] = {}
+    listing = [column.label(f"entry_{column.name}") for column in _entries.c]
+    for chunk in _chunks(unique):
+        query = (
+            select(
+                _papers,
+                _orgs.c.name.label("org_name"),
+                _orgs.c.fullname.label("org_fullname"),
+                _orgs.c.avatar_url.label("org_avatar"),
+                *listing,
+            )
+            .outerjoin(_orgs, _orgs.c.id == _papers.c.organization_id)
+            .outerjoin(
+                _entries,
+                (_entries.c.paper_id == _papers.c.id) & _entries.c.day.between(first, last),
+            )
+            .where(_papers.c.id.in_(chunk))
+            .order_by(_entries.c.day.desc())
+        )
+        for row in session.execute(query).mappings():  # the earliest day is written last
+            paper = papers.get(row["id"])
+            if paper is None:
+                paper = papers[row["id"]] = _paper(row, authors.get(row["id"], []))
+            if row["entry_day"] is not None:
+                entry = {column.name: row[f"entry_{column.name}"] for column in _entries.c}
+                entry["comments_local"] = row["comments_local"]
+                listings[row["id"]] = _entry(entry, paper)
+    return papers, listings
+
+
 def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
     result: dict[str, list[Author]] = {}
     for chunk in _chunks(ids):
