@@ -69,6 +69,7 @@ TITLE_IN_REASON = 80
 _CACHED_POOLS = 8
 _CACHED_ROWS = 20_000
 _CACHED_RANKINGS = 512
+_CACHED_LIFTS = 256  # per pool
 _LIKED = literal_column("1", Integer)  # which kind of signal a row of the profile query is
 _DISLIKED = literal_column("0", Integer)
 
@@ -159,6 +160,10 @@ class Pool:
     candidates: Candidates
     model: str | None  # whose vectors `candidates` holds
     _lookups: dict[str, dict[str, list[int]]] | None = None
+    # follows -> their lifts: a reader's follows change less often than their votes
+    _lifts: OrderedDict[tuple[Follow, ...], tuple[np.ndarray, dict]] = field(
+        default_factory=OrderedDict
+    )
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -179,6 +184,16 @@ class Pool:
                     words.setdefault(term, []).append(row)
             self._lookups["word"] = words
         return self._lookups[kind]
+
+    def lifts(self, followed: list[Follow]) -> tuple[np.ndarray, dict[int, tuple[float, str]]]:
+        """What these follows lift, per row, and the largest lift's reason (kept per follows)."""
+        key = tuple(followed)
+        found = self._lifts.get(key)
+        if found is None:
+            found = self._lifts[key] = _follow_lifts(followed, self)
+            while len(self._lifts) > _CACHED_LIFTS:
+                self._lifts.popitem(last=False)
+        return found
 
 
 def _lookups(papers: Sequence[PoolPaper]) -> dict[str, dict[str, list[int]]]:
@@ -520,7 +535,7 @@ class Recommender:
             return Ranking(np.flatnonzero(keep), prior, _trending_reason)
         with _one_blas_thread():  # products this small gain nothing from threads but contention
             scored = content.score(pool.candidates, taste)
-        lifts, lift_reasons = _follow_lifts(profile.follows, pool)
+        lifts, lift_reasons = pool.lifts(profile.follows)
         totals = scored.scores + lifts + prior
 
         def explain(row: int) -> str:
