@@ -275,3 +275,15 @@ def test_a_profile_reads_upvotes_saves_and_dismissals_on_both_databases(db: Data
     assert ([s.paper_id for s in theirs.liked], [s.paper_id for s in theirs.disliked]) == (
         [papers[3]], [papers[0]]
     )
+    with db.transaction() as session:  # the other clears their history, then upvotes again
+        follows.follow(session, other, "category", "cs.CL")
+        reader_state.clear_history(session, other)
+        follows.follow(session, other, "author", "Yann LeCun")
+        votes.upvote(session, other, papers[2])
+    with db.sessions() as session:
+        profiles = recommend.load_profiles(session, [reader.id, other.id])
+    mine, theirs = profiles[reader.id], profiles[other.id]
+    assert mine.cleared_at is None and theirs.cleared_at is not None
+    assert [s.paper_id for s in theirs.liked] == [papers[2]]
+    assert (theirs.disliked, [f.label for f in theirs.follows]) == ([], ["Yann LeCun"])
+    assert {s.paper_id for s in mine.liked} == set(papers[:2])

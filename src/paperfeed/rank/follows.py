@@ -131,8 +131,12 @@ def follows_of_many(session: Session, user_ids: list[int]) -> dict[int, list[Fol
     found: dict[int, list[Follow]] = {}
     for start in range(0, len(user_ids), 500):
         chunk = user_ids[start : start + 500]
-        for row in session.scalars(select(FollowRow).where(FollowRow.user_id.in_(chunk))):
-            found.setdefault(row.user_id, []).append(_follow(row))
+        query = select(
+            FollowRow.user_id, FollowRow.id, FollowRow.kind, FollowRow.key, FollowRow.label,
+            FollowRow.created_at,
+        ).where(FollowRow.user_id.in_(chunk))  # fmt: skip (columns, not objects: it is quicker)
+        for user_id, *columns in session.execute(query):
+            found.setdefault(user_id, []).append(Follow(*columns))
     return found
 
 

@@ -25,18 +25,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import scipy.sparse as sp
-from sqlalchemy import Integer, func, literal_column, select, union_all
+from sqlalchemy import Integer, Select, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 from threadpoolctl import ThreadpoolController
 
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
 from paperfeed.domain import DailyEntry, Paper, normalize_name
-from paperfeed.rank import content, dismissals, follows, reader_state, trending
+from paperfeed.rank import content, dismissals, follows, trending
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.rank.follows import Follow
 from paperfeed.search import lexical
@@ -52,6 +52,7 @@ from paperfeed.store.models import (
     PaperAuthorRow,
     PaperEmbeddingRow,
     PaperRow,
+    ReaderStateRow,
     UpvoteRow,
 )
 
@@ -70,8 +71,11 @@ _CACHED_POOLS = 8
 _CACHED_ROWS = 20_000
 _CACHED_RANKINGS = 512
 _CACHED_LIFTS = 256  # per pool
-_LIKED = literal_column("1", Integer)  # which kind of signal a row of the profile query is
-_DISLIKED = literal_column("0", Integer)
+# what a row of the profile query says: liked, disliked, or when the reader cleared the history
+_LIKED_KIND, _DISLIKED_KIND, _CLEARED_KIND = 1, 0, 2
+_LIKED = literal_column(str(_LIKED_KIND), Integer)
+_DISLIKED = literal_column(str(_DISLIKED_KIND), Integer)
+_CLEARED = literal_column(str(_CLEARED_KIND), Integer)
 
 
 class InvalidSpan(Invalid):
@@ -257,20 +261,16 @@ def _trending_reason(_row: int) -> str:
 
 
 def load_profiles(session: Session, user_ids: Sequence[int]) -> dict[int, Profile]:
-    """The profiles of these readers (a few queries per 500 of them)."""
+    """The profiles of these readers (two queries per 500 of them)."""
     ids = sorted(set(user_ids))
     profiles = {user_id: Profile(user_id) for user_id in ids}
-    cleared = reader_state.cleared_at_many(session, ids)
-    for user_id, at in cleared.items():
-        profiles[user_id].cleared_at = at
     liked: dict[int, dict[str, datetime]] = {user_id: {} for user_id in ids}
     disliked: dict[int, dict[str, datetime]] = {user_id: {} for user_id in ids}
-    for start in range(0, len(ids), 500):  # one query for the three: round trips add up
+    for start in range(0, len(ids), 500):  # one query for the four: round trips add up
         chunk = ids[start : start + 500]
         upvotes = select(
-            _LIKED.label("liked"), UpvoteRow.user_id, UpvoteRow.paper_id,
-            UpvoteRow.created_at,
-        ).where(UpvoteRow.user_id.in_(chunk))  # fmt: skip
+            _LIKED.label("kind"), UpvoteRow.user_id, UpvoteRow.paper_id, UpvoteRow.created_at
+        ).where(UpvoteRow.user_id.in_(chunk))
         saved = (
             select(_LIKED, CollectionRow.user_id, CollectionPaperRow.paper_id,
                    CollectionPaperRow.added_at)
@@ -281,12 +281,17 @@ def load_profiles(session: Session, user_ids: Sequence[int]) -> dict[int, Profil
             _DISLIKED, dismissals.DismissalRow.user_id, dismissals.DismissalRow.paper_id,
             dismissals.DismissalRow.created_at,
         ).where(dismissals.DismissalRow.user_id.in_(chunk))  # fmt: skip
-        for is_liked, user_id, paper_id, at in session.execute(
-            union_all(upvotes, saved, dismissed)
-        ):
-            if is_liked:
-                _keep_latest(liked[user_id], paper_id, as_utc(at), cleared.get(user_id))
-            else:
+        cleared: Select[Any] = select(
+            _CLEARED, ReaderStateRow.user_id, literal_column("NULL"), ReaderStateRow.cleared_at
+        ).where(ReaderStateRow.user_id.in_(chunk), ReaderStateRow.cleared_at.is_not(None))
+        rows: list[Any] = list(session.execute(union_all(upvotes, saved, dismissed, cleared)))
+        for kind, user_id, _paper, at in rows:
+            if kind == _CLEARED_KIND:
+                profiles[user_id].cleared_at = as_utc(at)
+        for kind, user_id, paper_id, at in rows:
+            if kind == _LIKED_KIND:
+                _keep_latest(liked[user_id], paper_id, as_utc(at), profiles[user_id].cleared_at)
+            elif kind == _DISLIKED_KIND:
                 _keep_latest(disliked[user_id], paper_id, as_utc(at), None)
     for user_id, found in follows.follows_of_many(session, ids).items():
         profiles[user_id].follows = found
@@ -317,6 +322,10 @@ class Recommender:
         # (model, paper) -> its stored vector; a changed text gets a new vector only after the
         # embedder re-embeds it, and this cache then keeps the old one until evicted: harmless
         self._vectors_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        # paper -> (when read, (title, abstract), categories) of liked and dismissed papers
+        self._texts_cache: OrderedDict[
+            str, tuple[float, tuple[str, str], tuple[str, ...]]
+        ] = OrderedDict()
         # (reader, span) -> (pool, profile signature, hour, ranking): a page turned or reloaded
         # with nothing changed is not ranked again; any new signal changes the signature
         self._rankings: OrderedDict[tuple[int, date, date], tuple[Pool, tuple, int, Ranking]] = (
@@ -445,7 +454,7 @@ class Recommender:
         now = as_utc(now) if now else utcnow()
         liked = profile.liked[:MAX_LIKED]
         disliked = profile.disliked[:MAX_DISLIKED]
-        texts, fields = _texts(
+        texts, fields = self._texts(
             session, [s.paper_id for s in liked] + [s.paper_id for s in disliked]
         )
         liked = [s for s in liked if s.paper_id in texts]
@@ -470,6 +479,33 @@ class Recommender:
                     session, pool.model, disliked_ids, center
                 )
         return taste, {paper_id: title for paper_id, (title, _abstract) in texts.items()}
+
+    def _texts(
+        self, session: Session, ids: list[str]
+    ) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, ...]]]:
+        """(title, abstract) and categories of these papers, read again after POOL_TTL_S (an
+        edited paper counts as edited within a minute, as a pool's candidates do)."""
+        texts: dict[str, tuple[str, str]] = {}
+        fields: dict[str, tuple[str, ...]] = {}
+        fresh = time.monotonic() - POOL_TTL_S
+        with self._lock:
+            for paper_id in ids:
+                kept = self._texts_cache.get(paper_id)
+                if kept is not None and kept[0] >= fresh:
+                    texts[paper_id], fields[paper_id] = kept[1], kept[2]
+        missing = [paper_id for paper_id in ids if paper_id not in texts]
+        if missing:
+            read, categories = _texts(session, missing)
+            now = time.monotonic()
+            with self._lock:
+                for paper_id, text in read.items():
+                    self._texts_cache[paper_id] = (now, text, categories[paper_id])
+                    self._texts_cache.move_to_end(paper_id)
+                while len(self._texts_cache) > _CACHED_ROWS:
+                    self._texts_cache.popitem(last=False)
+            texts.update(read)
+            fields.update(categories)
+        return texts, fields
 
     def _word_rows(
         self, space: WordSpace, ids: list[str], texts: dict[str, tuple[str, str]]
