@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 from support.accounts import make_user
@@ -287,3 +288,45 @@ def test_a_profile_reads_upvotes_saves_and_dismissals_on_both_databases(db: Data
     assert [s.paper_id for s in theirs.liked] == [papers[2]]
     assert (theirs.disliked, [f.label for f in theirs.follows]) == ([], ["Yann LeCun"])
     assert {s.paper_id for s in mine.liked} == set(papers[:2])
+
+
+def test_kept_cosines_score_as_fresh_ones_after_each_new_signal(october: Database) -> None:
+    from paperfeed.rank import content
+
+    with october.sessions() as session:
+        rows = session.execute(select(PaperRow.id, PaperRow.title, PaperRow.abstract)).all()
+    texts = [content.paper_words(r.title, r.abstract or "") for r in rows]
+    space = content.WordSpace.fit(texts)
+    words = space.transform(texts)
+    vectors = np.random.default_rng(3).normal(size=(len(rows), 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [r.id for r in rows]
+    kept = content.Candidates(ids[:150], words[:150], vectors[:150], np.ones(150, dtype=bool))
+
+    def taste(liked: list[int], disliked: list[int]) -> content.Taste:
+        return content.Taste(
+            liked=[ids[i] for i in liked], words=words[liked], weights=np.ones(len(liked)),
+            vectors=vectors[liked], disliked=[ids[i] for i in disliked],
+            disliked_words=words[disliked], disliked_vectors=vectors[disliked],
+        )  # fmt: skip
+
+    liked, disliked = [150, 151], [160]
+    for new in (152, 153, 154):  # one more like each time; the kept columns serve the others
+        liked.append(new)
+        fresh = content.Candidates(ids[:150], words[:150], vectors[:150], np.ones(150, dtype=bool))
+        expected = content.score(fresh, taste(liked, disliked))
+        got = content.score(kept, taste(liked, disliked))
+        assert np.allclose(got.scores, expected.scores, atol=1e-5)
+        assert (got.closest == expected.closest).all()
+    assert len(kept._close) == 2 * (len(liked) + len(disliked))  # words and vectors per paper
+    changed = vectors.copy()
+    changed[150] = vectors[151]  # a paper re-embedded: its kept products are not reused
+    vectors = changed
+    assert np.allclose(
+        content.score(kept, taste(liked, disliked)).scores,
+        content.score(
+            content.Candidates(ids[:150], words[:150], vectors[:150], np.ones(150, dtype=bool)),
+            taste(liked, disliked),
+        ).scores,
+        atol=1e-5,
+    )
