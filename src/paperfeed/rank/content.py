@@ -6,8 +6,9 @@ scored by how close it comes to the liked papers, in two spaces:
 
 - words: hashed tf-idf of title and abstract, unigrams and bigrams, idf squared (IDF_POWER) so
   rare terms (a method's name, a data set) weigh more, terms in more than MAX_DF of all papers
-  (on a small site: half, or MIN_MAX_DF papers) or in a single one dropped, sublinear tf, rows
-  of unit length (WordSpace);
+  (on a small site: half, or MIN_MAX_DF papers) or in a single one dropped, term counts
+  saturated as BM25 does (BM25_K1, and BM25_B for the paper's length in distinct terms against
+  the corpus mean), rows of unit length (WordSpace);
 - meaning: the stored paper embeddings, centered on the corpus mean (the static model's vectors
   share a large common direction that otherwise drowns the differences) and renormalized.
 
@@ -34,6 +35,8 @@ import scipy.sparse as sp
 
 WORD_FEATURES = 1 << 21  # hashed unigram and bigram buckets (few collisions at 75k papers)
 IDF_POWER = 2.0
+BM25_K1 = 1.2  # a term's weight saturates with its count (BM25), the more so in long papers
+BM25_B = 0.75
 MAX_DF = 0.1  # terms in more than this share of papers carry no taste...
 MIN_MAX_DF = 500  # ...but on a small site, terms of up to this many papers (or half) still do
 WORD_TAU = 0.1  # soft-maximum temperatures: cosines of tf-idf rows, of centered embeddings
@@ -66,6 +69,8 @@ class WordSpace:
         most = max(MAX_DF * documents, min(0.5 * documents, MIN_MAX_DF))
         keep = (df >= 2) & (df <= most)
         self.weights = np.where(keep, idf**IDF_POWER, 0.0).astype(np.float32)
+        # distinct terms of a paper on average: the document frequencies add up to that
+        self.mean_terms = max(float(df.sum(dtype=np.int64)) / max(documents, 1), 1.0)
 
     @classmethod
     def fit(cls, texts: Iterable[str], chunk: int = 5000) -> WordSpace:
@@ -87,9 +92,14 @@ class WordSpace:
         if not len(texts):
             return sp.csr_matrix((0, WORD_FEATURES), dtype=np.float32)
         counts = sp.csr_matrix(_hasher().transform(texts), dtype=np.float32)
-        data = (1 + np.log(counts.data)) * self.weights[counts.indices]
+        terms = np.diff(counts.indptr)
+        length = np.repeat((terms / self.mean_terms).astype(np.float32), terms)
+        saturated = counts.data * (BM25_K1 + 1) / (
+            counts.data + BM25_K1 * (1 - BM25_B + BM25_B * length)
+        )
+        data = saturated * self.weights[counts.indices]
         # unit rows with plain array work: scipy's diagonal product costs ~1 ms a call
-        row = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+        row = np.repeat(np.arange(len(texts)), terms)
         norms = np.sqrt(np.bincount(row, weights=np.square(data, dtype=np.float64),
                                     minlength=len(texts)))  # fmt: skip
         data /= np.maximum(norms, 1e-12).astype(np.float32)[row]
