@@ -14,13 +14,15 @@ scored by how close it comes to the liked papers, in two spaces:
 
 In each space the closeness to the liked papers is a soft maximum, log sum_i w_i exp(s_i / tau):
 near one liked paper counts almost as much as near all of them, so a reader of two topics gets
-both, where a centroid would average them away. Both are standardized over the candidates
-(z-scores) and added, words first (EMBEDDING_WEIGHT), with the reader's fields: the share of
-liked papers in each of a candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness
-to dismissed papers, by the same soft maximum, is subtracted where it is above the candidates'
-average (NEGATIVE_WEIGHT).
-Every step is a sparse or dense matrix product over at most a few thousand rows: a reader's
-scores for a week of papers take about a millisecond, so a vote changes the next page at once.
+both, where a centroid would average them away. Both are standardized (z-scores) over the
+candidates the reader has not liked (a liked paper among them is near itself) and added, words
+first (EMBEDDING_WEIGHT), with the reader's fields: the share of liked papers in each of a
+candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness to dismissed papers, by the
+same soft maximum, is subtracted where it is above the candidates' average (NEGATIVE_WEIGHT).
+Every step is a sparse or dense matrix product over at most a few thousand rows, and each liked
+or dismissed paper's column of cosines is kept per pool (Candidates.closeness,
+vector_closeness): after one more upvote a reader's scores cost one new column, so a vote
+changes the next page at once.
 The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
 """
 
@@ -136,6 +138,7 @@ class Candidates:
     _by_term: sp.csr_matrix | None = None
     _categories: tuple[dict[str, int], sp.csr_matrix] | None = None
     _close: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # cached columns
+    _rows: dict[str, int] | None = None  # id -> row
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -186,6 +189,17 @@ class Candidates:
         if not wanted:
             return np.zeros((len(self), 0), dtype=np.float32)
         return np.stack([found[key] for key in wanted], axis=1)
+
+    def not_liked(self, taste: Taste) -> np.ndarray:
+        """Per row: whether the reader has not liked this candidate."""
+        if self._rows is None:
+            self._rows = {paper_id: row for row, paper_id in enumerate(self.ids)}
+        among = np.ones(len(self), dtype=bool)
+        for paper_id in taste.liked:
+            row = self._rows.get(paper_id)
+            if row is not None:
+                among[row] = False
+        return among
 
     def category_matrix(self) -> tuple[dict[str, int], sp.csr_matrix]:
         """The categories' columns, and per candidate 1/len(its categories) in each of its own
@@ -253,19 +267,21 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     if taste.empty or not n:
         return ContentScores(np.zeros(n), np.zeros(n, dtype=np.int64))
     log_weights = np.log(np.maximum(taste.weights, 1e-12))
+    among = candidates.not_liked(taste)
     word_sims = candidates.closeness(taste.words, taste.liked) / WORD_TAU + log_weights
-    total = _standard(_soft_max(word_sims))
+    total = _standard(_soft_max(word_sims), among)
     closest_by = word_sims
     vector_sims = _vector_sims(candidates, taste.vectors, taste.liked)
     if vector_sims is not None:
         vector_sims = vector_sims / VECTOR_TAU + log_weights
         meaning = _soft_max(vector_sims)
-        total = total + EMBEDDING_WEIGHT * _standard(_neutral_where_missing(meaning, candidates))
+        meaning = _neutral_where_missing(meaning, candidates)
+        total = total + EMBEDDING_WEIGHT * _standard(meaning, among)
         closest_by = word_sims + EMBEDDING_WEIGHT * vector_sims
     fields = _fields(candidates, taste)
     if fields is not None:
-        total = total + CATEGORY_WEIGHT * _standard(fields)
-    penalty = _dislike(candidates, taste)
+        total = total + CATEGORY_WEIGHT * _standard(fields, among)
+    penalty = _dislike(candidates, taste, among)
     if penalty is not None:
         total = total - NEGATIVE_WEIGHT * np.maximum(penalty, 0.0)
     return ContentScores(total, np.argmax(closest_by, axis=1))
@@ -285,16 +301,16 @@ def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
     return np.asarray(spread @ share).ravel()
 
 
-def _dislike(candidates: Candidates, taste: Taste) -> np.ndarray | None:
+def _dislike(candidates: Candidates, taste: Taste, among: np.ndarray) -> np.ndarray | None:
     """Standardized closeness of each candidate to the dismissed papers (None without any)."""
     if taste.disliked_words is None or not taste.disliked_words.shape[0]:
         return None
     keys = taste.disliked
-    near = _standard(_soft_max(candidates.closeness(taste.disliked_words, keys) / WORD_TAU))
+    near = _standard(_soft_max(candidates.closeness(taste.disliked_words, keys) / WORD_TAU), among)
     vector_sims = _vector_sims(candidates, taste.disliked_vectors, keys)
     if vector_sims is not None:
         meaning = _neutral_where_missing(_soft_max(vector_sims / VECTOR_TAU), candidates)
-        near = near + EMBEDDING_WEIGHT * _standard(meaning)
+        near = near + EMBEDDING_WEIGHT * _standard(meaning, among)
     return near
 
 
@@ -324,11 +340,14 @@ def _soft_max(logits: np.ndarray) -> np.ndarray:
     return (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))).ravel()
 
 
-def _standard(values: np.ndarray) -> np.ndarray:
-    spread = float(values.std())
+def _standard(values: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """z-scores, with the mean and spread of the rows `among` (the candidates not liked: a
+    liked paper in the pool is near itself, and would squeeze everyone else's scores)."""
+    sample = values[among] if among.any() else values
+    spread = float(sample.std())
     if spread < 1e-9:
         return np.zeros_like(values, dtype=np.float64)
-    return (values - values.mean()) / spread
+    return (values - sample.mean()) / spread
 
 
 def _count(df: np.ndarray, texts: list[str]) -> int:

@@ -57,7 +57,7 @@ from paperfeed.store.models import (
 )
 
 # Lifts for what a candidate matches of the reader's follows, in z units of the content score.
-FOLLOW_LIFTS = {"author": 3.0, "search": 2.0, "organization": 1.5, "category": 1.0}
+FOLLOW_LIFTS = {"author": 5.0, "search": 2.0, "organization": 1.5, "category": 1.0}
 CROSS_LIST_LIFT = 0.5  # a followed category that is not the paper's primary one
 TRENDING_WEIGHT = 0.2  # the trending rank's share: 0.2 between the period's first and last
 MAX_LIKED = 300  # the most recent liked papers a taste is made of (bounds a request's cost)
