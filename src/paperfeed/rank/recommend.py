@@ -13,7 +13,9 @@ the onboarding page offers categories and papers to start from).
 What costs time is cached per process: the word space (document frequencies of every stored
 paper, also kept in the data folder and refreshed when the corpus grew by a tenth), the
 candidates of a period (their word rows and centered vectors, keyed by the exact candidate
-list), and liked papers' word rows. bench/recommend.py measures a request.
+list, with each liked paper's cosines to them and each set of follows' lifts), and liked papers'
+texts (a minute), word rows and vectors: after a new upvote a request reads and scores one paper
+more, not the reader's whole taste. bench/recommend.py measures a request.
 """
 
 from __future__ import annotations
