@@ -236,7 +236,11 @@ def _batch(
 
 
 def _parsed_elsewhere(path: Path, skip: int, batch_size: int) -> Iterator[_Batch]:
-    """`_batches`, run in a child process a batch or two ahead of the caller."""
+    """`_batches`, run in a child process a batch or two ahead of the caller.
+
+    The child is spawned, not forked, so it holds no copy of this process's connections or
+    threads; as with any spawning code, a script calling this needs `if __name__ == "__main__"`.
+    """
     context = multiprocessing.get_context("spawn")  # no copy of this process's connections
     handoff: Any = context.Queue(maxsize=QUEUED_BATCHES)
     parser = context.Process(
@@ -273,6 +277,7 @@ def _parse_into(path: Path, skip: int, batch_size: int, handoff: Any) -> None:
                     break
                 except queue.Full:
                     if parent is None or not parent.is_alive():
+                        handoff.cancel_join_thread()  # nobody will read what is queued
                         return
     except Exception:  # shown by the parent, which has the user's attention
         handoff.put(traceback.format_exc())
