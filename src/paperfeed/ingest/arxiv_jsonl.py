@@ -198,9 +198,12 @@ def _fingerprint(path: Path) -> str:
     return f"{head}:{path.stat().st_size}"
 
 
+_ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts
+
+
 def _author_names(record: dict) -> list[str]:
     # Listings sometimes carry separators as names (":" after a collaboration name): drop them.
-    return [name for name in _listed_names(record) if any(ch.isalnum() for ch in name)]
+    return [name for name in _listed_names(record) if _ALNUM.search(name)]
 
 
 def _listed_names(record: dict) -> list[str]:

@@ -58,6 +58,9 @@ CREATE TEMP TABLE IF NOT EXISTS pf_gone_authors (author_id integer) ON COMMIT DE
 """
 
 
+_NOT_INSERTED = "NOT EXISTS (SELECT 1 FROM pf_changed c WHERE c.id = s.id)"
+
+
 def _owner(old: str, new: str) -> str:
     """SQL: the incoming arXiv record owns the bibliography (store/writer._owns_bibliography)."""
     older_version = f"{new}.version > 0 AND {old}.version > 0 AND {new}.version < {old}.version"
@@ -77,11 +80,29 @@ SELECT s.id, {_owner("p", "s")},
     ARRAY(SELECT a.name FROM paper_authors a WHERE a.paper_id = p.id ORDER BY a.position)
         IS DISTINCT FROM s.authors
     OR EXISTS (SELECT 1 FROM paper_authors a WHERE a.paper_id = p.id AND a.hf_user IS NOT NULL)
-FROM pf_stage_papers s JOIN papers p ON p.id = s.id
+FROM pf_stage_papers s JOIN papers p ON p.id = s.id WHERE {_NOT_INSERTED}
+"""
+
+
+_INSERT_COLUMNS = (*_COLUMNS, "metadata_source", "upvotes_base", "upvotes_local",
+                   "comments_local", "ai_keywords")  # fmt: skip
+# ai_keywords: the plain importer writes JSON null (SQLAlchemy's JSON type), not SQL NULL.
+_NEW_VALUES = f"{', '.join(_COLUMNS)}, 'arxiv', 0, 0, 0, 'null'"
+# The papers not stored yet, inserted without looking at anything else: in a first import of
+# a snapshot that is every paper, and the statements after it find nothing to do.
+_INSERT_NEW = f"""
+WITH inserted AS (
+    INSERT INTO papers ({", ".join(_INSERT_COLUMNS)})
+    SELECT {_NEW_VALUES} FROM pf_stage_papers
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+INSERT INTO pf_changed (id, inserted, take_authors) SELECT id, true, true FROM inserted
 """
 
 
 def _merge_sql() -> str:
+    """SQL: the staged papers already stored, merged as store/writer._merged_row merges them."""
     owner = _owner("p", "excluded")
     merged: dict[str, str] = {}  # column: its value after the merge
     for column in ("version", *_TEXT, "primary_category", "published_at", "updated_at"):
@@ -94,13 +115,10 @@ def _merge_sql() -> str:
     merged["metadata_source"] = f"CASE WHEN {owner} THEN 'arxiv' ELSE p.metadata_source END"
     merged["announced_on"] = "LEAST(p.announced_on, excluded.announced_on)"
     merged["upvotes_base"] = "COALESCE(p.upvotes_base, 0)"
-    columns = ", ".join(_COLUMNS)
-    # ai_keywords: the plain importer writes JSON null (SQLAlchemy's JSON type), not SQL NULL.
     return f"""
 WITH merged AS (
-    INSERT INTO papers AS p ({columns}, metadata_source, upvotes_base, upvotes_local,
-                              comments_local, ai_keywords)
-    SELECT {columns}, 'arxiv', 0, 0, 0, 'null' FROM pf_stage_papers
+    INSERT INTO papers AS p ({", ".join(_INSERT_COLUMNS)})
+    SELECT {_NEW_VALUES} FROM pf_stage_papers s WHERE {_NOT_INSERTED}
     ON CONFLICT (id) DO UPDATE SET {", ".join(f"{c} = {v}" for c, v in merged.items())}
     WHERE ({", ".join(f"p.{c}" for c in merged)}) IS DISTINCT FROM ({", ".join(merged.values())})
        OR EXISTS (SELECT 1 FROM pf_stored e WHERE e.id = p.id AND e.owner AND e.authors_differ)
@@ -112,6 +130,7 @@ FROM merged m LEFT JOIN pf_stored e ON e.id = m.id
 """
 
 
+_MERGE = _merge_sql()
 _TAKEN = """
 FROM pf_stage_papers s JOIN pf_changed c ON c.id = s.id AND c.take_authors
 CROSS JOIN LATERAL unnest(s.authors, s.author_keys) WITH ORDINALITY AS u (name, key, n)
@@ -289,11 +308,13 @@ def _merge(db: Database, key: str, batch: _Batch, report: IngestReport) -> None:
             raw = session.connection().connection.driver_connection
             with raw.cursor() as cursor:  # type: ignore[union-attr]
                 cursor.execute(_STAGE)
+                cursor.execute("SET LOCAL work_mem = '64MB'")  # the authors' sort, in memory
                 columns = "seq, " + ", ".join(_COLUMNS) + ", authors, author_keys"
                 with cursor.copy(f"COPY pf_stage_papers ({columns}) FROM STDIN") as copy:
                     copy.write(batch.copy)
-                cursor.execute(_STORED)
-                cursor.execute(_merge_sql())
+                if cursor.execute(_INSERT_NEW).rowcount < batch.papers:  # some stored already
+                    cursor.execute(_STORED)
+                    cursor.execute(_MERGE)
                 cursor.execute("SELECT count(*), count(*) FILTER (WHERE inserted) FROM pf_changed")
                 changed, inserted = cursor.fetchone()  # type: ignore[misc]
                 for statement in _AFTER_MERGE:
@@ -332,8 +353,10 @@ def _text(value: str | None) -> str:
 
 def _array(values: list[str]) -> str:
     """A text[] literal ({"a","b"}), COPY-escaped."""
-    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return _text("{" + ",".join(f'"{v}"' for v in quoted) + "}")
+    text = '","'.join(values)
+    if "\\" in text or '"' in text:  # rare in names: quote each element's own
+        text = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return _text('{"' + text + '"}') if values else "{}"
 
 
 def _time(value: datetime | None) -> str:
