@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def _edge_records(records: list[dict]) -> bytes:
         # NUL, other controls, a lone surrogate, CR LF, C1 and DEL: cleaned, not refused.
         json.dumps({**d, "title": "Nul\x00 in \x07 title\ud800", "abstract": "one\r\ntwo\x85\x7f",
                     "authors_list": ["Ann\x00 Lee", "Bo \\ \"Q\" {x,y}", "Tab\tName"]}),
-        json.dumps({**d, "title": "raw C1\x85 and DEL\x7f", "id": "2503.99004"}, ensure_ascii=False),
+        json.dumps({**d, "title": "raw C1\x85, DEL\x7f", "id": "2503.99004"}, ensure_ascii=False),
         # The same paper again in the batch: the later record merges over the earlier.
         json.dumps({**a, "title": "A retitled", "abstract": "", "authors_list": []}),
         json.dumps({**e, "authors_list": ["Only One"], "first_seen_date": "2020-01-01"}),
@@ -130,11 +131,12 @@ def test_malformed_and_awkward_records_are_stored_or_refused_alike(
         records = [json.loads(line) for line in itertools.islice(lines, 40)]
     path = tmp_path / "awkward.jsonl"
     path.write_bytes(_edge_records(records))
-    # Stored first: a newer version of one paper, a Hugging Face record of another.
+    # Stored first: version 5 of one paper, and six more papers.
     stored = tmp_path / "stored.jsonl"
-    newer = {**records[30], "title": "Newer", "versions": [{"created": "Mon, 2 Apr 2007 19:18:42 GMT"}] * 5}
+    created = {"created": "Mon, 2 Apr 2007 19:18:42 GMT"}
+    newer = {**records[30], "title": "Newer", "versions": [created] * 5}
     _snapshot(stored, [newer, records[31], *records[20:25]])
-    older = {**records[30], "title": "Older", "versions": [{"created": "Mon, 2 Apr 2007 19:18:42 GMT"}] * 2}
+    older = {**records[30], "title": "Older", "versions": [created] * 2}  # version 2: ignored
     only_authors = {**records[31], "authors_list": ["Someone Else", "Another Person"]}
     later = _snapshot(tmp_path / "later.jsonl", [older, only_authors, *records[20:25], records[0]])
 
@@ -208,3 +210,23 @@ def test_a_killed_copy_import_resumes_losing_and_repeating_nothing(
     assert resumed.saved.papers.inserted == 700
     _assert_same_rows(bulk, plain)
     assert bulk_pg.import_file(bulk, path).skipped_sources == [str(path)]
+
+
+def test_the_cli_copy_import_parses_in_a_child_and_reports(
+    two_databases: tuple[Database, Database], tmp_path: Path
+) -> None:
+    bulk, _ = two_databases
+    with gzip.open(ARXIV_JSONL, "rt") as lines:
+        records = [json.loads(line) for line in itertools.islice(lines, 200)]
+    path = _snapshot(tmp_path / "part.jsonl", records)
+    path.write_text(path.read_text() + "{not json\n")
+    env = {**os.environ, "PAPERFEED_HOME": str(tmp_path / "home"),
+           "PAPERFEED_DATABASE_URL": bulk.engine.url.render_as_string(hide_password=False)}
+    command = [sys.executable, "-m", "paperfeed.cli", "ingest", "arxiv-jsonl", "--copy", str(path)]
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 3, result.stderr  # one line rejected
+    assert "papers 200 new, 0 updated" in result.stdout
+    assert "not valid JSON" in result.stderr
+    assert _rows(bulk, "SELECT count(*) FROM papers") == [(200,)]

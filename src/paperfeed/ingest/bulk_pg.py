@@ -55,6 +55,7 @@ CREATE TEMP TABLE IF NOT EXISTS pf_changed (
     id text PRIMARY KEY, inserted boolean, take_authors boolean
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS pf_gone_authors (author_id integer) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS pf_stage_authors (name text, name_key text) ON COMMIT DELETE ROWS;
 """
 
 
@@ -135,21 +136,32 @@ _TAKEN = """
 FROM pf_stage_papers s JOIN pf_changed c ON c.id = s.id AND c.take_authors
 CROSS JOIN LATERAL unnest(s.authors, s.author_keys) WITH ORDINALITY AS u (name, key, n)
 """
-_AFTER_MERGE = (
-    "INSERT INTO search_changes (paper_id) SELECT id FROM pf_changed",
-    # The author lists replaced: their links go, remembering who they named.
+_SEARCH_OUTBOX = "INSERT INTO search_changes (paper_id) SELECT id FROM pf_changed"
+# The author lists replaced: their links go, remembering who they named.
+_UNLINK = (
     "WITH gone AS (DELETE FROM paper_authors a USING pf_changed c WHERE a.paper_id = c.id "
     "AND c.take_authors AND NOT c.inserted RETURNING a.author_id) "
-    "INSERT INTO pf_gone_authors SELECT DISTINCT author_id FROM gone",
-    # The last spelling of a name in the batch, as the plain importer's dict keeps it.
+    "INSERT INTO pf_gone_authors SELECT DISTINCT author_id FROM gone"
+)
+# The last spelling of a name in the batch, as the plain importer's dict keeps it.
+_NEW_AUTHORS = (
     f"INSERT INTO authors (name, name_key) SELECT DISTINCT ON (u.key) u.name, u.key {_TAKEN} "
-    "ORDER BY u.key, s.seq DESC, u.n DESC ON CONFLICT (name_key) DO NOTHING",
+    "ORDER BY u.key, s.seq DESC, u.n DESC ON CONFLICT (name_key) DO NOTHING"
+)
+# The same when every staged paper is new: the parser listed each name once, no sort needed.
+_NEW_AUTHORS_ALL_TAKEN = (
+    "INSERT INTO authors (name, name_key) SELECT name, name_key FROM pf_stage_authors "
+    "ON CONFLICT (name_key) DO NOTHING"
+)
+_LINK = (
     "INSERT INTO paper_authors (paper_id, position, author_id, name) "
-    f"SELECT s.id, u.n - 1, a.id, u.name {_TAKEN} JOIN authors a ON a.name_key = u.key",
-    # A spelling no paper uses any more goes (store/writer._replace_authors).
+    f"SELECT s.id, u.n - 1, a.id, u.name {_TAKEN} JOIN authors a ON a.name_key = u.key"
+)
+# A spelling no paper uses any more goes (store/writer._replace_authors).
+_DROP_UNUSED_AUTHORS = (
     "DELETE FROM authors a USING (SELECT DISTINCT author_id FROM pf_gone_authors) g "
     "WHERE a.id = g.author_id AND NOT EXISTS "
-    "(SELECT 1 FROM paper_authors pa WHERE pa.author_id = a.id)",
+    "(SELECT 1 FROM paper_authors pa WHERE pa.author_id = a.id)"
 )
 
 
@@ -161,6 +173,7 @@ class _Batch:
     position: int  # bytes of the (compressed) file read, for the progress bar
     papers: int  # distinct papers in `copy`
     copy: bytes  # pf_stage_papers rows in COPY text format
+    authors: bytes  # pf_stage_authors rows: each name key once, with its last spelling
     rejected: list[tuple[str, str]] = field(default_factory=list)
     done: bool = False  # the file's last batch
     unreadable: str | None = None  # why reading stopped before the end
@@ -250,8 +263,16 @@ def _batch(
     done: bool = False,
     unreadable: str | None = None,
 ) -> _Batch:
-    rows = "".join(_copy_row(seq, paper) for seq, paper in enumerate(papers.values()))
-    return _Batch(lines, position, len(papers), rows.encode(), rejected, done, unreadable)
+    spellings: dict[str, str] = {}  # name key: its last spelling in the batch
+    rows = []
+    for seq, paper in enumerate(papers.values()):
+        names = [author.name for author in paper.authors]
+        keys = [normalize_name(name) for name in names]
+        spellings.update(zip(keys, names, strict=True))
+        rows.append(_copy_row(seq, paper, names, keys))
+    authors = "".join(f"{_text(name)}\t{_text(key)}\n" for key, name in spellings.items())
+    return _Batch(lines, position, len(papers), "".join(rows).encode(), authors.encode(),
+                  rejected, done, unreadable)  # fmt: skip
 
 
 def _parsed_elsewhere(path: Path, skip: int, batch_size: int) -> Iterator[_Batch]:
@@ -272,7 +293,8 @@ def _parsed_elsewhere(path: Path, skip: int, batch_size: int) -> Iterator[_Batch
                 item = handoff.get(timeout=1)
             except queue.Empty:
                 if not parser.is_alive():
-                    raise RuntimeError(f"the parsing process died (exit {parser.exitcode})")
+                    died = f"the parsing process died (exit {parser.exitcode})"
+                    raise RuntimeError(died) from None
                 continue
             if isinstance(item, str):  # the child's traceback
                 raise RuntimeError(f"parsing {path} failed:\n{item}")
@@ -312,13 +334,21 @@ def _merge(db: Database, key: str, batch: _Batch, report: IngestReport) -> None:
                 columns = "seq, " + ", ".join(_COLUMNS) + ", authors, author_keys"
                 with cursor.copy(f"COPY pf_stage_papers ({columns}) FROM STDIN") as copy:
                     copy.write(batch.copy)
-                if cursor.execute(_INSERT_NEW).rowcount < batch.papers:  # some stored already
+                all_new = cursor.execute(_INSERT_NEW).rowcount == batch.papers
+                if not all_new:  # some stored already: merge them
                     cursor.execute(_STORED)
                     cursor.execute(_MERGE)
                 cursor.execute("SELECT count(*), count(*) FILTER (WHERE inserted) FROM pf_changed")
                 changed, inserted = cursor.fetchone()  # type: ignore[misc]
-                for statement in _AFTER_MERGE:
-                    cursor.execute(statement)
+                cursor.execute(_SEARCH_OUTBOX)
+                if all_new:
+                    with cursor.copy("COPY pf_stage_authors (name, name_key) FROM STDIN") as copy:
+                        copy.write(batch.authors)
+                    cursor.execute(_NEW_AUTHORS_ALL_TAKEN)
+                    cursor.execute(_LINK)
+                else:
+                    for statement in (_UNLINK, _NEW_AUTHORS, _LINK, _DROP_UNUSED_AUTHORS):
+                        cursor.execute(statement)
             stats = report.saved.papers
             stats.inserted += inserted
             stats.updated += changed - inserted
@@ -329,15 +359,14 @@ def _merge(db: Database, key: str, batch: _Batch, report: IngestReport) -> None:
 _NULL = "\\N"  # COPY text format's NULL
 
 
-def _copy_row(seq: int, p: Paper) -> str:
+def _copy_row(seq: int, p: Paper, names: list[str], keys: list[str]) -> str:
     """One pf_stage_papers row in COPY text format."""
-    names = [a.name for a in p.authors]
     fields = (
         str(seq), p.arxiv_id, _NULL if p.version is None else str(p.version), _text(p.title),
         _text(p.abstract), _text(" ".join(p.categories)), _text(p.comments),
         _text(p.journal_ref), _text(p.doi), _text(p.license), _text(p.primary_category),
         _time(p.published_at), _time(p.updated_at), _day(p.announced_on),
-        _array(names), _array([normalize_name(name) for name in names]),
+        _array(names), _array(keys),
     )  # fmt: skip
     return "\t".join(fields) + "\n"
 
