@@ -339,7 +339,7 @@ def _merge(db: Database, key: str, batch: _Batch, report: IngestReport) -> None:
                     cursor.execute(_STORED)
                     cursor.execute(_MERGE)
                 cursor.execute("SELECT count(*), count(*) FILTER (WHERE inserted) FROM pf_changed")
-                changed, inserted = cursor.fetchone()  # type: ignore[misc]
+                changed, inserted = cursor.fetchone()
                 cursor.execute(_SEARCH_OUTBOX)
                 if all_new:
                     with cursor.copy("COPY pf_stage_authors (name, name_key) FROM STDIN") as copy:
