@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, model_validator
 
 from paperfeed.core.clock import as_utc
 from paperfeed.core.errors import Invalid, NotFound
@@ -87,6 +87,11 @@ def normalize_name(name: str) -> str:
     return " ".join(stripped.casefold().replace(".", ". ").split())[:NAME_KEY_MAX]
 
 
+# Validation context: `{STORABLE: True}` says no string in the data needs core.text.storable
+# (a bulk importer found that out from the raw line, far faster than cleaning every field).
+STORABLE = "storable"
+
+
 class _Record(BaseModel):
     """A record read from a source: its text as every database can store it.
 
@@ -97,17 +102,22 @@ class _Record(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _storable_text(cls, data: Any) -> Any:
+    def _storable_text(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context and info.context.get(STORABLE):  # the caller checked the text already
+            return data
         return _clean(data) if isinstance(data, dict) else data
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, str):
+    # Bulk imports run this for every record: strings are the common case, tested first.
+    if type(value) is str:
         return storable(value)
     if isinstance(value, dict):
         return {key: _clean(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_clean(item) for item in value]
+    if isinstance(value, str):  # a str subclass
+        return storable(value)
     return value
 
 

@@ -183,3 +183,25 @@ def test_oversized_records_and_lines_are_refused_not_stored(
     assert "at most 100000 characters" in problems["1"]
     assert problems["2"] == "a line over 1,048,576 bytes"
     assert count(sqlite_db, "papers") == 2
+
+
+@pytest.mark.parametrize("title", [
+    "plain", "caf\u00e9 \u00a0nbsp", "TeX \\frac{a}{b} \\beta \\rho \\u", "quote \" and \\\\",
+    "NUL \x00", "bell \x07", "CR \r\n LF", "C1 \x85", "DEL \x7f", "lone \ud800", "pair \U0001f600",
+    "backspace \b", "form feed \f", "tab \t newline \n",
+])  # fmt: skip
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_a_line_parses_to_what_cleaning_every_field_gives(title: str, ensure_ascii: bool) -> None:
+    """parse_line skips storable() on lines that need none; it must never skip a needed one."""
+    record = {"id": "2503.00001", "title": f"A {title}", "authors_list": [f"Ann {title}"],
+              "abstract": f"x {title}", "categories": "cs.LG"}  # fmt: skip
+    try:
+        line = json.dumps(record, ensure_ascii=ensure_ascii).encode()
+    except UnicodeEncodeError:
+        return
+    try:
+        line.decode()
+    except UnicodeDecodeError:  # a lone surrogate written raw: not UTF-8, refused either way
+        return
+    cleaned = arxiv_jsonl.parse_record(json.loads(line))  # storable() on every string
+    assert arxiv_jsonl.parse_line(line) == cleaned

@@ -2,4 +2,5 @@
 
 from paperfeed.cli import app
 
-app()
+if __name__ == "__main__":  # not again in a spawned child (the COPY import's parser)
+    app()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from paperfeed.core.progress import NoProgress, ProgressSink
-from paperfeed.domain import Author, InvalidArxivId, Paper, parse_arxiv_id
+from paperfeed.domain import STORABLE, InvalidArxivId, Paper, parse_arxiv_id
 from paperfeed.ingest.report import IngestReport, explain
 from paperfeed.store.db import Database
 from paperfeed.store.writer import read_checkpoint, save_papers, write_checkpoint
@@ -70,12 +71,7 @@ def import_file(
                     report.reject(f"{path}:{lines_done}", f"a line over {LINE_MAX:,} bytes")
                     continue
                 try:
-                    # Decoded here: json.loads would guess UTF-16 or -32 from a stray NUL.
-                    batch.append(parse_record(json.loads(line.rstrip(b"\r\n").decode())))
-                except UnicodeDecodeError:
-                    report.reject(f"{path}:{lines_done}", "not UTF-8 text")
-                except json.JSONDecodeError as error:
-                    report.reject(f"{path}:{lines_done}", f"not valid JSON ({error.msg})")
+                    batch.append(parse_line(line))
                 except MalformedRecord as error:
                     report.reject(f"{path}:{lines_done}", str(error))
                 if len(batch) >= batch_size:
@@ -92,8 +88,48 @@ def import_file(
     return report
 
 
-def parse_record(record: Any) -> Paper:
-    """One snapshot record as a Paper; raises MalformedRecord."""
+# What in a raw line can decode to text that core.text.storable changes: DEL or a C1 control
+# (raw or escaped), a C0 control escaped (\b \f \r \u0000-\u001f) or a surrogate escape. Raw
+# C0 controls never get that far: json.loads refuses them inside a string.
+_RAW_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+_CONTROL_ESCAPE = re.compile(rb"\\(?:[bfr]|u00[0189]|u007[fF]|u[dD][89a-fA-F])")
+
+
+def _storable_line(text: bytes) -> bool:
+    """Whether no string decoded from this JSON line holds anything storable() would change."""
+    # Byte tests first: a regex over every byte of a line costs more than the models' checks.
+    if b"\x7f" in text or (b"\xc2" in text and _RAW_C1.search(text)):
+        return False
+    if b"\\" not in text:
+        return True
+    for match in _CONTROL_ESCAPE.finditer(text):
+        start = backslash = match.start()
+        while backslash and text[backslash - 1] == 0x5C:  # \\frac in JSON is TeX, not \f
+            backslash -= 1
+        if (start - backslash) % 2 == 0:
+            return False
+    return True
+
+
+def parse_line(line: bytes) -> Paper:
+    """One snapshot line (JSON, UTF-8) as a Paper; raises MalformedRecord saying why."""
+    text = line.rstrip(b"\r\n")
+    try:
+        # Decoded here: json.loads would guess UTF-16 or -32 from a stray NUL.
+        record = json.loads(text.decode())
+    except UnicodeDecodeError:
+        raise MalformedRecord("not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise MalformedRecord(f"not valid JSON ({error.msg})") from None
+    # Most lines hold nothing to clean: then the models need not look at every string.
+    return parse_record(record, storable=_storable_line(text))
+
+
+def parse_record(record: Any, *, storable: bool = False) -> Paper:
+    """One snapshot record as a Paper; raises MalformedRecord.
+
+    `storable`: the caller knows no string in `record` needs core.text.storable.
+    """
     if not isinstance(record, dict):
         raise MalformedRecord(f"a JSON {type(record).__name__}, not an object")
     raw_id = record.get("id")
@@ -109,12 +145,12 @@ def parse_record(record: Any) -> Paper:
     versions = record.get("versions") or []
     created = [_rfc2822(v.get("created")) for v in versions if isinstance(v, dict)]
     try:
-        return Paper(
+        return Paper.model_validate(dict(
             arxiv_id=arxiv_id,
             version=len(versions) or version,
             title=title,
             abstract=record.get("abstract") or "",
-            authors=[Author(name=name) for name in _author_names(record)],
+            authors=[{"name": name} for name in _author_names(record)],
             categories=_text(record, "categories").split(),
             published_at=created[0] if created else None,
             updated_at=created[-1] if len(created) > 1 else None,
@@ -124,7 +160,7 @@ def parse_record(record: Any) -> Paper:
             doi=record.get("doi"),
             license=record.get("license"),
             source="arxiv",
-        )
+        ), context={STORABLE: storable})  # fmt: skip
     except (ValueError, TypeError) as error:  # pydantic's ValidationError is a ValueError
         raise MalformedRecord(f"paper {arxiv_id}: {explain(error)}") from None
 
@@ -162,9 +198,12 @@ def _fingerprint(path: Path) -> str:
     return f"{head}:{path.stat().st_size}"
 
 
+_ALNUM = re.compile(r"[^\W_]")  # a character str.isalnum() accepts
+
+
 def _author_names(record: dict) -> list[str]:
     # Listings sometimes carry separators as names (":" after a collaboration name): drop them.
-    return [name for name in _listed_names(record) if any(ch.isalnum() for ch in name)]
+    return [name for name in _listed_names(record) if _ALNUM.search(name)]
 
 
 def _listed_names(record: dict) -> list[str]:
