@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
 NGINX_CONF = REPO / "deploy" / "nginx.conf"
 # What the site holds when the nodes start: a week of real daily lists (9 to 13 June 2025).
 SEED_FILES = [HF_API_DIR / f"2025-06-{day:02d}.json" for day in range(9, 14)]
+VOTE_PACE_S = 0.06  # a voter's votes this far apart at most (the kill test)
 IMPORTED_LATER = HF_API_DIR / "2025-07-01.json"  # the worker imports it while the nodes run
 DIGEST_DAY = "2025-06-12"
 SUBSCRIBERS = [f"reader{n}@example.org" for n in range(3)]
@@ -331,13 +332,36 @@ def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
             row = subscriptions.request(session, address, "daily", Interests())
             subscriptions.confirm(session, row)
     second = cluster.start("worker-2", "worker")
-    time.sleep(3)  # both workers wait for jobs
+    # Both workers wait for jobs before the two are deferred (a worker starting slowly on a busy
+    # machine missed the race: the first one took both jobs).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(
+        "Starting worker on" in (cluster.root / f"{worker}.log").read_text()
+        for worker in ("worker-1", "worker-2")
+    ):
+        assert second.poll() is None, (cluster.root / "worker-2.log").read_text()[-2000:]
+        time.sleep(0.2)
     assert second.poll() is None
+    # The first job to send stops in its first mail's RCPT until the other job is taken too: the
+    # worker holding it runs one job at a time, so the other worker must take the second.
+    cluster.mailbox.hold_address = SUBSCRIBERS[0]
     with queue.opened(cluster.settings):
         for _ in range(2):  # the same period twice: each worker takes one job
             tasks.send_digests.defer(frequency="daily", day=DIGEST_DAY)
-    deadline = time.monotonic() + 60
     engine = cluster.db.engine
+    assert cluster.mailbox.held.wait(60), "no worker began sending"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                text("SELECT count(*) FROM procrastinate_jobs "
+                     "WHERE task_name = 'paperfeed:digest.send' AND status = 'todo'")
+            ).scalar()  # fmt: skip
+        if waiting == 0:
+            break
+        time.sleep(0.2)
+    cluster.mailbox.release.set()
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with engine.connect() as connection:
             left = connection.execute(
@@ -359,6 +383,8 @@ def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
     for worker in ("worker-1", "worker-2"):
         log = (cluster.root / f"{worker}.log").read_text()
         assert "paperfeed:digest.send" in log and "ended with status: Success" in log, worker
+    cluster.mailbox.held.clear()  # the next test holds a mail of its own
+    cluster.mailbox.release.clear()
 
 
 def test_a_worker_killed_mid_digest_loses_nothing_and_duplicates_nothing(cluster: Cluster):
@@ -394,6 +420,7 @@ def test_a_worker_killed_mid_digest_loses_nothing_and_duplicates_nothing(cluster
 
 def test_a_node_killed_under_load_loses_no_acknowledged_vote(cluster: Cluster) -> None:
     papers = _paper_ids(SEED_FILES)
+    assert len(papers) * VOTE_PACE_S > 4.5, "too few papers to vote for until the end"
     voters = [_user(cluster, f"voter{n}") for n in range(4)]
     acknowledged: dict[int, list[str]] = {user.id: [] for user, _ in voters}
     outcomes: list[tuple[float, int]] = []  # (when sent, status; 0 = no answer)
@@ -404,9 +431,13 @@ def test_a_node_killed_under_load_loses_no_acknowledged_vote(cluster: Cluster) -
         with httpx.Client(
             base_url=cluster.front, headers={"authorization": f"Bearer {token}"}, timeout=10
         ) as client:
-            for paper in papers:
+            began = time.monotonic()
+            for number, paper in enumerate(papers):
                 if stop.is_set():
                     return
+                # Paced, so that the papers last past the kill however fast the nodes answer
+                # (unpaced, fast nodes ran out of papers to vote for before it).
+                time.sleep(max(0.0, began + number * VOTE_PACE_S - time.monotonic()))
                 sent = time.monotonic()
                 try:
                     answer = client.post(f"/api/papers/{paper}/upvote")
