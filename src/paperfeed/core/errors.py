@@ -11,6 +11,7 @@ catch the branch they can act on::
      ├── Refused (status given)       a valid request refused by a rule (409 taken, 413...)
      │    └── RateLimited (429)        too many of these lately; `retry_after_s` says when
      └── Unavailable (503)            something paperfeed depends on is missing or not answering
+                                      (store.db.DatabaseUnavailable: retry after 5 s)
 
 The original standard bases are kept (NotFound is also a LookupError, Invalid a ValueError,
 Forbidden a PermissionError), so `except ValueError` around parsing still works.
@@ -24,6 +25,7 @@ class PaperfeedError(Exception):
 
     status: int = 400
     title: str | None = None  # the heading of its error page (default: the status's name)
+    retry_after_s: int | None = None  # when set, answers carry Retry-After (429, 503)
 
     def __init__(self, message: str = "", status: int | None = None) -> None:
         super().__init__(message)
@@ -57,6 +59,7 @@ class RateLimited(Refused):
     """Too many requests of one kind from one account or address; retry after `retry_after_s`."""
 
     status = 429
+    retry_after_s: int
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)

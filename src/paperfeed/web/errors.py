@@ -78,9 +78,8 @@ async def _paperfeed_error(request: Request, error: Exception) -> Response:
     if error.status >= 500:  # something paperfeed depends on is away (the database, a model)
         log.warning("%s for %s: %s (%r)", error.status, request.url.path, message, error.__cause__)
     response = error_response(request, error.status, message, title=error.title)
-    retry_after_s = getattr(error, "retry_after_s", None)  # RateLimited, DatabaseUnavailable
-    if retry_after_s is not None:
-        response.headers["Retry-After"] = str(retry_after_s)
+    if error.retry_after_s is not None:  # RateLimited, DatabaseUnavailable
+        response.headers["Retry-After"] = str(error.retry_after_s)
     return response
 
 
