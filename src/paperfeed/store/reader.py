@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from paperfeed.domain import Author, DailyEntry, Order, Organization, Paper, Submitter
@@ -163,19 +163,21 @@ def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
     authors = _authors_of(session, unique)
     papers: dict[str, Paper] = {}
     for chunk in _chunks(unique):
-        query = (
-            select(
-                _papers,
-                _orgs.c.name.label("org_name"),
-                _orgs.c.fullname.label("org_fullname"),
-                _orgs.c.avatar_url.label("org_avatar"),
-            )
-            .outerjoin(_orgs, _orgs.c.id == _papers.c.organization_id)
-            .where(_papers.c.id.in_(chunk))
-        )
+        query = _papers_with_organization().where(_papers.c.id.in_(chunk))
         for row in session.execute(query).mappings():
             papers[row["id"]] = _paper(row, authors.get(row["id"], []))
     return papers
+
+
+def _papers_with_organization(*extra: ColumnElement) -> Select:
+    """Papers with the organization columns `_paper` reads (and `extra`), before any filter."""
+    return select(
+        _papers,
+        _orgs.c.name.label("org_name"),
+        _orgs.c.fullname.label("org_fullname"),
+        _orgs.c.avatar_url.label("org_avatar"),
+        *extra,
+    ).outerjoin(_orgs, _orgs.c.id == _papers.c.organization_id)
 
 
 def titles_of(session: Session, ids: Sequence[str]) -> dict[str, str]:
@@ -200,14 +202,7 @@ def papers_listed_in(
     listing = [column.label(f"entry_{column.name}") for column in _entries.c]
     for chunk in _chunks(unique):
         query = (
-            select(
-                _papers,
-                _orgs.c.name.label("org_name"),
-                _orgs.c.fullname.label("org_fullname"),
-                _orgs.c.avatar_url.label("org_avatar"),
-                *listing,
-            )
-            .outerjoin(_orgs, _orgs.c.id == _papers.c.organization_id)
+            _papers_with_organization(*listing)
             .outerjoin(
                 _entries,
                 (_entries.c.paper_id == _papers.c.id) & _entries.c.day.between(first, last),
