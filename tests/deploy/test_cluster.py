@@ -324,6 +324,17 @@ def test_a_paper_the_worker_imports_is_found_on_every_node_within_30_s(cluster: 
     print(f"searchable after {found_after} s")
 
 
+def _digest_jobs(cluster: Cluster, where: str) -> int:
+    """How many of the queue's digest jobs match `where` (SQL on procrastinate_jobs)."""
+    with cluster.db.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text("SELECT count(*) FROM procrastinate_jobs "
+                     f"WHERE task_name = 'paperfeed:digest.send' AND {where}")
+            ).scalar_one()
+        )  # fmt: skip
+
+
 def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
     from paperfeed.jobs import queue, tasks
 
@@ -348,26 +359,14 @@ def test_two_workers_racing_send_each_digest_once(cluster: Cluster) -> None:
     with queue.opened(cluster.settings):
         for _ in range(2):  # the same period twice: each worker takes one job
             tasks.send_digests.defer(frequency="daily", day=DIGEST_DAY)
-    engine = cluster.db.engine
     assert cluster.mailbox.held.wait(60), "no worker began sending"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            waiting = connection.execute(
-                text("SELECT count(*) FROM procrastinate_jobs "
-                     "WHERE task_name = 'paperfeed:digest.send' AND status = 'todo'")
-            ).scalar()  # fmt: skip
-        if waiting == 0:
-            break
+    while time.monotonic() < deadline and _digest_jobs(cluster, "status = 'todo'"):
         time.sleep(0.2)
     cluster.mailbox.release.set()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        with engine.connect() as connection:
-            left = connection.execute(
-                text("SELECT count(*) FROM procrastinate_jobs "
-                     "WHERE task_name = 'paperfeed:digest.send' AND status <> 'succeeded'")
-            ).scalar()  # fmt: skip
+        left = _digest_jobs(cluster, "status <> 'succeeded'")
         if left == 0 and all(cluster.mailbox.to(a) for a in SUBSCRIBERS):
             break
         time.sleep(0.5)
