@@ -126,14 +126,16 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="How often a worker rereads the site version (0: always)."
     )
     # --- search: embeddings (issue 3) ---
-    embedding_model: Literal["minilm", "static"] = Field(
+    embedding_model: Literal["minilm", "static", "mpnet"] = Field(
         default="minilm",
-        description="Embedding model of papers and queries: minilm, or static (model2vec).",
+        description="Embedding model of papers and queries: minilm, static (model2vec), or "
+        "mpnet (all-mpnet-base-v2: better, ~8x the compute; the `mpnet` extra, a GPU advised).",
     )
     embed_fast_tier: bool = Field(
         default=True,
-        description="With minilm: give every paper a static (model2vec) vector first, so search "
-        "by meaning covers every paper within minutes; MiniLM takes over once it covers them all.",
+        description="With minilm or mpnet: give every paper a static (model2vec) vector first, "
+        "so search by meaning covers every paper within minutes; the configured model takes over "
+        "once it covers them all.",
     )
     embed_in_background: bool = Field(
         default=True,

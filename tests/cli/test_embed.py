@@ -89,7 +89,7 @@ def test_status_counts_each_model(home_with_models: Path, arxiv_sample) -> None:
     ("args", "message"),
     [
         (["--device", "tpu"], "--device must be one of cpu, cuda, not 'tpu'"),
-        (["--model", "bert"], "--model must be one of minilm, static, not 'bert'"),
+        (["--model", "bert"], "--model must be one of minilm, static, mpnet, not 'bert'"),
         (["--batch-size", "0"], "--batch-size"),
     ],
 )

@@ -58,7 +58,8 @@ def queries(
     corpus: Annotated[int, typer.Option(min=10, help="Papers in the corpus.")] = 3000,
     queries: Annotated[int, typer.Option(min=1, help="Queries of each style.")] = 300,
     models: Annotated[
-        str, typer.Option(help="Embedding models to compare, comma-separated (minilm,static).")
+        str,
+        typer.Option(help="Embedding models to compare, comma-separated (minilm,static,mpnet)."),
     ] = "minilm,static",
 ) -> None:
     """Search quality on queries: a judged query set (--set), or known-item search.

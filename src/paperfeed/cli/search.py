@@ -103,7 +103,8 @@ def embed(
         int | None, typer.Option(min=1, help="Texts per model batch (default: 32 cpu, 2048 cuda).")
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="minilm or static (default: the embedding_model setting).")
+        str | None,
+        typer.Option(help="minilm, static or mpnet (default: the embedding_model setting)."),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Embed at most this many.")] = None,
     commit_size: Annotated[

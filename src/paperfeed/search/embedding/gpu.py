@@ -10,6 +10,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ class TorchMiniLM:
 
     name = MINILM_NAME
     dim = 384
+    pad_id = 0  # [PAD]
 
     def __init__(
         self, model_dir: Path, device: str = "cuda", *, tokenizer_processes: bool = True
@@ -46,16 +48,20 @@ class TorchMiniLM:
         self._torch = torch
         self.device = torch.device(device)
         dtype = torch.float16 if device == "cuda" else torch.float32
-        model = bert(model_dir, dtype=dtype, attn_implementation="sdpa")
+        model = self._load(model_dir, dtype)
         self._model = model.to(self.device).eval()
         self._model_dir = model_dir
         self._tokenizer = load_tokenizer(model_dir)
-        self._padding_tokenizer = padding_tokenizer(model_dir)
+        self._padding_tokenizer = padding_tokenizer(model_dir, self.pad_id)
         # Tokenizer processes (GPU only), starting while the model loads; off where others
         # tokenize (the Ray engine's CPU workers).
         self._workers: ProcessPoolExecutor | None = None
         self._own_tokenizers = tokenizer_processes
         self._tokenizing_pool()
+
+    @staticmethod
+    def _load(model_dir: Path, dtype: object) -> Any:
+        return bert(model_dir, dtype=dtype, attn_implementation="sdpa")
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 512, progress: ProgressSink | None = None
@@ -99,7 +105,7 @@ class TorchMiniLM:
             pending: list[tuple] = []
             with torch.inference_mode():
                 for index, batch in enumerate(batches):
-                    ids = stack_padded([future.result() for future in ahead.popleft()])
+                    ids = stack_padded([f.result() for f in ahead.popleft()], self.pad_id)
                     if index + lookahead < len(batches):
                         ahead.append(submit(batches[index + lookahead]))
                     pending.append((batch, *self._forward(torch.from_numpy(ids))))
@@ -123,7 +129,7 @@ class TorchMiniLM:
                 max_workers=cores - 2,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a CUDA process
                 initializer=init_tokenizer_worker,
-                initargs=(str(self._model_dir),),
+                initargs=(str(self._model_dir), self.pad_id),
             )
             # Workers start on demand: ask now, so they start while the model loads.
             for _ in range(cores - 2):
@@ -160,7 +166,7 @@ class TorchMiniLM:
         if cuda:
             ids = ids.pin_memory()
         ids = ids.to(self.device, non_blocking=cuda)
-        mask = ids != 0
+        mask = ids != self.pad_id
         hidden = self._model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         weights = mask.unsqueeze(-1).float()
         # Sum in fp32: 256 fp16 activations can overflow or lose precision.

@@ -34,6 +34,7 @@ class OnnxMiniLM:
 
     name = MINILM_NAME
     dim = 384
+    pad_id = 0  # [PAD]
 
     def __init__(self, onnx_path: Path, model_dir: Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -55,15 +56,17 @@ class OnnxMiniLM:
             return out
         encodings = encode_batch(self._tokenizer, list(texts))
         for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
-            ids, mask = pad(encodings, batch)
-            (vectors,) = self._session.run(
-                None,
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )
+            ids, mask = pad(encodings, batch, self.pad_id)
+            (vectors,) = self._session.run(None, self._inputs(ids, mask))
             out[batch] = vectors
             if progress is not None:
                 progress.advance(len(batch))
         return normalized(out)
+
+
+    @staticmethod
+    def _inputs(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
 
 
 def ensure_onnx_model(directory: Path) -> Path:

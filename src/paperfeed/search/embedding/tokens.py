@@ -36,10 +36,11 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.nd
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad(encodings: Any, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids and attention mask of the texts in `batch`, padded to the longest."""
+def pad(encodings: Any, batch: np.ndarray, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask of the texts in `batch`, padded to the longest with
+    `pad_id` (MiniLM's [PAD] is 0)."""
     width = max(len(encodings[i].ids) for i in batch)
-    ids = np.zeros((len(batch), width), dtype=np.int64)  # 0 is [PAD]
+    ids = np.full((len(batch), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(batch), width), dtype=np.int64)
     for row, i in enumerate(batch):
         tokens = encodings[i].ids
@@ -55,26 +56,30 @@ def normalized(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def padding_tokenizer(model_dir: Path) -> Any:
-    """The tokenizer, padding each call's texts with 0 ([PAD]) to a multiple of 8 tokens."""
+def padding_tokenizer(model_dir: Path, pad_id: int = 0) -> Any:
+    """The tokenizer, padding each call's texts with `pad_id` to a multiple of 8 tokens."""
     tokenizer = load_tokenizer(model_dir)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=8)
+    pad_token = tokenizer.id_to_token(pad_id)
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token, pad_to_multiple_of=8)
     return tokenizer
 
 
 def padded_ids(tokenizer: Any, texts: list[str]) -> np.ndarray:
-    """A (texts, tokens) int64 array of token ids, padded with 0 ([PAD]) to a multiple of 8."""
+    """A (texts, tokens) int64 array of token ids, padded to a multiple of 8 as the tokenizer
+    pads (`padding_tokenizer`)."""
     encodings = encode_batch(tokenizer, texts)
     width = len(encodings[0].ids)
     flat = itertools.chain.from_iterable(e.ids for e in encodings)
     return np.fromiter(flat, dtype=np.int64, count=len(texts) * width).reshape(len(texts), width)
 
 
-def stack_padded(pieces: list[np.ndarray]) -> np.ndarray:
-    """Pieces of one batch, each padded to its own longest text, as one array padded with 0."""
+def stack_padded(pieces: list[np.ndarray], pad_id: int = 0) -> np.ndarray:
+    """Pieces of one batch, each padded to its own longest text, as one array padded with
+    `pad_id`."""
     if len(pieces) == 1:
         return pieces[0]
-    ids = np.zeros((sum(len(p) for p in pieces), max(p.shape[1] for p in pieces)), np.int64)
+    shape = (sum(len(p) for p in pieces), max(p.shape[1] for p in pieces))
+    ids = np.full(shape, pad_id, np.int64)
     row = 0
     for piece in pieces:
         ids[row : row + len(piece), : piece.shape[1]] = piece
@@ -85,11 +90,11 @@ def stack_padded(pieces: list[np.ndarray]) -> np.ndarray:
 _worker_tokenizer: Any = None  # the tokenizer of a tokenizer process
 
 
-def init_tokenizer_worker(model_dir: str) -> None:
+def init_tokenizer_worker(model_dir: str, pad_id: int = 0) -> None:
     """Set up a tokenizer process (a pool's initializer)."""
     global _worker_tokenizer
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core is the parallelism
-    _worker_tokenizer = padding_tokenizer(Path(model_dir))
+    _worker_tokenizer = padding_tokenizer(Path(model_dir), pad_id)
 
 
 def tokenize_in_worker(texts: list[str]) -> np.ndarray:
