@@ -304,6 +304,24 @@ def _feedback_vector(
     return (expanded / norm).astype(np.float32) if norm > 0 else None
 
 
+@dataclass(frozen=True)
+class SimilarLink:
+    """A similar paper as a page lists it: its id, title and cosine to the paper (if known)."""
+
+    arxiv_id: str
+    title: str
+    semantic: float | None
+
+
+@dataclass(frozen=True)
+class _SimilarRanking:
+    ranked: list[tuple[str, float]]
+    semantic: dict[str, float]
+    vector: np.ndarray | None
+    vector_index: ann.VectorIndex | None
+    index: tantivy.Index
+
+
 def similar(
     session: Session,
     indexes: SearchIndexes,
@@ -316,14 +334,68 @@ def similar(
     """Papers most like the stored paper `arxiv_id`: its vector's neighbours fused with BM25
     on its title and abstract (BM25 alone while the paper has no vector). A caller that has
     just loaded the paper passes it as `paper`."""
+    paper = _stored(session, arxiv_id, paper)
+    found = _similar_ranking(indexes, paper, limit, fusion)
+    if found is None:
+        return []
+    papers = load_papers(session, [i for i, _ in found.ranked])
+    terms = lexical.query_terms(paper.title)
+    words = lexical.words_found(found.index, [i for i, _ in found.ranked], terms, authors=False)
+    hits = []
+    for paper_id, score in found.ranked:
+        other = papers.get(paper_id)
+        if other is None:  # indexed but since removed from the store
+            continue
+        score_dense = _semantic(paper_id, found.semantic, found.vector, found.vector_index)
+        matched = tuple(words[paper_id])
+        hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
+    return hits
+
+
+def similar_links(
+    session: Session,
+    indexes: SearchIndexes,
+    arxiv_id: str,
+    *,
+    limit: int = 10,
+    fusion: Fusion = DEFAULT,
+    paper: Paper | None = None,
+) -> list[SimilarLink]:
+    """The papers of `similar`, in the same order, as a paper page lists them: titles and
+    cosines only (no whole records, no matched words: the page shows neither)."""
+    paper = _stored(session, arxiv_id, paper)
+    found = _similar_ranking(indexes, paper, limit, fusion)
+    if found is None:
+        return []
+    titles = titles_of(session, [i for i, _ in found.ranked])
+    return [
+        SimilarLink(
+            paper_id,
+            titles[paper_id],
+            _semantic(paper_id, found.semantic, found.vector, found.vector_index),
+        )
+        for paper_id, _score in found.ranked
+        if paper_id in titles  # an indexed paper since removed from the store is left out
+    ]
+
+
+def _stored(session: Session, arxiv_id: str, paper: Paper | None) -> Paper:
     if paper is None or paper.arxiv_id != arxiv_id:
         paper = get_paper(session, arxiv_id)
     if paper is None:
         raise PaperNotFound(arxiv_id)
+    return paper
+
+
+def _similar_ranking(
+    indexes: SearchIndexes, paper: Paper, limit: int, fusion: Fusion
+) -> _SimilarRanking | None:
+    """The ranking of `similar`, kept per paper and index state (None: no index yet)."""
+    arxiv_id = paper.arxiv_id
     limit = max(0, min(limit, MAX_RESULTS))
     index = indexes.lexical()
     if index is None:
-        return []
+        return None
     vector_index = indexes.vectors()
     vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
     # The ranking changes only with the indexes (a new generation, papers or vectors added).
@@ -342,18 +414,7 @@ def similar(
         with indexes._lock:
             indexes.similar_rankings[key] = cached
     ranked, semantic = cached
-    papers = load_papers(session, [i for i, _ in ranked])
-    terms = lexical.query_terms(paper.title)
-    words = lexical.words_found(index, [i for i, _ in ranked], terms, authors=False)
-    hits = []
-    for paper_id, score in ranked:
-        other = papers.get(paper_id)
-        if other is None:  # indexed but since removed from the store
-            continue
-        score_dense = _semantic(paper_id, semantic, vector, vector_index)
-        matched = tuple(words[paper_id])
-        hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
-    return hits
+    return _SimilarRanking(ranked, semantic, vector, vector_index, index)
 
 
 def first_listings(session: Session, papers: list[Paper]) -> dict[str, DailyEntry]:
