@@ -7,6 +7,7 @@ vector index or query embedder the ranking is BM25 alone.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from paperfeed.domain import (
 from paperfeed.search import embedding, indexer, lexical
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
+from paperfeed.search.similar_store import Ranked, SimilarStore
 from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
 from paperfeed.store import reader
@@ -48,6 +50,9 @@ SHORT_QUERY_WORDS = 4
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
+# Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
+# asked for more (more are ranked again).
+STORED_SIMILAR = 20
 
 
 @dataclass(frozen=True)
@@ -96,10 +101,38 @@ class SearchIndexes:
         self._vectors: dict[str, tuple[Path, ann.VectorIndex | None]] = {}  # by model
         # recent queries (next pages, reloads), by model and text
         self._query_vectors: dict[tuple[str, str], np.ndarray] = {}
-        # similar papers' rankings, by paper and index state (a paper page asks on every view)
-        self.similar_rankings: LRUCache[tuple, tuple[list[tuple[str, float]], dict]] = LRUCache(
-            maxsize=20_000
+        # similar papers' rankings, by paper and index state (a paper page asks on every view):
+        # the node's workers share them on disk, and each keeps the recent ones in memory
+        self.similar_store = SimilarStore(indexer.index_dir(settings))
+        self.similar_rankings: LRUCache[tuple, Ranked] = LRUCache(maxsize=20_000)
+        self._lexical_stamp: tuple[Path, int, int, str] | None = None
+
+    def state(self, vector_index: ann.VectorIndex | None) -> str | None:
+        """The state of the indexes a ranking depends on: the lexical generation and its last
+        commit, the vector index's model and contents (None: no lexical index yet).
+
+        Read before the lexical index is reopened for a search: a commit in between gives a
+        ranking of the newer contents under the older state, never the reverse."""
+        path = indexer.lexical_path(self.settings)
+        try:
+            target = path.resolve(strict=True)
+            meta = target / "meta.json"
+            stat = meta.stat()
+            with self._lock:
+                stamp = self._lexical_stamp
+            if stamp is None or stamp[:3] != (target, stat.st_mtime_ns, stat.st_size):
+                opstamp = json.loads(meta.read_text())["opstamp"]
+                stamp = (target, stat.st_mtime_ns, stat.st_size, f"{target.name}@{opstamp}")
+                with self._lock:
+                    self._lexical_stamp = stamp
+        except (OSError, ValueError, KeyError):
+            return None
+        vectors = (
+            f"{vector_index.model}@{vector_index.marker}#{len(vector_index)}"
+            if vector_index is not None
+            else "-"
         )
+        return f"{stamp[3]}|{vectors}"
 
     def lexical(self) -> tantivy.Index | None:
         path = indexer.lexical_path(self.settings)
@@ -390,31 +423,82 @@ def _stored(session: Session, arxiv_id: str, paper: Paper | None) -> Paper:
 def _similar_ranking(
     indexes: SearchIndexes, paper: Paper, limit: int, fusion: Fusion
 ) -> _SimilarRanking | None:
-    """The ranking of `similar`, kept per paper and index state (None: no index yet)."""
+    """The first `limit` of the ranking of `similar` (None: no index yet), worked out once per
+    paper and index state: kept in memory, and on disk for the node's other workers (the
+    default fusion, up to STORED_SIMILAR papers; `paperfeed index --similar` fills it)."""
     arxiv_id = paper.arxiv_id
     limit = max(0, min(limit, MAX_RESULTS))
+    vector_index = indexes.vectors()
+    state = indexes.state(vector_index)
     index = indexes.lexical()
     if index is None:
         return None
-    vector_index = indexes.vectors()
     vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
-    # The ranking changes only with the indexes (a new generation, papers or vectors added).
-    key = (
-        arxiv_id, limit, fusion, id(index), index.searcher().num_docs,
-        id(vector_index), len(vector_index) if vector_index is not None else 0,
-    )  # fmt: skip
+    shared = fusion == DEFAULT and limit <= STORED_SIMILAR and state is not None
+    depth = STORED_SIMILAR if shared else MAX_RESULTS
+    # Without a state (an index being swapped), the index object and its size stand in.
+    key = (arxiv_id, fusion, depth, state or (id(index), index.searcher().num_docs))
     with indexes._lock:
-        cached = indexes.similar_rankings.get(key)
-    if cached is None:
-        ranking = rank(
-            index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
-            fusion, without=arxiv_id,
-        )  # fmt: skip
-        cached = ([(i, s) for i, s in ranking.fused if i != arxiv_id][:limit], dict(ranking.dense))
-        with indexes._lock:
-            indexes.similar_rankings[key] = cached
-    ranked, semantic = cached
-    return _SimilarRanking(ranked, semantic, vector, vector_index, index)
+        ranked = indexes.similar_rankings.get(key)
+    if ranked is None and shared:
+        assert state is not None
+        ranked = indexes.similar_store.get(arxiv_id, state)
+    if ranked is None:
+        ranked = rank_similar(index, vector_index, paper, fusion, depth)
+        if shared:
+            assert state is not None
+            indexes.similar_store.put({arxiv_id: ranked}, state)
+    with indexes._lock:
+        indexes.similar_rankings[key] = ranked
+    top = ranked[:limit]
+    semantic = {paper_id: cosine for paper_id, _, cosine in top if cosine is not None}
+    return _SimilarRanking(
+        [(paper_id, score) for paper_id, score, _ in top], semantic, vector, vector_index, index
+    )
+
+
+def rank_similar(
+    index: tantivy.Index,
+    vector_index: ann.VectorIndex | None,
+    paper: Paper,
+    fusion: Fusion = DEFAULT,
+    depth: int = MAX_RESULTS,
+) -> Ranked:
+    """The first `depth` papers like `paper`, each with its fused score and its cosine from the
+    dense ranking (None where that ranking had none)."""
+    vector = vector_index.vector_of(paper.arxiv_id) if vector_index is not None else None
+    ranking = rank(
+        index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
+        fusion, without=paper.arxiv_id,
+    )  # fmt: skip
+    dense = dict(ranking.dense)
+    fused = [(i, s) for i, s in ranking.fused if i != paper.arxiv_id][:depth]
+    return [(i, s, dense.get(i)) for i, s in fused]
+
+
+def fill_similar(
+    session: Session, indexes: SearchIndexes, ids: Sequence[str], *, batch: int = 200
+) -> int:
+    """Work out and keep the similar papers of these papers at the indexes' current state, for
+    those that have none kept at it; how many were worked out."""
+    vector_index = indexes.vectors()
+    state = indexes.state(vector_index)
+    index = indexes.lexical()
+    if index is None or state is None:
+        return 0
+    done = 0
+    for start in range(0, len(ids), batch):
+        kept = indexes.similar_store.get
+        chunk = [i for i in ids[start : start + batch] if kept(i, state) is None]
+        papers = load_papers(session, chunk)
+        rankings = {
+            paper_id: rank_similar(index, vector_index, papers[paper_id], DEFAULT, STORED_SIMILAR)
+            for paper_id in chunk
+            if paper_id in papers
+        }
+        indexes.similar_store.put(rankings, state)
+        done += len(rankings)
+    return done
 
 
 def first_listings(session: Session, papers: list[Paper]) -> dict[str, DailyEntry]:
