@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,3 +97,18 @@ def test_index_similar_keeps_every_papers_ranking_at_the_current_state(site) -> 
     kept = indexes.similar_store.get(PAPER, state)
     assert kept is not None
     assert [paper_id for paper_id, _, _ in kept][:8] == _similar(db, indexes)
+
+
+def test_a_copy_of_the_data_folder_keeps_its_rankings(site, tmp_path: Path) -> None:
+    settings, db = site
+    ranked = _similar(db, service.SearchIndexes(settings))
+    copy = tmp_path / "copy"
+    shutil.copytree(settings.home / "index", copy / "index")  # links become folders
+    copied = service.SearchIndexes(settings.model_copy(update={"home": copy}))
+    original = service.SearchIndexes(settings)
+
+    state = copied.state(copied.vectors())
+
+    assert state == original.state(original.vectors())
+    kept = copied.similar_store.get(PAPER, state)
+    assert kept is not None and [paper_id for paper_id, _, _ in kept][:8] == ranked

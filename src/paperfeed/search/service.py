@@ -7,6 +7,7 @@ vector index or query embedder the ranking is BM25 alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -108,8 +109,9 @@ class SearchIndexes:
         self._lexical_stamp: tuple[Path, int, int, str] | None = None
 
     def state(self, vector_index: ann.VectorIndex | None) -> str | None:
-        """The state of the indexes a ranking depends on: the lexical generation and its last
-        commit, the vector index's model and contents (None: no lexical index yet).
+        """The state of the indexes a ranking depends on: the lexical index's last commit and
+        segments (each segment's id is new when it is written), the vector index's model and
+        contents (None: no lexical index yet). A copy of the folder has the same state.
 
         Read before the lexical index is reopened for a search: a commit in between gives a
         ranking of the newer contents under the older state, never the reverse."""
@@ -121,8 +123,10 @@ class SearchIndexes:
             with self._lock:
                 stamp = self._lexical_stamp
             if stamp is None or stamp[:3] != (target, stat.st_mtime_ns, stat.st_size):
-                opstamp = json.loads(meta.read_text())["opstamp"]
-                stamp = (target, stat.st_mtime_ns, stat.st_size, f"{target.name}@{opstamp}")
+                found = json.loads(meta.read_text())
+                segments = json.dumps(found["segments"], sort_keys=True).encode()
+                digest = hashlib.blake2b(segments, digest_size=8).hexdigest()
+                stamp = (target, stat.st_mtime_ns, stat.st_size, f"{found['opstamp']}:{digest}")
                 with self._lock:
                     self._lexical_stamp = stamp
         except (OSError, ValueError, KeyError):
