@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from pathlib import Path
+
+from paperfeed.core.node_file import NodeFile
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,15 @@ class SimilarStore:
     """The rankings file of one index folder; safe to share between threads and processes."""
 
     def __init__(self, index_dir: Path) -> None:
-        self.path = index_dir / FILE_NAME
-        self._local = threading.local()
+        self.file = NodeFile(
+            index_dir / FILE_NAME,
+            "CREATE TABLE IF NOT EXISTS similar ("
+            "paper_id TEXT PRIMARY KEY, state TEXT NOT NULL, ranking TEXT NOT NULL)",
+        )
 
     def get(self, paper_id: str, state: str) -> Ranked | None:
         """The ranking of `paper_id` at this index state, if one was kept."""
-        connection = self._connection()
+        connection = self.file.connection()
         if connection is None:
             return None
         try:
@@ -50,7 +54,7 @@ class SimilarStore:
 
     def put(self, rankings: dict[str, Ranked], state: str) -> None:
         """Keep these papers' rankings at this index state (replacing older ones)."""
-        connection = self._connection()
+        connection = self.file.connection()
         if connection is None or not rankings:
             return
         rows = [(paper_id, state, json.dumps(ranked)) for paper_id, ranked in rankings.items()]
@@ -65,29 +69,8 @@ class SimilarStore:
 
     def states(self) -> dict[str, int]:
         """How many papers have a kept ranking, by index state."""
-        connection = self._connection()
+        connection = self.file.connection()
         if connection is None:
             return {}
         query = "SELECT state, count(*) FROM similar GROUP BY state"
         return {state: count for state, count in connection.execute(query)}
-
-    def _connection(self) -> sqlite3.Connection | None:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None:
-            return connection
-        if not self.path.parent.is_dir():
-            return None
-        try:
-            connection = sqlite3.connect(self.path, timeout=5.0)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            with connection:
-                connection.execute(
-                    "CREATE TABLE IF NOT EXISTS similar ("
-                    "paper_id TEXT PRIMARY KEY, state TEXT NOT NULL, ranking TEXT NOT NULL)"
-                )
-        except sqlite3.Error as error:
-            log.warning("similar rankings file %s unusable (%s)", self.path, error)
-            return None
-        self._local.connection = connection
-        return connection
