@@ -210,7 +210,7 @@ def _without_tokens(page: str) -> str:
 
 
 def test_a_shared_page_is_not_used_after_a_write_or_by_a_reader(workers) -> None:
-    worker_a, worker_b, db_b = workers
+    worker_a, worker_b, _db = workers
     paper = _first_paper(worker_a)
     before = _upvotes(worker_a, paper)
     token = log_in(worker_a, "ada")
