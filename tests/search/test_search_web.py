@@ -171,6 +171,32 @@ def test_paper_page_reads_authors_of_its_own_paper_only(site) -> None:
     assert sum("paper_authors" in statement for statement in statements) == 1, statements
 
 
+def test_search_api_reads_hits_with_their_listings_in_the_page_s_statements(site) -> None:
+    """The API's hits carry their first daily listing: read with the papers, not after them."""
+    settings, db = site
+    statements: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        if re.search(r"\b(papers|daily_entries|paper_authors|authors)\b", statement):
+            statements.append(statement)
+
+    counts = {}
+    with TestClient(create_app(settings.model_copy(update={"page_cache_mb": 0}), db)) as client:
+        for path in ("/search", "/api/papers/search"):
+            client.get(path, params={"q": "trading agents"})  # indexes and model ready
+            statements.clear()
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                answer = client.get(path, params={"q": "language model agents"})
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+            assert answer.status_code == 200
+            counts[path] = len(statements)
+        hits = client.get("/api/papers/search", params={"q": "language model agents"}).json()
+    assert any("submittedOnDailyAt" in hit["paper"] for hit in hits)  # listings are there
+    assert counts["/api/papers/search"] == counts["/search"], counts
+
+
 @pytest.fixture(scope="module")
 def server_url(site) -> Iterator[str]:
     """The site served by uvicorn on a free loopback port, in a background thread."""

@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,8 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     dense: bool = False  # whether vectors took part in the ranking
     model: str | None = None  # whose vectors: the fast tier's until the configured one covers all
+    # each hit's first daily listing, for those featured (when `search` was asked for them)
+    listings: dict[str, DailyEntry] = field(default_factory=dict)
 
 
 class SearchIndexes:
@@ -204,8 +207,10 @@ def search(
     limit: int = 20,
     offset: int = 0,
     fusion: Fusion = DEFAULT,
+    listings: bool = False,
 ) -> SearchResult:
-    """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters."""
+    """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters;
+    with `listings`, each hit's first daily listing too (read with the papers)."""
     filters = filters or Filters()
     text = " ".join(lexical.clean_text(query).split())[:MAX_QUERY_CHARS]
     result = SearchResult(query=text)
@@ -217,6 +222,8 @@ def search(
     if named is not None:
         if lexical_allows(indexes, named.arxiv_id, filters) and offset == 0:
             result.hits.append(Hit(named, 1.0, Why(exact="arXiv id")))
+            if listings:
+                result.listings = reader.first_listings(session, [named])
         return result
     index = indexes.lexical()
     if index is None:
@@ -229,7 +236,10 @@ def search(
         if filtered is None:
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
-        return _page(session, index, result, ranked, offset=offset, limit=limit, terms=terms)
+        return _page(
+            session, index, result, ranked, offset=offset, limit=limit, terms=terms,
+            listings=listings,
+        )  # fmt: skip
     query_vector = None
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
@@ -249,7 +259,7 @@ def search(
         session, index, result, ranked, offset=offset, limit=limit, terms=terms,
         semantic=dict(dense),
         query_vector=query_vector, vector_index=vector_index, pinned=pinned,
-        exact_author=exact_author,
+        exact_author=exact_author, listings=listings,
     )  # fmt: skip
 
 
@@ -597,10 +607,17 @@ def _page(
     vector_index: ann.VectorIndex | None = None,
     pinned: set[str] | frozenset[str] = frozenset(),
     exact_author: bool = False,
+    listings: bool = False,
 ) -> SearchResult:
-    """Fill `result` with the hits of one page of `ranked`, each with its reasons."""
+    """Fill `result` with the hits of one page of `ranked`, each with its reasons (and, with
+    `listings`, their first daily listings, read in the same query as the papers)."""
     window = ranked[offset : offset + limit]
-    papers = load_papers(session, [i for i, _ in window])
+    if listings:
+        papers, result.listings = reader.papers_listed_in(
+            session, [i for i, _ in window], date.min, date.max
+        )
+    else:
+        papers = load_papers(session, [i for i, _ in window])
     words = lexical.words_found(index, [i for i, _ in window], terms)
     for paper_id, score in window:
         paper = papers.get(paper_id)
