@@ -16,11 +16,13 @@ log = logging.getLogger(__name__)
 
 
 class NodeFile:
-    """The SQLite file `path`, its table made by `schema` on first use."""
+    """The SQLite file `path`, its table made by `schema` on first use; a write waits at most
+    `timeout_s` for another process's (a cache write that waits longer is dropped)."""
 
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(self, path: Path, schema: str, timeout_s: float = 5.0) -> None:
         self.path = path
         self.schema = schema
+        self.timeout_s = timeout_s
         self._local = threading.local()
 
     def connection(self) -> sqlite3.Connection | None:
@@ -31,7 +33,7 @@ class NodeFile:
         if not self.path.parent.is_dir():
             return None
         try:
-            connection = sqlite3.connect(self.path, timeout=5.0)
+            connection = sqlite3.connect(self.path, timeout=self.timeout_s)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             with connection:

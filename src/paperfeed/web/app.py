@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         max_bytes=settings.page_cache_mb * 1024 * 1024,
         max_age_s=settings.page_cache_max_age_s,
         shared=(
-            SharedPages(settings.home, settings.page_cache_max_age_s)
+            SharedPages(
+                settings.home, settings.page_cache_max_age_s, settings.page_cache_mb * 1024 * 1024
+            )
             if settings.page_cache_mb > 0
             else None
         ),

@@ -5,7 +5,8 @@ page N times, once in each worker. A page one worker rendered is written here (`
 with the site version it was rendered at and when, and another worker that misses it in memory
 reads it from here instead of rendering it. The same rules hold as in memory: an entry of
 another version, or older than the cache's age limit, is not used. Rows past the age limit are
-deleted as pages are written, so the file holds about one age limit's worth of pages.
+deleted as pages are written, and the oldest beyond the cache's size bound, so the file holds
+at most about that bound (plus the pages written since the last pruning).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "pages.sqlite"
 PRUNE_EVERY = 200  # writes between deletions of expired rows
+WRITE_WAIT_S = 0.5  # a page the other workers' writes keep out this long is not shared
 
 # A kept answer: status, headers, body, digest, has_form, version stamp, when (wall clock).
 Kept = tuple[int, list[tuple[bytes, bytes]], bytes, str, bool, tuple[int, ...], float]
@@ -30,13 +32,16 @@ Kept = tuple[int, list[tuple[bytes, bytes]], bytes, str, bool, tuple[int, ...], 
 class SharedPages:
     """The pages file of one data folder."""
 
-    def __init__(self, home: Path, max_age_s: float) -> None:
+    def __init__(self, home: Path, max_age_s: float, max_bytes: int) -> None:
         self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
         self.file = NodeFile(
             home / FILE_NAME,
             "CREATE TABLE IF NOT EXISTS pages (address TEXT PRIMARY KEY, version TEXT NOT NULL, "
             "stored_at REAL NOT NULL, status INTEGER NOT NULL, headers TEXT NOT NULL, "
-            "body BLOB NOT NULL, digest TEXT NOT NULL, has_form INTEGER NOT NULL)",
+            "body BLOB NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL, "
+            "has_form INTEGER NOT NULL)",
+            timeout_s=WRITE_WAIT_S,
         )
         self._writes = 0
 
@@ -74,13 +79,21 @@ class SharedPages:
             with connection:
                 connection.execute(
                     "INSERT OR REPLACE INTO pages (address, version, stored_at, status, headers, "
-                    "body, digest, has_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (address, json.dumps(version), stored_at, status, names, body, digest,
-                     int(has_form)),
+                    "body, size, digest, has_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (address, json.dumps(version), stored_at, status, names, body, len(body),
+                     digest, int(has_form)),
                 )  # fmt: skip
                 if self._writes % PRUNE_EVERY == 0:
-                    connection.execute(
-                        "DELETE FROM pages WHERE stored_at < ?", (time.time() - self.max_age_s,)
-                    )
+                    self._prune(connection)
         except sqlite3.Error as error:  # busy past the timeout, read-only, disk full: a cache
             log.warning("page not shared (%s)", error)
+
+    def _prune(self, connection: sqlite3.Connection) -> None:
+        """Delete the pages past the age limit, then the oldest beyond the size bound."""
+        connection.execute("DELETE FROM pages WHERE stored_at < ?", (time.time() - self.max_age_s,))
+        connection.execute(
+            "DELETE FROM pages WHERE address IN (SELECT address FROM (SELECT address, "
+            "sum(size) OVER (ORDER BY stored_at DESC, address) AS newer FROM pages) "
+            "WHERE newer > ?)",
+            (self.max_bytes,),
+        )
