@@ -17,6 +17,12 @@ off), warms it briefly, then drives `wrk` with bench/throughput.lua:
 It prints req/s, p50/p95/p99 and errors of each, for this code and for the baseline commit
 (checked out with `git archive` into the temporary folder and run with its own code), and the
 ratio. Target (issue 12): >= 300 req/s with p95 <= 300 ms at 50 connections.
+
+The data folder (default /work/evalhome) is made once, from the shared data:
+
+    PAPERFEED_HOME=/work/evalhome paperfeed ingest hf-daily /work/shared/data/hf-daily-papers/api
+    PAPERFEED_HOME=/work/evalhome paperfeed embed            # MiniLM, minutes on a CPU
+    PAPERFEED_HOME=/work/evalhome paperfeed index --similar  # similar papers of every paper
 """
 
 from __future__ import annotations

@@ -192,7 +192,9 @@ def hf_search_result(paper: Paper, listing: DailyEntry | None, why: str) -> HfSe
     if listing is None:
         listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
     entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
-    return HfSearchResult(**entry.model_dump(), why=why)
+    # The entry's fields as they are (its nested models pass through as built, not dumped to
+    # dicts and validated again).
+    return HfSearchResult(**dict(entry), why=why)
 
 
 class HfRecommendation(HfDailyPaper):
@@ -213,4 +215,4 @@ def hf_recommendation(
     if listing is None:
         listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
     entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
-    return HfRecommendation(**entry.model_dump(), reason=reason, score=round(score, 4))
+    return HfRecommendation(**dict(entry), reason=reason, score=round(score, 4))

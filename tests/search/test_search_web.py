@@ -3,12 +3,14 @@ papers, and the API through the real huggingface_hub client."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from lxml import html
+from sqlalchemy import event
 from support.live_server import LiveServer
 from support.search_corpus import embed_papers, import_october, make_home, search_settings
 
@@ -130,6 +132,69 @@ def test_paper_page_lists_similar_papers(client: TestClient) -> None:
     links = [a.get("href") for a in tree.xpath("//section[contains(@class, 'similar')]//li/a")]
     assert len(links) == 8
     assert "/papers/2509.24002" not in links
+
+
+def test_paper_page_lists_the_similar_papers_of_the_api_in_its_order(client: TestClient) -> None:
+    page = client.get("/papers/2509.24002")
+    api = client.get("/api/papers/2509.24002/similar", params={"limit": 8}).json()
+
+    items = html.fromstring(page.text).xpath("//section[contains(@class, 'similar')]//li")
+    shown = [
+        (li.xpath("a")[0].get("href"), li.xpath("a")[0].text_content(), li.text_content())
+        for li in items
+    ]
+    assert [href for href, _, _ in shown] == [f"/papers/{item['paper']['id']}" for item in api]
+    assert [title for _, title, _ in shown] == [" ".join(item["title"].split()) for item in api]
+    for (_, _, text), item in zip(shown, api, strict=True):
+        semantic = re.search(r"semantic (-?\d\.\d\d)", item["why"])
+        expected = [semantic.group(1)] if semantic else []
+        assert re.findall(r"similarity (-?\d\.\d\d)", text) == expected
+    assert "similarity" in page.text  # the embedded paper's neighbours have a cosine
+
+
+def test_paper_page_reads_authors_of_its_own_paper_only(site) -> None:
+    """Similar papers are listed by title: their whole records (authors, organization) and
+    matched words are for the API, not worked out for every paper page."""
+    settings, db = site
+    with TestClient(create_app(settings.model_copy(update={"page_cache_mb": 0}), db)) as client:
+        client.get("/papers/2509.24002")  # indexes, templates and the ranking ready
+        statements: list[str] = []
+
+        def listener(_conn, _cursor, statement, *_rest) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert client.get("/papers/2509.24002").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+    assert sum("paper_authors" in statement for statement in statements) == 1, statements
+
+
+def test_search_api_reads_hits_with_their_listings_in_the_page_s_statements(site) -> None:
+    """The API's hits carry their first daily listing: read with the papers, not after them."""
+    settings, db = site
+    statements: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_rest) -> None:
+        if re.search(r"\b(papers|daily_entries|paper_authors|authors)\b", statement):
+            statements.append(statement)
+
+    counts = {}
+    with TestClient(create_app(settings.model_copy(update={"page_cache_mb": 0}), db)) as client:
+        for path in ("/search", "/api/papers/search"):
+            client.get(path, params={"q": "trading agents"})  # indexes and model ready
+            statements.clear()
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                answer = client.get(path, params={"q": "language model agents"})
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+            assert answer.status_code == 200
+            counts[path] = len(statements)
+        hits = client.get("/api/papers/search", params={"q": "language model agents"}).json()
+    assert any("submittedOnDailyAt" in hit["paper"] for hit in hits)  # listings are there
+    assert counts["/api/papers/search"] == counts["/search"], counts
 
 
 @pytest.fixture(scope="module")

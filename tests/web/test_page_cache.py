@@ -173,6 +173,59 @@ def test_each_visitor_gets_their_own_csrf_token_in_a_shared_page(nodes) -> None:
     assert subscribed.status_code != 403  # the cached page's token is this visitor's
 
 
+@pytest.fixture
+def workers(sqlite_url: str) -> Iterator[tuple[TestClient, TestClient, Database]]:
+    """Two workers of one node: one data folder, each with its own engine and memory cache."""
+    db_a, db_b = Database(sqlite_url), Database(sqlite_url)
+    import_days(db_a)
+    make_user(db_a, "ada")
+    settings = _settings(sqlite_url)
+    settings.ensure_home()
+    with (
+        TestClient(create_app(settings, db_a)) as worker_a,
+        TestClient(create_app(settings, db_b)) as worker_b,
+    ):
+        yield worker_a, worker_b, db_b
+    db_a.close()
+    db_b.close()
+
+
+def test_a_page_one_worker_rendered_is_answered_by_the_other_without_rendering(workers) -> None:
+    worker_a, worker_b, db_b = workers
+    for path in (DAY_PAGE, DAY_API):
+        first = worker_a.get(path)
+        statements: list[str] = []
+        listener = statements_into(statements)
+        event.listen(db_b.engine, "before_cursor_execute", listener)
+        again = worker_b.get(path)
+        event.remove(db_b.engine, "before_cursor_execute", listener)
+        assert again.status_code == 200
+        # The same page, but for the visitor's own CSRF token in a form.
+        assert _without_tokens(again.text) == _without_tokens(first.text)
+        assert len(statements) <= 1, statements  # the version read, nothing rendered
+
+
+def _without_tokens(page: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", page)
+
+
+def test_a_shared_page_is_not_used_after_a_write_or_by_a_reader(workers) -> None:
+    worker_a, worker_b, _db = workers
+    paper = _first_paper(worker_a)
+    before = _upvotes(worker_a, paper)
+    token = log_in(worker_a, "ada")
+    worker_a.post(f"/papers/{paper}/upvote", data={"csrf_token": token, "next": "/"})
+    assert _upvotes(worker_b, paper) == before + 1  # not the page kept before the vote
+    mine = worker_a.get(DAY_PAGE)  # ada's page, kept for her alone
+    other = worker_b.get(DAY_PAGE)
+    assert "Log out" in mine.text and "Log out" not in other.text
+    # A page with a form: each visitor gets their own token in the shared page.
+    worker_a.cookies.clear()
+    form_a, form_b = worker_a.get(DAY_PAGE), worker_b.get(DAY_PAGE)
+    if "csrf_token" in form_a.text:
+        assert csrf_of(form_a.text) != csrf_of(form_b.text)
+
+
 def statements_into(statements: list[str]):
     def listener(_conn, _cursor, statement, *_rest) -> None:
         statements.append(statement)

@@ -23,6 +23,13 @@ def index(
     rebuild: Annotated[
         bool, typer.Option(help="Build both indexes again from the store, then swap them in.")
     ] = False,
+    similar: Annotated[
+        bool,
+        typer.Option(
+            help="Then work out every paper's similar papers at this index state and keep them "
+            "beside the indexes, so no paper page works them out."
+        ),
+    ] = False,
 ) -> None:
     """Bring the search indexes (BM25 and vectors) up to date with the store.
 
@@ -43,6 +50,31 @@ def index(
     else:
         line += "; vectors off (search_dense = false)"
     say(f"{line} ({report.seconds:.1f} s)")
+    if similar:
+        _fill_similar(settings)
+
+
+def _fill_similar(settings) -> None:
+    import time
+
+    from sqlalchemy import select
+
+    from paperfeed.core.threads import one_thread_per_request
+    from paperfeed.search.service import SearchIndexes, fill_similar
+    from paperfeed.store.models import PaperRow
+
+    one_thread_per_request()  # small products: a pool of BLAS threads only spins
+    started = time.perf_counter()
+    indexes = SearchIndexes(settings)
+    with open_db(settings) as db, db.sessions() as session, progress_bar() as progress:
+        ids = list(session.scalars(select(PaperRow.id).order_by(PaperRow.id)))
+        progress.start("similar papers", len(ids))
+        done = 0
+        for start in range(0, len(ids), 1_000):
+            done += fill_similar(session, indexes, ids[start : start + 1_000])
+            progress.advance(len(ids[start : start + 1_000]))
+    seconds = time.perf_counter() - started
+    say(f"similar papers: {done} papers ranked, {len(ids) - done} already kept ({seconds:.1f} s)")
 
 
 def search(

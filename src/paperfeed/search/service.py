@@ -7,9 +7,12 @@ vector index or query embedder the ranking is BM25 alone.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from paperfeed.domain import (
 from paperfeed.search import embedding, indexer, lexical
 from paperfeed.search.fusion import DEFAULT, Fusion, fuse
 from paperfeed.search.lexical import Filters
+from paperfeed.search.similar_store import Ranked, SimilarStore
 from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
 from paperfeed.store import reader
@@ -48,6 +52,9 @@ SHORT_QUERY_WORDS = 4
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
+# Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
+# asked for more (more are ranked again).
+STORED_SIMILAR = 20
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     dense: bool = False  # whether vectors took part in the ranking
     model: str | None = None  # whose vectors: the fast tier's until the configured one covers all
+    # each hit's first daily listing, for those featured (when `search` was asked for them)
+    listings: dict[str, DailyEntry] = field(default_factory=dict)
 
 
 class SearchIndexes:
@@ -96,10 +105,41 @@ class SearchIndexes:
         self._vectors: dict[str, tuple[Path, ann.VectorIndex | None]] = {}  # by model
         # recent queries (next pages, reloads), by model and text
         self._query_vectors: dict[tuple[str, str], np.ndarray] = {}
-        # similar papers' rankings, by paper and index state (a paper page asks on every view)
-        self.similar_rankings: LRUCache[tuple, tuple[list[tuple[str, float]], dict]] = LRUCache(
-            maxsize=20_000
+        # similar papers' rankings, by paper and index state (a paper page asks on every view):
+        # the node's workers share them on disk, and each keeps the recent ones in memory
+        self.similar_store = SimilarStore(indexer.index_dir(settings))
+        self.similar_rankings: LRUCache[tuple, Ranked] = LRUCache(maxsize=20_000)
+        self._lexical_stamp: tuple[Path, int, int, str] | None = None
+
+    def state(self, vector_index: ann.VectorIndex | None) -> str | None:
+        """The state of the indexes a ranking depends on: the lexical index's last commit and
+        segments (each segment's id is new when it is written), the vector index's model and
+        contents (None: no lexical index yet). A copy of the folder has the same state.
+
+        Read before the lexical index is reopened for a search: a commit in between gives a
+        ranking of the newer contents under the older state, never the reverse."""
+        path = indexer.lexical_path(self.settings)
+        try:
+            target = path.resolve(strict=True)
+            meta = target / "meta.json"
+            stat = meta.stat()
+            with self._lock:
+                stamp = self._lexical_stamp
+            if stamp is None or stamp[:3] != (target, stat.st_mtime_ns, stat.st_size):
+                found = json.loads(meta.read_text())
+                segments = json.dumps(found["segments"], sort_keys=True).encode()
+                digest = hashlib.blake2b(segments, digest_size=8).hexdigest()
+                stamp = (target, stat.st_mtime_ns, stat.st_size, f"{found['opstamp']}:{digest}")
+                with self._lock:
+                    self._lexical_stamp = stamp
+        except (OSError, ValueError, KeyError):
+            return None
+        vectors = (
+            f"{vector_index.model}@{vector_index.marker}#{len(vector_index)}"
+            if vector_index is not None
+            else "-"
         )
+        return f"{stamp[3]}|{vectors}"
 
     def lexical(self) -> tantivy.Index | None:
         path = indexer.lexical_path(self.settings)
@@ -167,8 +207,10 @@ def search(
     limit: int = 20,
     offset: int = 0,
     fusion: Fusion = DEFAULT,
+    listings: bool = False,
 ) -> SearchResult:
-    """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters."""
+    """Papers for a free-text query, an arXiv id or URL, or an author's name, within the filters;
+    with `listings`, each hit's first daily listing too (read with the papers)."""
     filters = filters or Filters()
     text = " ".join(lexical.clean_text(query).split())[:MAX_QUERY_CHARS]
     result = SearchResult(query=text)
@@ -180,6 +222,8 @@ def search(
     if named is not None:
         if lexical_allows(indexes, named.arxiv_id, filters) and offset == 0:
             result.hits.append(Hit(named, 1.0, Why(exact="arXiv id")))
+            if listings:
+                result.listings = reader.first_listings(session, [named])
         return result
     index = indexes.lexical()
     if index is None:
@@ -192,7 +236,10 @@ def search(
         if filtered is None:
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
-        return _page(session, index, result, ranked, offset=offset, limit=limit, terms=terms)
+        return _page(
+            session, index, result, ranked, offset=offset, limit=limit, terms=terms,
+            listings=listings,
+        )  # fmt: skip
     query_vector = None
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
@@ -212,7 +259,7 @@ def search(
         session, index, result, ranked, offset=offset, limit=limit, terms=terms,
         semantic=dict(dense),
         query_vector=query_vector, vector_index=vector_index, pinned=pinned,
-        exact_author=exact_author,
+        exact_author=exact_author, listings=listings,
     )  # fmt: skip
 
 
@@ -304,6 +351,24 @@ def _feedback_vector(
     return (expanded / norm).astype(np.float32) if norm > 0 else None
 
 
+@dataclass(frozen=True)
+class SimilarLink:
+    """A similar paper as a page lists it: its id, title and cosine to the paper (if known)."""
+
+    arxiv_id: str
+    title: str
+    semantic: float | None
+
+
+@dataclass(frozen=True)
+class _SimilarRanking:
+    ranked: list[tuple[str, float]]
+    semantic: dict[str, float]
+    vector: np.ndarray | None
+    vector_index: ann.VectorIndex | None
+    index: tantivy.Index
+
+
 def similar(
     session: Session,
     indexes: SearchIndexes,
@@ -316,44 +381,138 @@ def similar(
     """Papers most like the stored paper `arxiv_id`: its vector's neighbours fused with BM25
     on its title and abstract (BM25 alone while the paper has no vector). A caller that has
     just loaded the paper passes it as `paper`."""
+    paper = _stored(session, arxiv_id, paper)
+    found = _similar_ranking(indexes, paper, limit, fusion)
+    if found is None:
+        return []
+    papers = load_papers(session, [i for i, _ in found.ranked])
+    terms = lexical.query_terms(paper.title)
+    words = lexical.words_found(found.index, [i for i, _ in found.ranked], terms, authors=False)
+    hits = []
+    for paper_id, score in found.ranked:
+        other = papers.get(paper_id)
+        if other is None:  # indexed but since removed from the store
+            continue
+        score_dense = _semantic(paper_id, found.semantic, found.vector, found.vector_index)
+        matched = tuple(words[paper_id])
+        hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
+    return hits
+
+
+def similar_links(
+    session: Session,
+    indexes: SearchIndexes,
+    arxiv_id: str,
+    *,
+    limit: int = 10,
+    fusion: Fusion = DEFAULT,
+    paper: Paper | None = None,
+) -> list[SimilarLink]:
+    """The papers of `similar`, in the same order, as a paper page lists them: titles and
+    cosines only (no whole records, no matched words: the page shows neither)."""
+    paper = _stored(session, arxiv_id, paper)
+    found = _similar_ranking(indexes, paper, limit, fusion)
+    if found is None:
+        return []
+    titles = titles_of(session, [i for i, _ in found.ranked])
+    return [
+        SimilarLink(
+            paper_id,
+            titles[paper_id],
+            _semantic(paper_id, found.semantic, found.vector, found.vector_index),
+        )
+        for paper_id, _score in found.ranked
+        if paper_id in titles  # an indexed paper since removed from the store is left out
+    ]
+
+
+def _stored(session: Session, arxiv_id: str, paper: Paper | None) -> Paper:
     if paper is None or paper.arxiv_id != arxiv_id:
         paper = get_paper(session, arxiv_id)
     if paper is None:
         raise PaperNotFound(arxiv_id)
+    return paper
+
+
+def _similar_ranking(
+    indexes: SearchIndexes, paper: Paper, limit: int, fusion: Fusion
+) -> _SimilarRanking | None:
+    """The first `limit` of the ranking of `similar` (None: no index yet), worked out once per
+    paper and index state: kept in memory, and on disk for the node's other workers (the
+    default fusion, up to STORED_SIMILAR papers; `paperfeed index --similar` fills it)."""
+    arxiv_id = paper.arxiv_id
     limit = max(0, min(limit, MAX_RESULTS))
+    vector_index = indexes.vectors()
+    state = indexes.state(vector_index)
     index = indexes.lexical()
     if index is None:
-        return []
-    vector_index = indexes.vectors()
+        return None
     vector = vector_index.vector_of(arxiv_id) if vector_index is not None else None
-    # The ranking changes only with the indexes (a new generation, papers or vectors added).
-    key = (
-        arxiv_id, limit, fusion, id(index), index.searcher().num_docs,
-        id(vector_index), len(vector_index) if vector_index is not None else 0,
-    )  # fmt: skip
+    shared = fusion == DEFAULT and limit <= STORED_SIMILAR and state is not None
+    depth = STORED_SIMILAR if shared else MAX_RESULTS
+    # Without a state (an index being swapped), the index object and its size stand in.
+    key = (arxiv_id, fusion, depth, state or (id(index), index.searcher().num_docs))
     with indexes._lock:
-        cached = indexes.similar_rankings.get(key)
-    if cached is None:
-        ranking = rank(
-            index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
-            fusion, without=arxiv_id,
-        )  # fmt: skip
-        cached = ([(i, s) for i, s in ranking.fused if i != arxiv_id][:limit], dict(ranking.dense))
-        with indexes._lock:
-            indexes.similar_rankings[key] = cached
-    ranked, semantic = cached
-    papers = load_papers(session, [i for i, _ in ranked])
-    terms = lexical.query_terms(paper.title)
-    words = lexical.words_found(index, [i for i, _ in ranked], terms, authors=False)
-    hits = []
-    for paper_id, score in ranked:
-        other = papers.get(paper_id)
-        if other is None:  # indexed but since removed from the store
-            continue
-        score_dense = _semantic(paper_id, semantic, vector, vector_index)
-        matched = tuple(words[paper_id])
-        hits.append(Hit(other, score, Why(matched=matched, semantic=score_dense)))
-    return hits
+        ranked = indexes.similar_rankings.get(key)
+    if ranked is None and shared:
+        assert state is not None
+        ranked = indexes.similar_store.get(arxiv_id, state)
+    if ranked is None:
+        ranked = rank_similar(index, vector_index, paper, fusion, depth)
+        if shared:
+            assert state is not None
+            indexes.similar_store.put({arxiv_id: ranked}, state)
+    with indexes._lock:
+        indexes.similar_rankings[key] = ranked
+    top = ranked[:limit]
+    semantic = {paper_id: cosine for paper_id, _, cosine in top if cosine is not None}
+    return _SimilarRanking(
+        [(paper_id, score) for paper_id, score, _ in top], semantic, vector, vector_index, index
+    )
+
+
+def rank_similar(
+    index: tantivy.Index,
+    vector_index: ann.VectorIndex | None,
+    paper: Paper,
+    fusion: Fusion = DEFAULT,
+    depth: int = MAX_RESULTS,
+) -> Ranked:
+    """The first `depth` papers like `paper`, each with its fused score and its cosine from the
+    dense ranking (None where that ranking had none)."""
+    vector = vector_index.vector_of(paper.arxiv_id) if vector_index is not None else None
+    ranking = rank(
+        index, vector_index, lexical.similar_query(paper), vector, Filters(), fusion.depth,
+        fusion, without=paper.arxiv_id,
+    )  # fmt: skip
+    dense = dict(ranking.dense)
+    fused = [(i, s) for i, s in ranking.fused if i != paper.arxiv_id][:depth]
+    return [(i, s, dense.get(i)) for i, s in fused]
+
+
+def fill_similar(
+    session: Session, indexes: SearchIndexes, ids: Sequence[str], *, batch: int = 200
+) -> int:
+    """Work out and keep the similar papers of these papers at the indexes' current state, for
+    those that have none kept at it; how many were worked out."""
+    vector_index = indexes.vectors()
+    state = indexes.state(vector_index)
+    index = indexes.lexical()
+    if index is None or state is None:
+        return 0
+    done = 0
+    for start in range(0, len(ids), batch):
+        kept = indexes.similar_store.get
+        chunk = [i for i in ids[start : start + batch] if kept(i, state) is None]
+        papers = load_papers(session, chunk)
+        rankings = {
+            paper_id: rank_similar(index, vector_index, papers[paper_id], DEFAULT, STORED_SIMILAR)
+            for paper_id in chunk
+            if paper_id in papers
+        }
+        indexes.similar_store.put(rankings, state)
+        done += len(rankings)
+    return done
 
 
 def first_listings(session: Session, papers: list[Paper]) -> dict[str, DailyEntry]:
@@ -448,10 +607,17 @@ def _page(
     vector_index: ann.VectorIndex | None = None,
     pinned: set[str] | frozenset[str] = frozenset(),
     exact_author: bool = False,
+    listings: bool = False,
 ) -> SearchResult:
-    """Fill `result` with the hits of one page of `ranked`, each with its reasons."""
+    """Fill `result` with the hits of one page of `ranked`, each with its reasons (and, with
+    `listings`, their first daily listings, read in the same query as the papers)."""
     window = ranked[offset : offset + limit]
-    papers = load_papers(session, [i for i, _ in window])
+    if listings:
+        papers, result.listings = reader.papers_listed_in(
+            session, [i for i, _ in window], date.min, date.max
+        )
+    else:
+        papers = load_papers(session, [i for i, _ in window])
     words = lexical.words_found(index, [i for i, _ in window], terms)
     for paper_id, score in window:
         paper = papers.get(paper_id)

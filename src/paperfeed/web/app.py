@@ -22,6 +22,7 @@ from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
 from paperfeed.web.middleware import BodyLimit, SecurityHeaders
 from paperfeed.web.page_cache import PageCache
+from paperfeed.web.shared_pages import SharedPages
 from paperfeed.web.templating import make_templates
 from paperfeed.web.views import collections as collection_views
 from paperfeed.web.views import for_you as for_you_views
@@ -91,6 +92,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         versions=database.site_version,
         max_bytes=settings.page_cache_mb * 1024 * 1024,
         max_age_s=settings.page_cache_max_age_s,
+        shared=(
+            SharedPages(
+                settings.home, settings.page_cache_max_age_s, settings.page_cache_mb * 1024 * 1024
+            )
+            if settings.page_cache_mb > 0
+            else None
+        ),
     )
     install_auth(app, settings)
     collection_views.install(app)

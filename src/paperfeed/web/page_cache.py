@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paperfeed.core.errors import Unavailable
 from paperfeed.store.site_version import Version, VersionReader
 from paperfeed.web.auth import CSRF_FIELD, LOGIN_FIELD, csrf_token
+from paperfeed.web.shared_pages import SharedPages
 
 # Addresses whose anonymous answers depend only on the address and the database.
 _PUBLIC_PREFIXES = (
@@ -65,9 +66,16 @@ class PageCache:
     """The middleware; `max_bytes` bounds the bodies kept (least recently used go first)."""
 
     def __init__(
-        self, app: ASGIApp, *, versions: VersionReader, max_bytes: int, max_age_s: float
+        self,
+        app: ASGIApp,
+        *,
+        versions: VersionReader,
+        max_bytes: int,
+        max_age_s: float,
+        shared: SharedPages | None = None,
     ) -> None:
         self.app = app
+        self.shared = shared  # anonymous pages the node's other workers rendered
         self.versions = versions
         self.max_age_s = max_age_s
         self.entries: LRUCache[tuple[str, bytes, bytes], Entry] = LRUCache(
@@ -102,11 +110,24 @@ class PageCache:
             or entry.version != stamp
             or time.monotonic() - entry.stored_at > self.max_age_s
         ):
-            entry = await self._render(scope, receive, send, visitor, stamp)
+            shared = self.shared if visitor == _ANONYMOUS else None
+            address = _address(scope)
+            entry = (
+                await anyio.to_thread.run_sync(_from_shared, shared, address, stamp)
+                if shared is not None
+                else None
+            )
+            rendered = entry is None
             if entry is None:
-                return  # answered as rendered: not a page to keep
+                entry = await self._render(scope, receive, send, visitor, stamp)
+                if entry is None:
+                    return  # answered as rendered: not a page to keep
             if len(entry.body) < self.entries.maxsize:
                 self.entries[key] = entry
+            if rendered and shared is not None:
+                await _answer(scope, send, entry, version, private=False)
+                await anyio.to_thread.run_sync(_to_shared, shared, address, entry)
+                return
         await _answer(scope, send, entry, version, private=visitor != _ANONYMOUS)
 
     async def _render(
@@ -149,6 +170,29 @@ class PageCache:
             version=stamp,
             stored_at=time.monotonic(),
         )
+
+
+def _address(scope: Scope) -> str:
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    return f"{scope['path']}?{query}"
+
+
+def _from_shared(shared: SharedPages, address: str, stamp: tuple[int, ...]) -> Entry | None:
+    kept = shared.get(address, stamp)
+    if kept is None:
+        return None
+    status, headers, body, digest, has_form, version, stored_wall = kept
+    age = max(0.0, time.time() - stored_wall)
+    return Entry(status, headers, body, digest, has_form, version, time.monotonic() - age)
+
+
+def _to_shared(shared: SharedPages, address: str, entry: Entry) -> None:
+    age = max(0.0, time.monotonic() - entry.stored_at)
+    shared.put(
+        address,
+        (entry.status, entry.headers, entry.body, entry.digest, entry.has_form, entry.version,
+         time.time() - age),
+    )  # fmt: skip
 
 
 async def _answer(

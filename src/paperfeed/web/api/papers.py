@@ -96,10 +96,9 @@ def search_papers(
 ) -> list[HfSearchResult]:
     """Papers matching a query, best first (BM25 and semantic similarity, fused)."""
     rate_limit(request, "search", current_user(request))
-    result = search(session, indexes, q, limit=limit)
-    listings = first_listings(session, [hit.paper for hit in result.hits])
+    result = search(session, indexes, q, limit=limit, listings=True)
     return [
-        hf_search_result(hit.paper, listings.get(hit.paper.arxiv_id), str(hit.why))
+        hf_search_result(hit.paper, result.listings.get(hit.paper.arxiv_id), str(hit.why))
         for hit in result.hits
     ]
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from paperfeed.community import comments
 from paperfeed.domain import parse_arxiv_id
 from paperfeed.feed import bibtex, paper_detail
-from paperfeed.search.service import similar
+from paperfeed.search.service import similar_links
 from paperfeed.web.auth import CurrentUser
 from paperfeed.web.deps import DbSession, Indexes, Templates
 
@@ -36,7 +36,7 @@ def paper_page(
     context = {"paper": detail.paper, "listings": detail.listings, "bibtex": bibtex(detail.paper)}
     admin = viewer is not None and viewer.is_admin  # admins see hidden comments, to undo a hide
     context["comments"] = comments.comments_of(session, canonical, include_hidden=admin)
-    context["similar"] = similar(
+    context["similar"] = similar_links(
         session, indexes, canonical, limit=SIMILAR_COUNT, paper=detail.paper
     )
     return templates.TemplateResponse(request, "paper.html", context)
