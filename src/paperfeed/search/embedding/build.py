@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from paperfeed.search.embedding import EmbedderUnavailable
 
 if TYPE_CHECKING:
-    pass
+    from paperfeed.settings import Settings
 
 # Bump when the exported graph or the distillation recipe changes, so stale files are rebuilt.
 EXPORT_VERSION = 1
+BUILD_NICE = 10  # how much nicer than its parent a process building models runs (Linux)
 
 
 def offline() -> None:
@@ -99,3 +100,56 @@ def bert(model_dir: Path, **options: Any) -> Any:
         return BertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **options)
 
 
+
+
+def start_building(settings: Settings) -> Any:
+    """Build the models the background embedder will load (the static tier's first, then the
+    ONNX graph) in a niced child process, so a caller can import papers meanwhile; None when
+    every one is built already. `join()` the returned process before serving."""
+    import multiprocessing
+
+    from paperfeed.search.embedding import kind_of, models_dir, tier_models
+    from paperfeed.search.embedding.static import static_model_path
+
+    if not settings.search_dense or not settings.embed_in_background:
+        return None
+    kinds = {kind_of(model) for model in tier_models(settings)}
+    missing = ("static" in kinds and not static_model_path(models_dir(settings)).exists()) or (
+        "minilm" in kinds and not onnx_model_path(models_dir(settings)).exists()
+    )
+    if not missing:
+        return None
+    process = multiprocessing.get_context("spawn").Process(
+        target=_build_models, args=(settings, sorted(kinds, reverse=True)), daemon=True
+    )
+    process.start()
+    return process
+
+
+def onnx_model_path(directory: Path) -> Path:
+    """Where the exported ONNX graph of all-MiniLM-L6-v2 is kept."""
+    from paperfeed.search.embedding import MAX_TOKENS
+
+    return directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+
+
+def _build_models(settings: Settings, kinds: list[str]) -> None:
+    """A child process: build each kind's model files, the static tier's first."""
+    import contextlib
+
+    from paperfeed.logs import configure
+    from paperfeed.search.embedding import models_dir
+
+    configure(settings.log_level)
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the import in the parent comes first
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, niceness + BUILD_NICE))
+    for kind in kinds:  # "static" sorts after "minilm": reversed, it comes first
+        if kind == "static":
+            from paperfeed.search.embedding.static import ensure_static_model
+
+            ensure_static_model(models_dir(settings))
+        else:
+            from paperfeed.search.embedding.onnx import ensure_onnx_model
+
+            ensure_onnx_model(models_dir(settings))
