@@ -56,8 +56,8 @@ def quickstart(
 
     settings = load_settings()
     data_dir = setup.find_data_dir(data)
-    # The models the background embedder loads are built beside the import, on the other core:
-    # search by meaning then starts the moment the site answers.
+    # The model the background embedder loads first is built beside the import, on the other
+    # core: search by meaning then starts the moment the site answers.
     models = start_building(settings) if serve_site else None
     with open_db(settings) as db:
         with progress_bar() as progress:
@@ -71,7 +71,7 @@ def quickstart(
             summarize(report, name)
         index_after_import(db, settings)
     if models is not None:
-        models.join()  # normally done long before the import (about 30 s of its minutes)
+        models.join()  # normally done before the import (about 40 s of its minutes)
     if serve_site:
         serve(host=host, port=port, workers=1)
 

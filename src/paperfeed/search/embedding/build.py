@@ -103,9 +103,12 @@ def bert(model_dir: Path, **options: Any) -> Any:
 
 
 def start_building(settings: Settings) -> Any:
-    """Build the models the background embedder will load (the static tier's first, then the
-    ONNX graph) in a niced child process, so a caller can import papers meanwhile; None when
-    every one is built already. `join()` the returned process before serving."""
+    """Build the model the background embedder loads first (the static tier's, or MiniLM's ONNX
+    graph without it) in a niced child process, so a caller can import papers meanwhile; None
+    when it is built already. `join()` the returned process before serving.
+
+    Only the first: the embedder exports MiniLM's graph itself after the static pass, and the
+    export, built here as well, held the site back (the import waited on it under load)."""
     import multiprocessing
 
     from paperfeed.search.embedding import kind_of, models_dir, tier_models
@@ -113,14 +116,13 @@ def start_building(settings: Settings) -> Any:
 
     if not settings.search_dense or not settings.embed_in_background:
         return None
-    kinds = {kind_of(model) for model in tier_models(settings)}
-    missing = ("static" in kinds and not static_model_path(models_dir(settings)).exists()) or (
-        "minilm" in kinds and not onnx_model_path(models_dir(settings)).exists()
-    )
-    if not missing:
+    kind = kind_of(tier_models(settings)[0])
+    directory = models_dir(settings)
+    built = static_model_path(directory) if kind == "static" else onnx_model_path(directory)
+    if built.exists():
         return None
     process = multiprocessing.get_context("spawn").Process(
-        target=_build_models, args=(settings, sorted(kinds, reverse=True)), daemon=True
+        target=_build_model, args=(settings, kind), daemon=True
     )
     process.start()
     return process
@@ -133,8 +135,8 @@ def onnx_model_path(directory: Path) -> Path:
     return directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
 
 
-def _build_models(settings: Settings, kinds: list[str]) -> None:
-    """A child process: build each kind's model files, the static tier's first."""
+def _build_model(settings: Settings, kind: str) -> None:
+    """A child process: build the model files of `kind`, nicer than the parent."""
     import contextlib
 
     from paperfeed.logs import configure
@@ -144,12 +146,11 @@ def _build_models(settings: Settings, kinds: list[str]) -> None:
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
         niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the import in the parent comes first
         os.setpriority(os.PRIO_PROCESS, 0, min(19, niceness + BUILD_NICE))
-    for kind in kinds:  # "static" sorts after "minilm": reversed, it comes first
-        if kind == "static":
-            from paperfeed.search.embedding.static import ensure_static_model
+    if kind == "static":
+        from paperfeed.search.embedding.static import ensure_static_model
 
-            ensure_static_model(models_dir(settings))
-        else:
-            from paperfeed.search.embedding.onnx import ensure_onnx_model
+        ensure_static_model(models_dir(settings))
+    else:
+        from paperfeed.search.embedding.onnx import ensure_onnx_model
 
-            ensure_onnx_model(models_dir(settings))
+        ensure_onnx_model(models_dir(settings))
