@@ -153,6 +153,9 @@ def _embed_in_child(settings: Settings, parent: int) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, embedder_niceness(os.getpriority(os.PRIO_PROCESS, 0)))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    # Ctrl+C reaches the whole process group: the web worker stops this process (SIGTERM) as
+    # it shuts down, rather than a KeyboardInterrupt traceback here mid-chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch_parent() -> None:  # a killed web worker leaves no embedder behind
         while not stop.wait(1.0):

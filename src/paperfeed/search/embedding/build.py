@@ -138,11 +138,13 @@ def onnx_model_path(directory: Path) -> Path:
 def _build_model(settings: Settings, kind: str) -> None:
     """A child process: build the model files of `kind`, nicer than the parent."""
     import contextlib
+    import signal
 
     from paperfeed.logs import configure
     from paperfeed.search.embedding import models_dir
 
     configure(settings.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl+C ends it quietly, with the import
     with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
         niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the import in the parent comes first
         os.setpriority(os.PRIO_PROCESS, 0, min(19, niceness + BUILD_NICE))
