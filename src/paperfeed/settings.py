@@ -145,7 +145,9 @@ class Settings(BaseSettings):
     embed_threads: int = Field(
         default=1, ge=0, description="CPU threads of the background embedder (0: all cores)."
     )
-    embed_batch_size: int = Field(default=32, ge=1, le=4096, description="Texts per model batch.")
+    embed_batch_size: int = Field(
+        default=4, ge=1, le=4096, description="Texts per model batch of the background embedder."
+    )
     embed_poll_s: float = Field(
         default=30.0, gt=0, description="Seconds the background embedder waits when idle."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -116,3 +117,47 @@ def test_unknown_kind_device_and_missing_gpu_are_clear_errors(model_settings: Se
         pytest.skip("this machine has a GPU")
     with pytest.raises(EmbedderUnavailable, match="no CUDA GPU"):
         load_embedder(model_settings, "minilm", "cuda")
+
+
+def test_cpu_batches_of_the_backfill_give_the_vectors_of_each_text_alone(
+    minilm: Embedder, abstracts: list[str]
+) -> None:
+    """The CPU path's batches (a commit chunk sorted by length, cut into small batches) give the
+    vectors of the unchanged fp32 path: each text embedded alone, without padding."""
+    from paperfeed.search.embedding import default_batch_size, default_commit_size
+
+    batch = default_batch_size("cpu")
+    chunk = abstracts[: default_commit_size("cpu", batch)]
+    reference = np.concatenate([minilm.embed([text], batch_size=1) for text in chunk])
+
+    cosines = np.sum(minilm.embed(chunk, batch_size=batch) * reference, axis=1)
+
+    assert cosines.min() >= 0.999
+    assert default_commit_size("cpu", batch) >= 8 * batch  # room to sort by length
+
+
+def test_the_first_tier_s_model_is_built_beside_the_import_once(
+    tmp_path, abstracts: list[str], static_embedder: Embedder
+) -> None:
+    """`quickstart` distils the static tier in a child process while it imports; what it builds
+    is what the embedder loads, and nothing is built twice. MiniLM's graph is left to the
+    embedder, after the static pass."""
+    from paperfeed.search.embedding import models_dir
+    from paperfeed.search.embedding.build import onnx_model_path, start_building
+    from paperfeed.search.embedding.static import static_model_path
+
+    settings = Settings(home=tmp_path / "fresh", database_url="sqlite://", embed_in_background=True)
+    building = start_building(settings)
+    assert building is not None and building.pid != os.getpid()
+    building.join(600)
+
+    assert building.exitcode == 0
+    assert static_model_path(models_dir(settings)).is_dir()
+    assert not onnx_model_path(models_dir(settings)).exists()
+    built = load_embedder(settings, "static").embed(abstracts[:8])
+    # the same model as the one distilled in the embedder's process (to float rounding)
+    assert np.sum(built * static_embedder.embed(abstracts[:8]), axis=1).min() > 0.9999
+    assert start_building(settings) is None  # built: no process
+    elsewhere = settings.model_copy(update={"home": tmp_path / "other"})
+    assert start_building(elsewhere.model_copy(update={"search_dense": False})) is None
+    assert start_building(elsewhere.model_copy(update={"embed_in_background": False})) is None

@@ -195,3 +195,33 @@ def test_two_embedders_at_once_store_each_vector_once(papers_db, static_embedder
     with db.sessions() as session:
         assert embedding_status(session, static_embedder.name) == (6, 6)
         assert papers_needing_embedding(session, static_embedder.name, 100) == []
+
+
+def test_stored_vectors_raise_the_site_version_once_their_index_is_in_place(
+    papers_db, static_embedder: Embedder, tmp_path
+) -> None:
+    """A backfill's chunks leave the page caches alone (they raised the version every few
+    seconds for hours); the vector index that puts them into search raises it, once."""
+    from paperfeed.search.indexer import update_indexes
+    from paperfeed.settings import Settings
+    from paperfeed.store import site_version
+
+    db = papers_db(24)
+    settings = Settings(home=tmp_path / "home", database_url=db.url, embedding_model="static")
+
+    def version() -> int:
+        with db.sessions() as session:
+            return site_version.read(session).number
+
+    update_indexes(db, settings)  # the lexical index, as after an import
+    before = version()
+    embedded = embed_pending(db, static_embedder, batch_size=4, commit_size=4)
+    after_chunks = version()
+    update_indexes(db, settings)
+    after_index = version()
+    update_indexes(db, settings)  # nothing new: no new index, no new version
+
+    assert embedded.embedded == 24
+    assert after_chunks == before  # 6 committed chunks, no raise
+    assert after_index == before + 1
+    assert version() == after_index

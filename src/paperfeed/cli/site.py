@@ -52,9 +52,13 @@ def quickstart(
     OAI-PMH service. Sources already imported are skipped, so running it again is quick.
     """
     from paperfeed.ingest import quickstart as setup
+    from paperfeed.search.embedding.build import start_building
 
     settings = load_settings()
     data_dir = setup.find_data_dir(data)
+    # The model the background embedder loads first is built beside the import, on the other
+    # core: search by meaning then starts the moment the site answers.
+    models = start_building(settings) if serve_site else None
     with open_db(settings) as db:
         with progress_bar() as progress:
             if data_dir:
@@ -66,6 +70,8 @@ def quickstart(
         for name, report in reports:
             summarize(report, name)
         index_after_import(db, settings)
+    if models is not None:
+        models.join()  # normally done before the import (about 40 s of its minutes)
     if serve_site:
         serve(host=host, port=port, workers=1)
 

@@ -88,17 +88,21 @@ def _embedder(kind: str) -> Embedder:
 def embed_pending(timestamp: int | None = None) -> int:
     """Give papers without a current vector one, for each model the site embeds with."""
     from paperfeed.search.backfill import embed_pending as backfill
-    from paperfeed.search.embedding import dense_model, kind_of, tier_models
+    from paperfeed.search.background import FAST_BATCH, FAST_COMMIT
+    from paperfeed.search.embedding import default_commit_size, dense_model, kind_of, tier_models
 
     current = site()
     if dense_model(current.settings) is None:
         return 0
     embedded = 0
     for model in tier_models(current.settings):  # the fast tier first: meaning for every paper
+        kind = kind_of(model)
+        batch = FAST_BATCH if kind == "static" else current.settings.embed_batch_size
         result = backfill(
             current.db,
-            _embedder(kind_of(model)),
-            current.settings.embed_batch_size,
+            _embedder(kind),
+            batch,
+            commit_size=FAST_COMMIT if kind == "static" else default_commit_size("cpu", batch),
             limit=EMBED_PASS,
             missing_only=True,
         )

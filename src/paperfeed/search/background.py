@@ -1,7 +1,9 @@
-"""The site's background embedder: a thread that keeps every paper embedded while it serves.
+"""The site's background embedder: a child process that keeps every paper embedded while it serves.
 
-With several web workers only one embeds (the holder of `embedder.lock` in the data folder); it
-publishes its state to a file every worker's GET /api/status reads.
+A process, not a thread of the web worker: a thread shared the interpreter lock with the
+requests, and every handover cost a page up to the 5 ms switch interval. With several web
+workers only one child embeds (the holder of `embedder.lock` in the data folder); it publishes
+its state to a file every worker's GET /api/status reads.
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ import contextlib
 import fcntl
 import json
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from paperfeed.search.backfill import embed_pending
 from paperfeed.search.embedding import (
     Embedder,
     answering_model,
+    default_commit_size,
     kind_of,
     load_embedder,
     model_name,
@@ -39,7 +44,7 @@ STATUS_EVERY_S = 5.0  # how often the embedding process publishes its state for 
 STATUS_FILE = "embedder.status.json"  # in the data folder, beside embedder.lock
 # The fast tier embeds thousands of papers a second: big batches, few commits.
 FAST_BATCH, FAST_COMMIT = 256, 2048
-BACKGROUND_NICE = 10  # the embedder thread's niceness on Linux (the web threads keep 0)
+BACKGROUND_NICE = 10  # how much nicer the embedding process is than the web worker (Linux)
 
 
 @dataclass
@@ -75,45 +80,106 @@ class BackgroundState:
 class _Counter:
     """Progress that counts into the background state, so the status page moves live."""
 
-    def __init__(self, embedder: BackgroundEmbedder) -> None:
-        self._embedder = embedder
+    def __init__(self, loop: _EmbeddingLoop) -> None:
+        self._loop = loop
 
     def start(self, description: str, total: int | None) -> None:
         pass
 
     def advance(self, amount: int = 1) -> None:
-        self._embedder.state.embedded_since_start += amount
-        self._embedder.publish(every_s=STATUS_EVERY_S)
+        self._loop.state.embedded_since_start += amount
+        self._loop.publish(every_s=STATUS_EVERY_S)
 
 
 class BackgroundEmbedder:
-    """A daemon thread that keeps every paper embedded while the site runs.
+    """Starts and stops the child process that keeps every paper embedded while the site runs.
 
-    With several web workers only one embeds: the one holding `embedder.lock` in the data folder.
-    Errors are logged and retried after `embed_poll_s`; they never reach the web requests.
+    With several web workers only one child embeds: the one holding `embedder.lock` in the data
+    folder. Errors are logged and retried after `embed_poll_s`; they never reach the web requests.
+    `state` is this worker's view; the child publishes the real one (see status_report).
     """
 
     def __init__(self, db: Database, settings: Settings) -> None:
+        self._settings = settings
+        self._process: Any = None  # multiprocessing's spawn Process
+        self.state = BackgroundState(enabled=True)
+
+    @property
+    def pid(self) -> int | None:
+        """The embedding child's process id, while it runs."""
+        return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        # spawn, not fork: the web worker has threads and open database connections.
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_embed_in_child,
+            args=(self._settings, os.getpid()),
+            name="paperfeed-embedder",
+            daemon=True,
+        )
+        self._process.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the child to stop after its current chunk (SIGTERM) and wait for it; a chunk still
+        in hand after `timeout` is dropped (it is embedded again next time)."""
+        if self._process is None:
+            return
+        self._process.terminate()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._process = None
+
+
+def embedder_niceness(web: int) -> int:
+    """The niceness of the embedding process beside a web worker of niceness `web`."""
+    return min(19, web + BACKGROUND_NICE)
+
+
+def _embed_in_child(settings: Settings, parent: int) -> None:
+    """The embedding process: niced, logging like the site, ended with its web worker.
+
+    SIGTERM (BackgroundEmbedder.stop) ends it after the chunk in hand. (A multiprocessing Event
+    shared with the parent deadlocked the parent's `set()` when the child had exited while a
+    thread of it waited on the event.)
+    """
+    from paperfeed.logs import configure
+
+    configure(settings.log_level)
+    # Requests come first: this process (and the threads it starts) is BACKGROUND_NICE nicer
+    # than the web worker it was spawned from (at most 19).
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        os.setpriority(os.PRIO_PROCESS, 0, embedder_niceness(os.getpriority(os.PRIO_PROCESS, 0)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: stop.set())
+    # Ctrl+C reaches the whole process group: the web worker stops this process (SIGTERM) as
+    # it shuts down, rather than a KeyboardInterrupt traceback here mid-chunk.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch_parent() -> None:  # a killed web worker leaves no embedder behind
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    db = Database(settings.database_url, migrate=False)
+    try:
+        _EmbeddingLoop(db, settings, stop).run()
+    finally:
+        db.close()
+
+
+class _EmbeddingLoop:
+    """The embedding process's work: the fast tier for every paper, then the configured model."""
+
+    def __init__(self, db: Database, settings: Settings, stop: threading.Event) -> None:
         self._db = db
         self._settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._stop = stop
         self._lock_file: IO[str] | None = None
         self._published_at = float("-inf")
         self.state = BackgroundState(enabled=True)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="paperfeed-embedder", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop after its current chunk and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
 
     def publish(self, every_s: float = 0.0) -> None:
         """Write the state where every web worker's GET /api/status finds it (atomically)."""
@@ -142,14 +208,20 @@ class BackgroundEmbedder:
         self._lock_file = handle
         return True
 
-    def _run(self) -> None:
+    def run(self) -> None:
         if not self._take_lock():
             log.info("another process embeds papers in the background; this one does not")
             return
+        try:
+            self._work()
+        finally:
+            self.state.running = False
+            self.publish()
+            if self._lock_file is not None:
+                self._lock_file.close()
+
+    def _work(self) -> None:
         settings = self._settings
-        # Requests come first: this thread (and the model's threads it starts) yields the CPU.
-        with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
         self.state.running, self.state.pid = True, os.getpid()
         self.publish()
         embedder: Embedder | None = None
@@ -160,7 +232,11 @@ class BackgroundEmbedder:
         # New vectors reach search when the vector index is rebuilt: when the embedder catches
         # up, and every INDEX_EVERY_S while a long backlog (a first import) is worked through.
         last_indexed, unindexed = time.monotonic(), False
-        pass_size = settings.embed_batch_size * 32
+        batch_size = settings.embed_batch_size
+        # Several batches a committed chunk: the chunk is sorted by length before it is cut
+        # into batches, so a batch pads its texts to a similar length.
+        commit_size = default_commit_size("cpu", batch_size)
+        pass_size = max(batch_size * 32, commit_size)
         while not self._stop.is_set():
             caught_up = True
             try:
@@ -181,9 +257,10 @@ class BackgroundEmbedder:
                 result = embed_pending(
                     self._db,
                     embedder,
-                    settings.embed_batch_size,
+                    batch_size,
                     self._stop,
                     _Counter(self),
+                    commit_size=commit_size,
                     limit=pass_size,
                     missing_only=not full_check,
                 )
@@ -204,8 +281,6 @@ class BackgroundEmbedder:
             self.publish()
             if caught_up:
                 self._stop.wait(settings.embed_poll_s)
-        self.state.running = False
-        self.publish()
 
     def _fast_pass(self, fast: Embedder, *, missing_only: bool) -> int:
         """Give every paper without one a vector of the fast tier; how many were embedded."""

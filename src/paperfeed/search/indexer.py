@@ -27,6 +27,7 @@ from paperfeed.search.embedding import dense_model, tier_models
 from paperfeed.search.vectors import ann as vectors
 from paperfeed.search.vectors import store as vectors_store
 from paperfeed.settings import Settings
+from paperfeed.store import site_version
 from paperfeed.store.db import Database
 from paperfeed.store.models import PaperRow, SearchChangeRow
 from paperfeed.store.reader import load_papers
@@ -226,6 +227,8 @@ def _update_model_vectors(
         vectors.build(target, model, ids, keys, matrix, marker)
     _swap_in(path, target)
     _remove_old_generations(path)
+    with db.transaction() as session:  # pages that rank by meaning change: caches start again
+        site_version.raise_site(session)
     report.vectors_rebuilt = True
     return len(ids)
 

@@ -28,10 +28,13 @@ from paperfeed.store.dialect import insert, rowcount
 from paperfeed.store.models import SiteVersionRow
 
 # Writes to these tables change nothing an anonymous visitor sees ...
+# Stored vectors count only once they join a search index: the index builder raises the
+# version then (`raise_site`), once, where every committed chunk of a backfill raised it (and
+# so emptied every page cache every few seconds for the hours a first backfill takes).
 PRIVATE_TABLES = frozenset({
     "site_version", "rate_limits", "login_sessions", "api_tokens", "digest_outbox",
     "subscriptions", "dismissals", "reader_state", "checkpoints", "search_changes",
-    "alembic_version",
+    "alembic_version", "paper_embeddings",
 })  # fmt: skip
 # ... but these change what their owner sees on their own pages: they raise the reader version.
 READER_TABLES = frozenset({
@@ -83,6 +86,12 @@ def read(session: Session) -> Version:
     never = (0, _EPOCH)
     site, readers = rows.get(SITE, never), rows.get(READERS, never)
     return Version(site[0], site[1], readers[0], readers[1])
+
+
+def raise_site(session: Session) -> None:
+    """Raise the site version when `session` commits, as a public write would: for changes
+    public pages show that are not table writes (a new search index)."""
+    session.info[_TOUCHED] = True
 
 
 def _mark(session: Session, table: str | None) -> None:

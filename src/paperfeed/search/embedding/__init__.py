@@ -44,10 +44,13 @@ MPNET_NAME = f"all-mpnet-base-v2/{MAX_TOKENS}"
 NAMES = {"minilm": MINILM_NAME, "static": STATIC_NAME, "mpnet": MPNET_NAME}  # kind -> vectors
 KINDS = tuple(NAMES)
 DEVICES = ("cpu", "cuda")
-# Texts per model batch: 32 keeps a CPU's caches warm; 2048 was fastest on an H100
-# (bench/embed_gpu.py). A committed chunk is one batch on a CPU, 32 batches on a GPU.
-_BATCH = {"cpu": 32, "cuda": 2048}
-_BATCHES_PER_COMMIT = {"cpu": 1, "cuda": 32}
+# Texts per model batch: on a CPU, 4 keeps a batch's activations in the core's cache (one
+# thread, real abstracts, CPU time: 180-190 GFLOP/s at 2-4 texts a batch against 138 at 32;
+# bench/embed_ceiling.py); 2048 was fastest on an H100 (bench/embed_gpu.py). A committed chunk
+# is 64 batches on a CPU (256 texts, sorted by length before they are cut into batches, so
+# little padding) and 32 on a GPU.
+_BATCH = {"cpu": 4, "cuda": 2048}
+_BATCHES_PER_COMMIT = {"cpu": 64, "cuda": 32}
 
 
 @runtime_checkable

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from paperfeed.search.embedding import EmbedderUnavailable
 
 if TYPE_CHECKING:
-    pass
+    from paperfeed.settings import Settings
 
 # Bump when the exported graph or the distillation recipe changes, so stale files are rebuilt.
 EXPORT_VERSION = 1
+BUILD_NICE = 10  # how much nicer than its parent a process building models runs (Linux)
 
 
 def offline() -> None:
@@ -156,3 +157,70 @@ def bert(model_dir: Path, **options: Any) -> Any:
         return BertModel.from_pretrained(str(model_dir), add_pooling_layer=False, **options)
 
 
+
+
+def start_building(settings: Settings) -> Any:
+    """Build the model the background embedder loads first (the static tier's, or MiniLM's ONNX
+    graph without it) in a niced child process, so a caller can import papers meanwhile; None
+    when it is built already. `join()` the returned process before serving.
+
+    Only the first: the embedder exports MiniLM's graph itself after the static pass, and the
+    export, built here as well, held the site back (the import waited on it under load)."""
+    import multiprocessing
+
+    from paperfeed.search.embedding import kind_of, models_dir, tier_models
+    from paperfeed.search.embedding.static import static_model_path
+
+    if not settings.search_dense or not settings.embed_in_background:
+        return None
+    kind = kind_of(tier_models(settings)[0])
+    directory = models_dir(settings)
+    if kind == "static":
+        built = static_model_path(directory)
+    elif kind == "mpnet":
+        from paperfeed.search.embedding.mpnet import onnx_mpnet_path
+
+        built = onnx_mpnet_path(directory)
+    else:
+        built = onnx_model_path(directory)
+    if built.exists():
+        return None
+    process = multiprocessing.get_context("spawn").Process(
+        target=_build_model, args=(settings, kind), daemon=True
+    )
+    process.start()
+    return process
+
+
+def onnx_model_path(directory: Path) -> Path:
+    """Where the exported ONNX graph of all-MiniLM-L6-v2 is kept."""
+    from paperfeed.search.embedding import MAX_TOKENS
+
+    return directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+
+
+def _build_model(settings: Settings, kind: str) -> None:
+    """A child process: build the model files of `kind`, nicer than the parent."""
+    import contextlib
+    import signal
+
+    from paperfeed.logs import configure
+    from paperfeed.search.embedding import models_dir
+
+    configure(settings.log_level)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl+C ends it quietly, with the import
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not allowed
+        niceness = os.getpriority(os.PRIO_PROCESS, 0)  # the import in the parent comes first
+        os.setpriority(os.PRIO_PROCESS, 0, min(19, niceness + BUILD_NICE))
+    if kind == "static":
+        from paperfeed.search.embedding.static import ensure_static_model
+
+        ensure_static_model(models_dir(settings))
+    elif kind == "mpnet":
+        from paperfeed.search.embedding.mpnet import ensure_onnx_mpnet
+
+        ensure_onnx_mpnet(models_dir(settings))
+    else:
+        from paperfeed.search.embedding.onnx import ensure_onnx_model
+
+        ensure_onnx_model(models_dir(settings))

@@ -64,10 +64,15 @@ def mpnet(model_dir: Path, **options: Any) -> Any:
         return MPNetModel.from_pretrained(str(model_dir), add_pooling_layer=False, **options)
 
 
+def onnx_mpnet_path(models: Path) -> Path:
+    """Where the exported ONNX graph of all-mpnet-base-v2 is kept."""
+    return models / f"all-mpnet-base-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+
+
 def ensure_onnx_mpnet(models: Path) -> Path:
     """The ONNX graph of all-mpnet-base-v2 (mean pooling + normalize), exported on first use
     from the weights joined into `models`."""
-    target = models / f"all-mpnet-base-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+    target = onnx_mpnet_path(models)
     if not target.exists():
         weights = mpnet_model_dir(models)
         started = time.perf_counter()

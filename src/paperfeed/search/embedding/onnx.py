@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from paperfeed.core.progress import ProgressSink
-from paperfeed.search.embedding import MAX_TOKENS, MINILM_NAME
+from paperfeed.search.embedding import MINILM_NAME
 from paperfeed.search.embedding.build import (
-    EXPORT_VERSION,
     atomic_build,
     bert,
+    onnx_model_path,
     quiet_transformers,
     shipped_model_dir,
 )
@@ -71,7 +71,7 @@ class OnnxMiniLM:
 
 def ensure_onnx_model(directory: Path) -> Path:
     """The ONNX graph of all-MiniLM-L6-v2 (mean pooling + normalize), exported on first use."""
-    target = directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+    target = onnx_model_path(directory)
     if not target.exists():
         started = time.perf_counter()
         atomic_build(target, _export_onnx)

