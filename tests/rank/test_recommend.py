@@ -318,12 +318,7 @@ def test_kept_cosines_score_as_fresh_ones_after_each_new_signal(october: Databas
         got = content.score(kept, taste(liked, disliked))
         assert np.allclose(got.scores, expected.scores, atol=1e-5)
         assert (got.closest == expected.closest).all()
-    # kept: a vector column per paper, and the word columns of the liked papers' current rows
-    # (a new like changes the recurring-term weights of the others, so theirs were made anew)
-    assert sum(key[0].startswith("v:") for key in kept._close) == len(liked) + len(disliked)
-    rows = content.recurring(words[liked])
-    current = {(ids[i], content._row_digest(rows, k)) for k, i in enumerate(liked)}
-    assert current <= set(kept._close)
+    assert len(kept._close) == 2 * (len(liked) + len(disliked))  # words and vectors per paper
     changed = vectors.copy()
     changed[150] = vectors[151]  # a paper re-embedded: its kept products are not reused
     vectors = changed
@@ -335,29 +330,3 @@ def test_kept_cosines_score_as_fresh_ones_after_each_new_signal(october: Databas
         ).scores,
         atol=1e-5,
     )
-
-
-def test_terms_more_liked_papers_use_weigh_more_in_each_of_them(october: Database) -> None:
-    from paperfeed.rank import content
-
-    with october.sessions() as session:
-        rows = session.execute(select(PaperRow.id, PaperRow.title, PaperRow.abstract)).all()
-    texts = [content.paper_words(r.title, r.abstract or "") for r in rows]
-    space = content.WordSpace.fit(texts)
-    about = [i for i, text in enumerate(texts) if "diffusion" in text.lower()][:4]
-    liked = space.transform([texts[i] for i in about])
-
-    lifted = content.recurring(liked)
-
-    assert np.allclose(np.asarray(lifted.multiply(lifted).sum(axis=1)).ravel(), 1.0, atol=1e-5)
-    uses = np.bincount(liked.indices, minlength=content.WORD_FEATURES)
-    for row in range(len(about)):
-        start, end = liked.indptr[row], liked.indptr[row + 1]
-        terms = liked.indices[start:end]
-        gain = lifted.data[start:end] / liked.data[start:end]
-        everywhere, alone = gain[uses[terms] == len(about)], gain[uses[terms] == 1]
-        assert len(everywhere) and len(alone)  # "diffusion" at least, and the paper's own words
-        # a term of every liked paper counts 1 + RECURRING_BOOST times one of this paper alone
-        assert np.allclose(everywhere / alone.mean(), 1 + content.RECURRING_BOOST, rtol=1e-4)
-    one = space.transform([texts[about[0]]])
-    assert content.recurring(one) is one  # a single liked paper is left as it is

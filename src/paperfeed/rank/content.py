@@ -12,10 +12,6 @@ scored by how close it comes to the liked papers, in two spaces:
 - meaning: the stored paper embeddings, centered on the corpus mean (the static model's vectors
   share a large common direction that otherwise drowns the differences) and renormalized.
 
-On the reader's side, a liked paper's term weighs more the more of the other liked papers use it
-too (`recurring`: up to 1 + RECURRING_BOOST times), so the terms a reader keeps coming back to
-(their method, their data set) count more than a word they used once.
-
 In each space the closeness to the liked papers is a soft maximum, log sum_i w_i exp(s_i / tau):
 near one liked paper counts almost as much as near all of them, so a reader of two topics gets
 both, where a centroid would average them away. Both are standardized (z-scores) over the
@@ -24,10 +20,9 @@ first (EMBEDDING_WEIGHT), with the reader's fields: the share of liked papers in
 candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness to dismissed papers, by the
 same soft maximum, is subtracted where it is above the candidates' average (NEGATIVE_WEIGHT).
 Every step is a sparse or dense matrix product over at most a few thousand rows, and each liked
-or dismissed paper's column of cosines is kept per pool and row (Candidates.closeness,
-vector_closeness): after one more upvote a reader's scores cost one new column of vector
-products, and new word columns only for the liked papers whose recurring terms it changed (one
-sparse product), so a vote changes the next page at once.
+or dismissed paper's column of cosines is kept per pool (Candidates.closeness,
+vector_closeness): after one more upvote a reader's scores cost one new column, so a vote
+changes the next page at once.
 The weights were chosen on `paperfeed eval recommend` (README: Recommendations).
 """
 
@@ -52,7 +47,6 @@ EMBEDDING_WEIGHT = 0.5
 CATEGORY_WEIGHT = 0.5
 NEGATIVE_WEIGHT = 0.5
 HALF_LIFE_DAYS = 180.0
-RECURRING_BOOST = 1.0  # a term in every liked paper weighs 1 + this times what it would alone
 _CLOSE_FLOATS = 1 << 22  # cached cosines per pool (16 MB): a week has more rows than a month
 _TOKEN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
 
@@ -274,7 +268,7 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
         return ContentScores(np.zeros(n), np.zeros(n, dtype=np.int64))
     log_weights = np.log(np.maximum(taste.weights, 1e-12))
     among = candidates.not_liked(taste)
-    word_sims = candidates.closeness(recurring(taste.words), taste.liked) / WORD_TAU + log_weights
+    word_sims = candidates.closeness(taste.words, taste.liked) / WORD_TAU + log_weights
     total = _standard(_soft_max(word_sims), among)
     closest_by = word_sims
     vector_sims = _vector_sims(candidates, taste.vectors, taste.liked)
@@ -291,23 +285,6 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     if penalty is not None:
         total = total - NEGATIVE_WEIGHT * np.maximum(penalty, 0.0)
     return ContentScores(total, np.argmax(closest_by, axis=1))
-
-
-def recurring(words: sp.csr_matrix) -> sp.csr_matrix:
-    """Liked papers' rows with each term lifted by the share of the others that use it too
-    (1 + RECURRING_BOOST (n - 1) / (liked - 1)), back to unit length: a term a reader comes back
-    to (their method, their data set) says more about them than one they used once."""
-    liked = words.shape[0]
-    if liked < 2 or not words.nnz:
-        return words
-    _terms, inverse, uses = np.unique(words.indices, return_inverse=True, return_counts=True)
-    lift = 1 + RECURRING_BOOST * (uses - 1) / (liked - 1)
-    data = words.data * lift.astype(np.float32)[inverse]
-    row = np.repeat(np.arange(words.shape[0]), np.diff(words.indptr))
-    norms = np.sqrt(np.bincount(row, weights=np.square(data, dtype=np.float64),
-                                minlength=words.shape[0]))  # fmt: skip
-    data /= np.maximum(norms, 1e-12).astype(np.float32)[row]
-    return sp.csr_matrix((data, words.indices, words.indptr), shape=words.shape)
 
 
 def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
