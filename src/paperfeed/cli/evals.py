@@ -114,6 +114,15 @@ def recommend(
         str, typer.Option(help="Embeddings: static (fast on a CPU) or minilm (the site's default).")
     ] = "static",
     seed: Annotated[int, typer.Option(help="Seed of the reader sample.")] = 11,
+    cache_svm: Annotated[
+        bool,
+        typer.Option(
+            "--cache-svm",
+            help="Keep the SVM's scores per reader in the data folder and reuse them in the next "
+            "run of the same snapshot, cutoff, weeks, seed and readers (its times are then those "
+            "of the run that made them).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recommendations on the author-history protocol, beside arxiv-sanity-lite's SVM.
@@ -139,7 +148,7 @@ def recommend(
     with progress_bar() as progress, _missing(EvalDataMissing):
         result = protocol.run(
             settings, snapshot, day, count=readers, model=model, weeks=weeks, seed=seed,
-            progress=progress,
+            svm_cache=cache_svm, progress=progress,
         )  # fmt: skip
     if as_json:
         print(json.dumps(result, indent=2))
@@ -149,6 +158,7 @@ def recommend(
         f"{about['readers']} readers, {about['candidates']} candidates ({about['weeks']} weeks "
         f"from {about['cutoff']}), corpus {about['corpus']}, embeddings {about['embeddings']}, "
         f"{about['relevant_per_reader']} relevant per reader"
+        + (", SVM scores and times from the cache" if about["svm_cached"] else "")
     )
     columns = ("recall@20", "recall@50", "ndcg@20", "ms_p50", "ms_p95")
     say(f"{'':<26}" + "".join(f"{c:>11}" for c in columns))

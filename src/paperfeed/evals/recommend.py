@@ -147,9 +147,15 @@ def run(
     model: str = "static",
     weeks: int = WEEKS,
     seed: int = SEED,
+    svm_cache: bool = False,
     progress: ProgressSink | None = None,
 ) -> dict[str, Any]:
-    """Every method's figures on the same readers (see the module docstring)."""
+    """Every method's figures on the same readers (see the module docstring).
+
+    With `svm_cache`, the SVM's scores and times per reader are kept under <home>/cache/eval
+    for this snapshot, cutoff, weeks, seed and sample size, and read back by the next such run
+    (the SVM takes about a second a reader; its times are then those of the run that made them).
+    """
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
@@ -208,12 +214,18 @@ def run(
             made.disliked_vectors = centered[negative] if vectors else None
         return made
 
-    def svm(reader: Reader) -> np.ndarray:
+    def svm_trained(reader: Reader) -> np.ndarray:
         labels = np.zeros(tfidf.shape[0])
         labels[[row_of[i] for i in reader.history]] = 1
         classifier = LinearSVC(class_weight="balanced", max_iter=10000, tol=1e-6, C=0.1)
         classifier.fit(tfidf, labels)
         return classifier.decision_function(tfidf_candidates)
+
+    svm = _SvmCache(
+        settings.home / "cache" / "eval" / "asl-svm"
+        / f"{snapshot.name.split('.')[0]}_{cutoff}_{weeks}w_seed{seed}_{count}.npz",
+        svm_trained, enabled=svm_cache,
+    )  # fmt: skip
 
     def tfidf_centroid(reader: Reader) -> np.ndarray:
         mean_row = np.asarray(tfidf[[row_of[i] for i in reader.history]].mean(axis=0)).ravel()
@@ -226,7 +238,7 @@ def run(
     methods: dict[str, Callable[[Reader], np.ndarray]] = {
         "random": lambda reader: generator.random(len(candidate_ids)),
         "tfidf-centroid": tfidf_centroid,
-        "asl-svm": svm,
+        "asl-svm": svm.scores,
         "embedding-centroid": embedding_centroid,
         "paperfeed": lambda reader: content.score(candidates, taste(reader)).scores,
         "paperfeed-words": lambda reader: content.score(
@@ -249,11 +261,14 @@ def run(
             started = time.perf_counter()
             scores = method(reader)
             elapsed = time.perf_counter() - started
+            if method == svm.scores:
+                elapsed = svm.seconds.get(reader.name, elapsed)
             for metric, value in _metrics(scores, relevant).items():
                 figures[name][metric].append(value)
             figures[name]["ms"].append(1000 * elapsed)
         if progress is not None:
             progress.advance(1)
+    svm.save()
     result: dict[str, Any] = {}
     for name, values in figures.items():
         result[name] = {
@@ -273,8 +288,50 @@ def run(
         "relevant_per_reader": round(sum(len(r.relevant) for r in sampled) / len(sampled), 2),
         "embeddings": embedder.name,
         "seed": seed,
+        "svm_cached": svm.loaded,
     }
     return result
+
+
+class _SvmCache:
+    """The SVM's scores and seconds per reader, kept in a file when enabled (else computed)."""
+
+    def __init__(
+        self, path: Path, compute: Callable[[Reader], np.ndarray], *, enabled: bool
+    ) -> None:
+        self.path = path
+        self.compute = compute
+        self.enabled = enabled
+        self.kept: dict[str, np.ndarray] = {}
+        self.seconds: dict[str, float] = {}
+        self.loaded = False
+        if enabled and path.is_file():
+            saved = np.load(path)
+            names = saved["names"].tolist()
+            self.kept = dict(zip(names, saved["scores"], strict=True))
+            self.seconds = dict(zip(names, saved["seconds"].tolist(), strict=True))
+            self.loaded = True
+
+    def scores(self, reader: Reader) -> np.ndarray:
+        kept = self.kept.get(reader.name)
+        if kept is not None:
+            return kept
+        started = time.perf_counter()
+        made = self.kept[reader.name] = self.compute(reader)
+        self.seconds[reader.name] = time.perf_counter() - started
+        return made
+
+    def save(self) -> None:
+        if not self.enabled or self.loaded or not self.kept:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        names = sorted(self.kept)
+        partial = self.path.with_name(self.path.stem + ".partial.npz")
+        np.savez_compressed(
+            partial, names=np.asarray(names), scores=np.stack([self.kept[n] for n in names]),
+            seconds=np.asarray([self.seconds[n] for n in names]),
+        )  # fmt: skip
+        partial.replace(self.path)
 
 
 def needed_rows(
