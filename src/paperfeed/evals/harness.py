@@ -3,6 +3,7 @@ and analyzers, the documents' vectors (cached on disk), and `search.service.rank
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +73,21 @@ class VectorCache:
         return np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 0))
 
     def _save(self) -> None:
+        """Write the whole cache to a scratch file of this writer's own, then rename it into
+        place: readers see the old file or the new one, and two writers sharing a home (two
+        eval runs) never replace each other's half-written file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         keys = list(self._vectors)
-        partial = self.path.with_suffix(".partial.npz")
-        np.savez(partial, keys=np.asarray(keys), vectors=np.stack([self._vectors[k] for k in keys]))
-        partial.replace(self.path)
+        with tempfile.NamedTemporaryFile(
+            dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".partial.npz", delete=False
+        ) as scratch:
+            try:
+                np.savez(scratch, keys=np.asarray(keys),
+                         vectors=np.stack([self._vectors[k] for k in keys]))  # fmt: skip
+            except BaseException:
+                Path(scratch.name).unlink(missing_ok=True)
+                raise
+        Path(scratch.name).replace(self.path)
 
 
 class EvalCorpus:
