@@ -16,8 +16,9 @@ both models embed every eval text on the lent GPU and the evals then run here on
 `embed` also prints each model's papers/s on the card, and `score` each model's CPU cost here
 (ms a query, papers/s a core), so that the quality gained is read beside what it costs.
 HOME is a data folder with the Hugging Face daily papers imported (the known-item corpus).
-Both models read at most 256 tokens (the site's window). The MiniLM vectors made here are also
-written to HOME/cache/eval in the eval cache's format, so `paperfeed eval` reuses them.
+Both models read at most 256 tokens (the site's window). `score` writes the vectors made there
+into HOME/cache/eval, the eval cache, under each model's name: the evals then embed nothing, and
+`paperfeed eval ... --models minilm,mpnet` on HOME reuses them.
 """
 
 from __future__ import annotations
@@ -180,18 +181,11 @@ def embed(carry: Path, out: Path) -> None:
 # ---------------------------------------------------------------- here: the evals
 
 
-class Precomputed:
-    """An embedder whose every vector was made elsewhere (the GPU), looked up by text hash."""
+class _Named:
+    """What VectorCache needs of an embedder to name its file."""
 
-    def __init__(self, name: str, vectors: dict[str, np.ndarray]) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._vectors = vectors
-        self.dim = len(next(iter(vectors.values())))
-
-    def embed(self, texts: Any, batch_size: int = 32, progress: Any = None) -> np.ndarray:
-        from paperfeed.search.embedding import text_hash
-
-        return np.stack([self._vectors[text_hash(t)] for t in texts])
 
 
 def load_vectors(directory: Path, model: str) -> dict[str, np.ndarray]:
@@ -239,28 +233,17 @@ def cpu_cost(model_dir: Path, pad_id: int, texts: list[str], queries: list[str])
 def score(vectors_dir: Path, home: Path, models_dir: Path | None) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from paperfeed.evals import csfcube, harness, judged, known_items
-    from paperfeed.search.embedding import MINILM_NAME
+    from paperfeed.search.embedding import MINILM_NAME, MPNET_NAME
     from paperfeed.settings import Settings
     from paperfeed.store.db import Database
 
-    names = {"minilm": MINILM_NAME, "mpnet": f"all-mpnet-base-v2/{WINDOW}"}
-    cache_dir = home / "cache" / "bench-stronger"
-    shutil.rmtree(cache_dir, ignore_errors=True)
-    caches = {}
-    for kind in MODELS:
-        vectors = load_vectors(vectors_dir, kind)
-        caches[kind] = harness.VectorCache(cache_dir, Precomputed(names[kind], vectors))
-        caches[kind]._vectors = vectors  # every eval text is there: nothing is embedded
-    # The MiniLM vectors in the eval cache's own format, for `paperfeed eval` to reuse.
-    eval_cache = harness.VectorCache(home / "cache" / "eval", caches["minilm"].embedder)
-    eval_cache._vectors.update(caches["minilm"]._vectors)
-    eval_cache._save()
-
-    def pick(_settings: Any, kinds: Any) -> list[tuple[str, Any]]:
-        return [(kind, caches[kind]) for kind in kinds]
-
-    for module in (judged, csfcube, known_items):
-        module.caches = pick  # type: ignore[attr-defined]  # vectors made on the GPU
+    # Every eval text's vectors go into the eval cache under each model's name, so the evals
+    # (which embed only texts missing there) rank on the GPU's vectors; the CPU embedders are
+    # loaded for their names and never run.
+    for kind, name in (("minilm", MINILM_NAME), ("mpnet", MPNET_NAME)):
+        cache = harness.VectorCache(home / "cache" / "eval", _Named(name))  # type: ignore[arg-type]
+        cache._vectors.update(load_vectors(vectors_dir, kind))
+        cache._save()
     settings = Settings(home=home)
     rows = []
     nl = judged.run(settings, ROOT / "evals" / "nl-queries", DATA, MODELS)

@@ -20,7 +20,8 @@ def similar(
     csfcube: Annotated[Path, typer.Option(help="Folder of the CSFCube test collection.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     models: Annotated[
-        str, typer.Option(help="Embedding models to compare, comma-separated (minilm,static).")
+        str,
+        typer.Option(help="Embedding models to compare, comma-separated (minilm,static,mpnet)."),
     ] = "minilm,static",
 ) -> None:
     """nDCG@10 and MAP of similar-paper ranking on CSFCube: BM25, dense and hybrid.
