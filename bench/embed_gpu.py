@@ -261,7 +261,7 @@ def gpu_only(model, texts: list[str], batch_size: int) -> float:
 
     order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
     batches = [
-        torch.from_numpy(padded_ids(model._padding_tokenizer, [texts[i] for i in chunk]))
+        torch.from_numpy(padded_ids(model._tokenizer, [texts[i] for i in chunk], model.pad_id))
         for chunk in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
     ]
     with GpuSampler() as sampler, torch.inference_mode():

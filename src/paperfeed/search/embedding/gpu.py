@@ -22,7 +22,6 @@ from paperfeed.search.embedding.tokens import (
     load_tokenizer,
     normalized,
     padded_ids,
-    padding_tokenizer,
     stack_padded,
     tokenize_in_worker,
 )
@@ -52,7 +51,6 @@ class TorchMiniLM:
         self._model = model.to(self.device).eval()
         self._model_dir = model_dir
         self._tokenizer = load_tokenizer(model_dir)
-        self._padding_tokenizer = padding_tokenizer(model_dir, self.pad_id)
         # Tokenizer processes (GPU only), starting while the model loads; off where others
         # tokenize (the Ray engine's CPU workers).
         self._workers: ProcessPoolExecutor | None = None
@@ -90,7 +88,7 @@ class TorchMiniLM:
             tokenize: Callable[[list[str]], np.ndarray] = tokenize_in_worker
             if pool is None:
                 pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="tokenize"))
-                tokenize = partial(padded_ids, self._padding_tokenizer)
+                tokenize = partial(padded_ids, self._tokenizer, pad_id=self.pad_id)
 
             def submit(batch: np.ndarray) -> list[Future]:
                 # A batch is tokenized in pieces, so every worker helps with the next batch.
