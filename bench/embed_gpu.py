@@ -122,6 +122,7 @@ class GpuSampler:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []
+        self.times: list[float] = []  # perf_counter() of each sample
         self._process = None
         self._thread = None
 
@@ -145,19 +146,26 @@ class GpuSampler:
             except ValueError:
                 continue
             self.samples.append((util, memory))
+            self.times.append(time.perf_counter())
 
     def __exit__(self, *_exc) -> None:
         if self._process is not None:
             self._process.terminate()
             self._process.wait()
 
-    def summary(self) -> str:
-        if not self.samples:
+    def summary(self, start: float | None = None, stop: float | None = None) -> str:
+        """Utilisation and memory over the samples taken between `start` and `stop`
+        (perf_counter() times; the whole run without them)."""
+        chosen = [
+            sample for sample, at in zip(self.samples, self.times, strict=False)
+            if (start is None or at >= start) and (stop is None or at <= stop)
+        ]  # fmt: skip
+        if not chosen:
             return "nvidia-smi: no samples"
-        busy = [u for u, _ in self.samples]
+        busy = [u for u, _ in chosen]
         return (
             f"GPU util mean {statistics.mean(busy):.0f}% median {statistics.median(busy):.0f}% "
-            f"({len(busy)} samples), memory used max {max(m for _, m in self.samples):.0f} MiB"
+            f"({len(busy)} samples), memory used max {max(m for _, m in chosen):.0f} MiB"
         )
 
 

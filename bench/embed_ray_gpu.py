@@ -5,7 +5,12 @@
     # there: three calls on one warm machine copy .gpu/a, .gpu/b, .gpu/c to /tmp/carry; the last:
     python3 bench/embed_ray_gpu.py run --carry /tmp/carry
 
-The store is SQLite (the GPU machine has no PostgreSQL server): 74,728 papers imported once,
+With `prepare --home DIR` the papers are every paper of that data folder (all the shared data
+as `paperfeed quickstart` imports it: 80,017), and `run --vectors-out DIR` brings their
+vectors back (fp16, files under 16 MiB) for `load-vectors --home DIR --vectors DIR` to store
+there, so a CPU machine gets MiniLM vectors of all the shared data in minutes.
+
+The store is SQLite (the GPU machine has no PostgreSQL server): the papers imported once,
 then (a) today's `paperfeed embed --device cuda` path (backfill.embed_pending with TorchMiniLM,
 in this process) and (b) `paperfeed embed --engine ray` (ray_engine.embed_with_ray, a local
 Ray cluster, one GPU actor) each embed every paper into an empty vector table. Prints papers/s
@@ -22,11 +27,13 @@ import json
 import lzma
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +43,10 @@ SNAPSHOT = ROOT.parent / "shared" / "data" / "arxiv-cs" / "arxiv_cs_2025-03_2026
 TARGET = 3_000_000
 
 
-def prepare(out: Path, wheels: Path) -> None:
+def prepare(out: Path, wheels: Path, home: Path | None) -> None:
     """out/a: Ray's wheel without its Java jar (unused from Python, 31 of its 79 MB);
-    out/b: the other wheels and the model (fp16 weights); out/c: the papers (xz)."""
+    out/b: the other wheels and the model (fp16 weights); out/c: the papers (xz): the
+    snapshot's, or every paper of the data folder `home`."""
 
     for part in "abc":
         (out / part).mkdir(parents=True, exist_ok=True)
@@ -54,13 +62,27 @@ def prepare(out: Path, wheels: Path) -> None:
         if not wheel.name.startswith("ray-"):
             shutil.copy(wheel, out / "b" / "whl" / wheel.name)
     _model(out / "b")
-    with gzip.open(SNAPSHOT, "rt") as lines, lzma.open(out / "c" / "papers.jsonl.xz", "wt") as sink:
-        for line in lines:
-            record = json.loads(line)
+    with lzma.open(out / "c" / "papers.jsonl.xz", "wt") as sink:
+        for record in _papers(home):
             sink.write(json.dumps({k: record.get(k) for k in ("id", "title", "abstract")}) + "\n")
     for part in "abc":
         size = sum(f.stat().st_size for f in (out / part).rglob("*") if f.is_file())
         print(f"{out / part}: {size / 2**20:.1f} MiB")
+
+
+def _papers(home: Path | None) -> Iterator[dict]:
+    """The snapshot's records, or (id, title, abstract) of every paper stored in `home`."""
+    if home is None:
+        with gzip.open(SNAPSHOT, "rt") as lines:
+            yield from map(json.loads, lines)
+        return
+    connection = sqlite3.connect(f"file:{home / 'paperfeed.db'}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT id, title, abstract FROM papers ORDER BY id")
+        for paper_id, title, abstract in rows:
+            yield {"id": paper_id, "title": title, "abstract": abstract}
+    finally:
+        connection.close()
 
 
 def _model(out: Path) -> None:
@@ -128,6 +150,10 @@ def line(label: str, papers: int, seconds: float, stamps: Stamps, gpu, t0: float
     steady = stamps.steady()
     print(f"{label}: {papers} papers in {seconds:.1f} s = {rate:,.0f} papers/s end to end; "
           f"steady {steady:,.0f} papers/s over {len(stamps.marks)} commits; {gpu.summary()}")
+    if len(stamps.marks) > 1:
+        print(f"  3M papers end to end at this run's start-up and steady rate: "
+              f"{(seconds - papers / steady + TARGET / steady) / 60:.2f} min; between the first "
+              f"and last commit: {gpu.summary(stamps.marks[0][0], stamps.marks[-1][0])}")
     print(f"  3M papers: {TARGET / steady / 60:.1f} min at the steady rate "
           f"(+{seconds - papers / steady:.0f} s start-up)")  # fmt: skip
     if stamps.marks:
@@ -135,7 +161,17 @@ def line(label: str, papers: int, seconds: float, stamps: Stamps, gpu, t0: float
     return steady
 
 
-def run(carry: Path, block: int, batch: int, inprocess_batch: int, repeat: int) -> None:
+def run(
+    carry: Path,
+    block: int,
+    batch: int,
+    inprocess_batch: int,
+    repeat: int,
+    *,
+    inprocess: bool = True,
+    stages_alone: bool = True,
+    vectors_out: Path | None = None,
+) -> None:
     import torch
     from embed_gpu import GpuSampler
 
@@ -159,20 +195,23 @@ def run(carry: Path, block: int, batch: int, inprocess_batch: int, repeat: int) 
     # (a) today's in-process path: what `paperfeed embed --device cuda` runs
     from paperfeed.store.db import Database
 
-    stamps = Stamps()
-    with GpuSampler() as gpu, Database(url) as db:
-        started = time.perf_counter()
-        model = TorchMiniLM(shipped_model_dir(), device="cuda")
-        result = backfill.embed_pending(db, model, inprocess_batch, progress=stamps,
-                                        commit_size=32 * inprocess_batch)  # fmt: skip
-        seconds = time.perf_counter() - started
-        model.close()
-    inprocess = line(f"(a) in-process, batch {inprocess_batch}", result.embedded, seconds,
-                     stamps, gpu, started)  # fmt: skip
-    print(f"  of which in the model {result.embed_seconds:.1f} s; the rest reading and writing")
-    del model
-    torch.cuda.empty_cache()
-    clear_vectors(url)
+    inprocess_steady = 0.0
+    if inprocess:
+        stamps = Stamps()
+        with GpuSampler() as gpu, Database(url) as db:
+            started = time.perf_counter()
+            model = TorchMiniLM(shipped_model_dir(), device="cuda")
+            result = backfill.embed_pending(db, model, inprocess_batch, progress=stamps,
+                                            commit_size=32 * inprocess_batch)  # fmt: skip
+            seconds = time.perf_counter() - started
+            model.close()
+        inprocess_steady = line(f"(a) in-process, batch {inprocess_batch}", result.embedded,
+                                seconds, stamps, gpu, started)  # fmt: skip
+        print(f"  of which in the model {result.embed_seconds:.1f} s; the rest reading and "
+              "writing")  # fmt: skip
+        del model
+        torch.cuda.empty_cache()
+        clear_vectors(url)
 
     # (b) Ray Data, one GPU actor, a local cluster of this machine
     started = time.perf_counter()
@@ -189,10 +228,63 @@ def run(carry: Path, block: int, batch: int, inprocess_batch: int, repeat: int) 
                   result.embedded, seconds, stamps, gpu, started)  # fmt: skip
     with Database(url, migrate=False) as db:
         embedded, total = backfill.status(db, MINILM_NAME)
-    print(f"  {embedded}/{total} papers have vectors; Ray / in-process steady "
-          f"{steady / inprocess:.2f}x")  # fmt: skip
+    print(f"  {embedded}/{total} papers have vectors")
+    if inprocess_steady:
+        print(f"  Ray / in-process steady {steady / inprocess_steady:.2f}x")
     ray.shutdown()
-    stages(url, records, block, batch)
+    if vectors_out is not None:
+        export_vectors(url, [r["id"] for r in records[: len(records) // repeat]], vectors_out)
+    if stages_alone:
+        stages(url, records, block, batch)
+
+
+ROWS_A_FILE = 20_000  # 20,000 x 384 fp16 = 15.4 MB: under the 16 MiB a returned file may be
+
+
+def export_vectors(url: str, ids: list[str], out: Path) -> None:
+    """The vectors of `ids` (the papers as carried, not the copies) as fp16 .npy files and
+    the ids in order beside them."""
+    import numpy as np
+
+    from paperfeed.search.embedding import MINILM_NAME
+
+    out.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+    query = "SELECT paper_id, vector FROM paper_embeddings WHERE model = ?"
+    stored = dict(connection.execute(query, (MINILM_NAME,)))
+    connection.close()
+    matrix = np.stack([np.frombuffer(stored[i], dtype="<f4") for i in ids]).astype("<f2")
+    (out / "ids.json").write_text(json.dumps(ids))
+    for part, start in enumerate(range(0, len(ids), ROWS_A_FILE)):
+        np.save(out / f"vectors-{part}.npy", matrix[start : start + ROWS_A_FILE])
+    print(f"vectors of {len(ids)} papers written to {out} (fp16)")
+
+
+def load_vectors(home: Path, vectors: Path) -> None:
+    """Store vectors from `export_vectors` in the data folder `home`, each with the hash of
+    the paper's text as stored there (a paper whose text differs is left for the embedder)."""
+    import numpy as np
+
+    from paperfeed.search import ray_engine
+    from paperfeed.search.embedding import MINILM_NAME, paper_text, text_hash
+    from paperfeed.store.db import make_engine
+
+    ids = json.loads((vectors / "ids.json").read_text())
+    parts = sorted(vectors.glob("vectors-*.npy"), key=lambda f: int(f.stem.split("-")[1]))
+    matrix = np.concatenate([np.load(f) for f in parts]).astype("<f4")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix /= np.maximum(norms, 1e-12)  # unit length again after fp16
+    position = {paper_id: row for row, paper_id in enumerate(ids)}
+    connection = sqlite3.connect(f"file:{home / 'paperfeed.db'}?mode=ro", uri=True)
+    papers = connection.execute("SELECT id, title, abstract FROM papers").fetchall()
+    connection.close()
+    rows = [
+        (paper_id, text_hash(paper_text(title, abstract)), matrix[position[paper_id]])
+        for paper_id, title, abstract in papers if paper_id in position
+    ]  # fmt: skip
+    engine = make_engine(f"sqlite:///{home / 'paperfeed.db'}")
+    ray_engine.save_vectors(engine, MINILM_NAME, matrix.shape[1], iter(rows))
+    print(f"{len(rows)} of {len(papers)} papers in {home} got vectors from {vectors}")
 
 
 def stages(url: str, records: list[dict], block: int, batch: int) -> None:
@@ -262,17 +354,28 @@ def main() -> None:
     prep = commands.add_parser("prepare")
     prep.add_argument("--out", type=Path, default=ROOT / ".gpu")
     prep.add_argument("--wheels", type=Path, default=ROOT / ".gpu" / "whl")
+    prep.add_argument("--home", type=Path, help="papers from this data folder's database")
+    load = commands.add_parser("load-vectors")
+    load.add_argument("--home", type=Path, required=True)
+    load.add_argument("--vectors", type=Path, required=True)
     bench = commands.add_parser("run")
     bench.add_argument("--carry", type=Path, default=Path("/tmp/carry"))
     bench.add_argument("--block", type=int, default=ray_engine_default("BLOCK"))
     bench.add_argument("--batch", type=int, default=ray_engine_default("BATCH"))
     bench.add_argument("--inprocess-batch", type=int, default=2048)
     bench.add_argument("--repeat", type=int, default=1)
+    bench.add_argument("--no-inprocess", action="store_true", help="Ray alone")
+    bench.add_argument("--no-stages", action="store_true", help="skip the stages alone")
+    bench.add_argument("--vectors-out", type=Path, help="write the papers' vectors here")
     args = parser.parse_args()
     if args.command == "prepare":
-        prepare(args.out, args.wheels)
+        prepare(args.out, args.wheels, args.home)
+    elif args.command == "load-vectors":
+        load_vectors(args.home, args.vectors)
     else:
-        run(args.carry, args.block, args.batch, args.inprocess_batch, args.repeat)
+        run(args.carry, args.block, args.batch, args.inprocess_batch, args.repeat,
+            inprocess=not args.no_inprocess, stages_alone=not args.no_stages,
+            vectors_out=args.vectors_out)  # fmt: skip
 
 
 def ray_engine_default(name: str) -> int:
