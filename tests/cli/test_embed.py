@@ -206,6 +206,36 @@ def test_only_one_process_embeds_in_the_background(
     assert os.path.exists(home_with_models / "embedder.lock")
 
 
+def test_a_status_left_by_a_killed_embedder_does_not_say_running(
+    home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import json
+    import subprocess
+
+    db = _home_db(home_with_models, arxiv_sample, 4)
+    monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
+    settings = Settings(database_url=db.url, embed_poll_s=0.2)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer runs, as a SIGKILLed embedder's
+    status_file = home_with_models / "embedder.status.json"
+    lock = (home_with_models / "embedder.lock").open("a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the killed embedder's successor would
+    reports = []
+    try:
+        with TestClient(create_app(settings, db)) as client:
+            time.sleep(0.5)
+            for pid in (gone.pid, os.getpid()):
+                left = {"running": True, "pid": pid, "model": MINILM_NAME, "last_error": None}
+                status_file.write_text(json.dumps(left))
+                reports.append(client.get("/api/status").json()["background_embedder"])
+    finally:
+        lock.close()
+
+    assert reports[0]["running"] is False and reports[0]["pid"] == gone.pid
+    assert reports[1]["running"] is True  # a live process: still running
+
+
 def test_every_web_worker_reports_the_worker_that_embeds(
     home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:

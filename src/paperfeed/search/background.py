@@ -332,6 +332,22 @@ def _background_report(settings: Settings, background: BackgroundState | None) -
         return background.as_dict() if background is not None else None
     published = Path(settings.home) / STATUS_FILE
     try:
-        return json.loads(published.read_text())
+        report = json.loads(published.read_text())
     except (OSError, ValueError):  # nobody embeds yet, or the file is being replaced
         return background.as_dict()
+    if isinstance(report, dict) and report.get("running") and not _alive(report.get("pid")):
+        report["running"] = False  # left by a process that was killed: nobody embeds now
+    return report
+
+
+def _alive(pid: object) -> bool:
+    """Whether a process of this host has this id (the embedder runs beside its data folder)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
