@@ -191,10 +191,10 @@ def read_and_tokenize(ranges: dict[str, np.ndarray], database_url: str, model: s
     encodings = encode_batch(_tokenizer(), texts) if texts else []
     lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int32, count=len(texts))
     order = np.argsort(-lengths, kind="stable")
-    values = np.fromiter(
-        (token for i in order for token in encodings[i].ids),
-        dtype=np.int32,
-        count=int(lengths.sum()),
+    values = (
+        np.concatenate([np.asarray(encodings[i].ids, dtype=np.int32) for i in order])
+        if texts
+        else np.zeros(0, dtype=np.int32)
     )
     offsets = np.concatenate([[0], np.cumsum(lengths[order])]).astype(np.int32)
     return pa.table(
