@@ -169,6 +169,7 @@ def run(
     repeat: int,
     *,
     inprocess: bool = True,
+    inprocess_limit: int | None = None,
     stages_alone: bool = True,
     vectors_out: Path | None = None,
 ) -> None:
@@ -202,7 +203,8 @@ def run(
             started = time.perf_counter()
             model = TorchMiniLM(shipped_model_dir(), device="cuda")
             result = backfill.embed_pending(db, model, inprocess_batch, progress=stamps,
-                                            commit_size=32 * inprocess_batch)  # fmt: skip
+                                            commit_size=32 * inprocess_batch,
+                                            limit=inprocess_limit)  # fmt: skip
             seconds = time.perf_counter() - started
             model.close()
         inprocess_steady = line(f"(a) in-process, batch {inprocess_batch}", result.embedded,
@@ -365,6 +367,7 @@ def main() -> None:
     bench.add_argument("--inprocess-batch", type=int, default=2048)
     bench.add_argument("--repeat", type=int, default=1)
     bench.add_argument("--no-inprocess", action="store_true", help="Ray alone")
+    bench.add_argument("--inprocess-limit", type=int, help="the in-process path's first N papers")
     bench.add_argument("--no-stages", action="store_true", help="skip the stages alone")
     bench.add_argument("--vectors-out", type=Path, help="write the papers' vectors here")
     args = parser.parse_args()
@@ -374,7 +377,8 @@ def main() -> None:
         load_vectors(args.home, args.vectors)
     else:
         run(args.carry, args.block, args.batch, args.inprocess_batch, args.repeat,
-            inprocess=not args.no_inprocess, stages_alone=not args.no_stages,
+            inprocess=not args.no_inprocess, inprocess_limit=args.inprocess_limit,
+            stages_alone=not args.no_stages,
             vectors_out=args.vectors_out)  # fmt: skip
 
 
