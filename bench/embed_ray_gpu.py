@@ -253,7 +253,8 @@ def export_vectors(url: str, ids: list[str], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(url.removeprefix("sqlite:///"))
     query = "SELECT paper_id, vector FROM paper_embeddings WHERE model = ?"
-    stored = dict(connection.execute(query, (MINILM_NAME,)))
+    wanted = set(ids)
+    stored = {i: v for i, v in connection.execute(query, (MINILM_NAME,)) if i in wanted}
     connection.close()
     matrix = np.stack([np.frombuffer(stored[i], dtype="<f4") for i in ids]).astype("<f2")
     (out / "ids.json").write_text(json.dumps(ids))
