@@ -38,7 +38,7 @@ from threadpoolctl import ThreadpoolController
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
 from paperfeed.domain import DailyEntry, Paper, normalize_name
-from paperfeed.rank import content, dismissals, follows, trending
+from paperfeed.rank import content, dismissals, follows, related, trending
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.rank.follows import Follow
 from paperfeed.search import lexical
@@ -66,6 +66,7 @@ MAX_LIKED = 300  # the most recent liked papers a taste is made of (bounds a req
 MAX_DISLIKED = 200
 MAX_SPAN_DAYS = 92  # the longest from/to range recommendations are asked for
 POOL_TTL_S = 60  # a span's candidates are looked up again after this (new papers, new ranks)
+RELATED_TTL_S = 600  # a liked paper's authors' other papers are looked up again after this
 REFRESH_S = 600  # how often a process checks whether the word space and centers are stale
 STALE_SHARE = 0.1  # refit them when the corpus changed by this share
 TITLE_IN_REASON = 80
@@ -328,6 +329,8 @@ class Recommender:
         self._texts_cache: OrderedDict[
             str, tuple[float, tuple[str, str], tuple[str, ...]]
         ] = OrderedDict()
+        # liked paper -> (when read, what it gives its authors' other papers: rank/related.py)
+        self._related_cache: OrderedDict[str, tuple[float, dict[str, float]]] = OrderedDict()
         # (reader, span) -> (pool, profile signature, hour, ranking): a page turned or reloaded
         # with nothing changed is not ranked again; any new signal changes the signature
         self._rankings: OrderedDict[tuple[int, date, date], tuple[Pool, tuple, int, Ranking]] = (
@@ -469,6 +472,11 @@ class Recommender:
             weights=content.recency_weight(ages),
             categories=[fields.get(s.paper_id, ()) for s in liked],
         )
+        around = self._related(session, taste.liked, {*pool.ids, *profile.known})
+        if around:
+            around_texts, _fields = self._texts(session, around)
+            taste.related = [paper_id for paper_id in around if paper_id in around_texts]
+            taste.related_words = self._word_rows(space, taste.related, around_texts)
         if disliked:
             taste.disliked = [s.paper_id for s in disliked]
             taste.disliked_words = self._word_rows(space, taste.disliked, texts)
@@ -508,6 +516,29 @@ class Recommender:
             texts.update(read)
             fields.update(categories)
         return texts, fields
+
+    def _related(self, session: Session, liked: list[str], exclude: set[str]) -> list[str]:
+        """Other papers of the liked papers' authors (rank/related.py), outside `exclude`; what
+        each liked paper gives is kept RELATED_TTL_S, so a new upvote reads one paper's."""
+        given: dict[str, dict[str, float]] = {}
+        fresh = time.monotonic() - RELATED_TTL_S
+        with self._lock:
+            for paper_id in liked:
+                kept = self._related_cache.get(paper_id)
+                if kept is not None and kept[0] >= fresh:
+                    given[paper_id] = kept[1]
+        missing = [paper_id for paper_id in liked if paper_id not in given]
+        if missing:
+            read = _contributions(session, missing)
+            now = time.monotonic()
+            with self._lock:
+                for paper_id, made in read.items():
+                    self._related_cache[paper_id] = (now, made)
+                    self._related_cache.move_to_end(paper_id)
+                while len(self._related_cache) > _CACHED_ROWS:
+                    self._related_cache.popitem(last=False)
+            given.update(read)
+        return related.choose((given[paper_id] for paper_id in liked), exclude)
 
     def _word_rows(
         self, space: WordSpace, ids: list[str], texts: dict[str, tuple[str, str]]
@@ -769,6 +800,31 @@ def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
             PoolPaper(paper_id, title, abstract or "", cats, orgs, tuple(authors.get(paper_id, [])))
         )
     return found
+
+
+def _contributions(session: Session, ids: list[str]) -> dict[str, dict[str, float]]:
+    """What each of these liked papers gives its authors' other papers (two queries a 500)."""
+    authors: dict[str, set[int]] = {paper_id: set() for paper_id in ids}
+    for start in range(0, len(ids), 500):
+        query = select(PaperAuthorRow.paper_id, PaperAuthorRow.author_id).where(
+            PaperAuthorRow.paper_id.in_(ids[start : start + 500])
+        )
+        for paper_id, author_id in session.execute(query):
+            authors[paper_id].add(author_id)
+    wanted = sorted(
+        {a for found in authors.values() if len(found) <= related.MAX_AUTHORS for a in found}
+    )
+    papers_of: dict[int, set[str]] = {author_id: set() for author_id in wanted}
+    for start in range(0, len(wanted), 500):
+        by_author = select(PaperAuthorRow.author_id, PaperAuthorRow.paper_id).where(
+            PaperAuthorRow.author_id.in_(wanted[start : start + 500])
+        )
+        for author_id, paper_id in session.execute(by_author):
+            papers_of[author_id].add(paper_id)
+    return {
+        paper_id: related.contributions(found, papers_of.__getitem__, paper_id)
+        for paper_id, found in authors.items()
+    }
 
 
 def _texts(
