@@ -13,6 +13,7 @@ and the eval (evals/recommend.py, from the snapshot's earlier papers).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from typing import TypeVar
 
@@ -47,7 +48,8 @@ def choose(
     total: dict[str, float] = {}
     for one in given:
         for paper, weight in one.items():
-            if paper not in exclude:
-                total[paper] = total.get(paper, 0.0) + weight
-    ranked = sorted(total.items(), key=lambda item: (round(item[1], 9), item[0]), reverse=True)
-    return [paper for paper, _weight in ranked[:limit]]
+            total[paper] = total.get(paper, 0.0) + weight
+    for paper in total.keys() & exclude:
+        del total[paper]
+    best = heapq.nlargest(limit, total.items(), key=lambda item: (round(item[1], 9), item[0]))
+    return [paper for paper, _weight in best]
