@@ -19,7 +19,9 @@ Methods, all in the same run on the same readers:
 - embedding-centroid: cosine to the mean embedding of the saved papers;
 - paperfeed, paperfeed-words, paperfeed-embeddings: `rank.content.score`, what the site serves,
   with both spaces and the reader's categories, words and categories, or embeddings alone (the
-  word space counted on the same corpus, embeddings centered on its mean);
+  word space counted on the same corpus, embeddings centered on its mean); the saved papers'
+  authors' other papers (rank/related.py) are taken from the papers before the cutoff, as a
+  site has them stored;
 - paperfeed+not-interested: the same with DISLIKED papers marked "not interested", drawn at
   random from other readers' saved papers outside the reader's categories.
 The corpus is what a site would have stored: every paper before the cutoff and the candidates.

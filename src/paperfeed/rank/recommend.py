@@ -4,8 +4,9 @@ What a reader tells it: upvotes and papers saved in collections (liked; paperfee
 "not interested" (disliked; rank/dismissals.py), and follows of authors, organizations, arXiv
 categories and saved searches (rank/follows.py). A candidate's score is its content score
 (rank/content.py: closeness to the liked papers by words and by meaning, recent signals weighing
-more, minus closeness to dismissed ones) plus a fixed lift for each follow it matches
-(FOLLOW_LIFTS, in the same z units), plus a small share of its trending rank that breaks ties.
+more, and to their authors' other papers (rank/related.py), minus closeness to dismissed ones)
+plus a fixed lift for each follow it matches (FOLLOW_LIFTS, in the same z units), plus a small
+share of its trending rank that breaks ties.
 Nothing is trained ahead: the reader's signals are read at each request, so an upvote changes the
 next page. A reader with no signals at all is "cold" and gets the period's trending order (and
 the onboarding page offers categories and papers to start from).
