@@ -33,7 +33,7 @@ from typing import Any, overload
 import numpy as np
 import scipy.sparse as sp
 from sqlalchemy import Integer, Select, func, literal_column, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from threadpoolctl import ThreadpoolController
 
 from paperfeed.core.clock import as_utc, utcnow
@@ -460,32 +460,33 @@ class Recommender:
         now = as_utc(now) if now else utcnow()
         liked = profile.liked[:MAX_LIKED]
         disliked = profile.disliked[:MAX_DISLIKED]
-        texts, fields = self._texts(
-            session, [s.paper_id for s in liked] + [s.paper_id for s in disliked]
+        around = self._related(session, [s.paper_id for s in liked], {*pool.ids, *profile.known})
+        texts, fields = self._texts(  # one read and one word-row call for all three
+            session, [s.paper_id for s in liked] + [s.paper_id for s in disliked] + around
         )
-        liked = [s for s in liked if s.paper_id in texts]
-        disliked = [s for s in disliked if s.paper_id in texts]
+        liked_ids = [s.paper_id for s in liked if s.paper_id in texts]
+        disliked_ids = [s.paper_id for s in disliked if s.paper_id in texts]
+        around = [paper_id for paper_id in around if paper_id in texts]
         space = self.space(session)
+        rows = self._word_rows(space, liked_ids + disliked_ids + around, texts)
+        liked = [s for s in liked if s.paper_id in texts]
         ages = np.asarray([(now - s.at).total_seconds() / 86400 for s in liked])
         taste = Taste(
-            liked=[s.paper_id for s in liked],
-            words=self._word_rows(space, [s.paper_id for s in liked], texts),
+            liked=liked_ids,
+            words=rows[: len(liked_ids)],
             weights=content.recency_weight(ages),
-            categories=[fields.get(s.paper_id, ()) for s in liked],
+            categories=[fields.get(paper_id, ()) for paper_id in liked_ids],
         )
-        around = self._related(session, taste.liked, {*pool.ids, *profile.known})
         if around:
-            around_texts, _fields = self._texts(session, around)
-            taste.related = [paper_id for paper_id in around if paper_id in around_texts]
-            taste.related_words = self._word_rows(space, taste.related, around_texts)
-        if disliked:
-            taste.disliked = [s.paper_id for s in disliked]
-            taste.disliked_words = self._word_rows(space, taste.disliked, texts)
+            taste.related = around
+            taste.related_words = rows[len(liked_ids) + len(disliked_ids) :]
+        if disliked_ids:
+            taste.disliked = disliked_ids
+            taste.disliked_words = rows[len(liked_ids) : len(liked_ids) + len(disliked_ids)]
         if pool.model is not None and pool.candidates.vectors is not None:
             center = self.center(session, pool.model)
             taste.vectors = self._vector_rows(session, pool.model, taste.liked, center)
-            if disliked:
-                disliked_ids = [s.paper_id for s in disliked]
+            if disliked_ids:
                 taste.disliked_vectors = self._vector_rows(
                     session, pool.model, disliked_ids, center
                 )
@@ -804,27 +805,32 @@ def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
 
 
 def _contributions(session: Session, ids: list[str]) -> dict[str, dict[str, float]]:
-    """What each of these liked papers gives its authors' other papers (two queries a 500)."""
-    authors: dict[str, set[int]] = {paper_id: set() for paper_id in ids}
+    """What each of these liked papers gives its authors' other papers (rank/related.py): their
+    numbers of authors, then the shared authors per other paper counted by the database."""
+    authors: dict[str, int] = dict.fromkeys(ids, 0)
     for start in range(0, len(ids), 500):
-        query = select(PaperAuthorRow.paper_id, PaperAuthorRow.author_id).where(
-            PaperAuthorRow.paper_id.in_(ids[start : start + 500])
+        query = (
+            select(PaperAuthorRow.paper_id, func.count(func.distinct(PaperAuthorRow.author_id)))
+            .where(PaperAuthorRow.paper_id.in_(ids[start : start + 500]))
+            .group_by(PaperAuthorRow.paper_id)
         )
-        for paper_id, author_id in session.execute(query):
-            authors[paper_id].add(author_id)
-    wanted = sorted(
-        {a for found in authors.values() if len(found) <= related.MAX_AUTHORS for a in found}
-    )
-    papers_of: dict[int, set[str]] = {author_id: set() for author_id in wanted}
+        for paper_id, count in session.execute(query):
+            authors[paper_id] = int(count)
+    wanted = [paper_id for paper_id, count in authors.items() if 0 < count <= related.MAX_AUTHORS]
+    shared: dict[str, dict[str, int]] = {paper_id: {} for paper_id in ids}
+    liked, other = aliased(PaperAuthorRow), aliased(PaperAuthorRow)
     for start in range(0, len(wanted), 500):
-        by_author = select(PaperAuthorRow.author_id, PaperAuthorRow.paper_id).where(
-            PaperAuthorRow.author_id.in_(wanted[start : start + 500])
-        )
-        for author_id, paper_id in session.execute(by_author):
-            papers_of[author_id].add(paper_id)
+        pairs = (
+            select(liked.paper_id, other.paper_id, func.count(func.distinct(other.author_id)))
+            .join(other, other.author_id == liked.author_id)
+            .where(liked.paper_id.in_(wanted[start : start + 500]),
+                   other.paper_id != liked.paper_id)
+            .group_by(liked.paper_id, other.paper_id)
+        )  # fmt: skip
+        for liked_id, other_id, count in session.execute(pairs):
+            shared[liked_id][other_id] = int(count)
     return {
-        paper_id: related.contributions(found, papers_of.__getitem__, paper_id)
-        for paper_id, found in authors.items()
+        paper_id: related.given_by(shared[paper_id], authors[paper_id]) for paper_id in ids
     }
 
 

@@ -29,13 +29,20 @@ def contributions(
     """What one liked paper (id `liked`, these distinct authors) gives its authors' other papers."""
     if not authors or len(authors) > MAX_AUTHORS:
         return {}
-    share = 1 / len(authors)
-    given: dict[str, float] = {}
+    shared: dict[str, int] = {}
     for author in authors:
         for paper in papers_of(author):
             if paper != liked:
-                given[paper] = given.get(paper, 0.0) + share
-    return given
+                shared[paper] = shared.get(paper, 0) + 1
+    return given_by(shared, len(authors))
+
+
+def given_by(shared: Mapping[str, int], authors: int) -> dict[str, float]:
+    """What a liked paper of `authors` distinct authors gives each other paper, from how many of
+    them each shares (the site counts those in one query)."""
+    if not authors or authors > MAX_AUTHORS:
+        return {}
+    return {paper: count / authors for paper, count in shared.items()}
 
 
 def choose(
