@@ -219,7 +219,7 @@ def run(
         )
         given = [
             related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
-            for i in reader.history
+            for i in reader.history[-related.FROM_LIKED :]  # oldest first here
         ]
         made.related = related.choose(given, candidate_set | set(made.liked))
         if made.related:

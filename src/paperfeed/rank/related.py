@@ -5,10 +5,11 @@ topics, its methods, the reader's own earlier papers when they wrote it). Each l
 gives each other paper of each of its authors 1 / (its number of authors): a paper sharing
 three authors of a small liked paper counts more than one sharing a name with a 40-author one,
 and a liked paper with more than MAX_AUTHORS authors gives nothing (its weights would be tiny
-and its authors' papers many). The RELATED_PAPERS papers with the largest sums, liked and
-candidate papers left out, are weak positives of the content score (rank/content.py,
-RELATED_WEIGHT). The same choice serves the site (rank/recommend.py, from the stored authors)
-and the eval (evals/recommend.py, from the snapshot's earlier papers).
+and its authors' papers many). Summed over the FROM_LIKED most recent liked papers, the
+RELATED_PAPERS largest, liked and candidate papers left out, are weak positives of the content
+score (rank/content.py, RELATED_WEIGHT). The same choice serves the site (rank/recommend.py,
+from the stored authors) and the eval (evals/recommend.py, from the snapshot's earlier papers).
+Ten and twenty papers scored alike (README: For you); ten cost half as many word rows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import heapq
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from typing import TypeVar
 
-RELATED_PAPERS = 20
+RELATED_PAPERS = 10
+FROM_LIKED = 50  # the most recent liked papers whose authors count (bounds a reader's cost)
 MAX_AUTHORS = 100
 
 Author = TypeVar("Author", bound=Hashable)  # a name in the eval, an author id on the site
@@ -29,20 +31,13 @@ def contributions(
     """What one liked paper (id `liked`, these distinct authors) gives its authors' other papers."""
     if not authors or len(authors) > MAX_AUTHORS:
         return {}
-    shared: dict[str, int] = {}
+    share = 1 / len(authors)
+    given: dict[str, float] = {}
     for author in authors:
         for paper in papers_of(author):
             if paper != liked:
-                shared[paper] = shared.get(paper, 0) + 1
-    return given_by(shared, len(authors))
-
-
-def given_by(shared: Mapping[str, int], authors: int) -> dict[str, float]:
-    """What a liked paper of `authors` distinct authors gives each other paper, from how many of
-    them each shares (the site counts those in one query)."""
-    if not authors or authors > MAX_AUTHORS:
-        return {}
-    return {paper: count / authors for paper, count in shared.items()}
+                given[paper] = given.get(paper, 0.0) + share
+    return given
 
 
 def choose(
