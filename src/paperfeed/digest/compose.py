@@ -18,7 +18,7 @@ from paperfeed.core.clock import utcnow
 from paperfeed.core.text import shorten
 from paperfeed.domain import Paper
 from paperfeed.feed.periods import Period
-from paperfeed.rank import recommend
+from paperfeed.rank import recommend, related
 from paperfeed.rank import trending as rank_trending
 from paperfeed.rank.recommend import Recommender
 from paperfeed.search.vectors import store as vectors_store
@@ -250,7 +250,12 @@ def for_you_picks(
         return {}
     pool = papers.recommend_pool(session, recommender)
     picks: dict[int, list[Pick]] = {}
-    for user_id, profile in recommend.load_profiles(session, user_ids).items():
+    profiles = recommend.load_profiles(session, user_ids)
+    recommender.related_given(  # every reader's liked papers' authors in a few queries
+        session,
+        [s.paper_id for profile in profiles.values() for s in profile.liked[: related.FROM_LIKED]],
+    )
+    for user_id, profile in profiles.items():
         if profile.cold:
             continue
         taste, titles = recommender.taste(session, profile, pool)

@@ -19,7 +19,9 @@ Methods, all in the same run on the same readers:
 - embedding-centroid: cosine to the mean embedding of the saved papers;
 - paperfeed, paperfeed-words, paperfeed-embeddings: `rank.content.score`, what the site serves,
   with both spaces and the reader's categories, words and categories, or embeddings alone (the
-  word space counted on the same corpus, embeddings centered on its mean);
+  word space counted on the same corpus, embeddings centered on its mean); the saved papers'
+  authors' other papers (rank/related.py) are taken from the papers before the cutoff, as a
+  site has them stored;
 - paperfeed+not-interested: the same with DISLIKED papers marked "not interested", drawn at
   random from other readers' saved papers outside the reader's categories.
 The corpus is what a site would have stored: every paper before the cutoff and the candidates.
@@ -47,7 +49,7 @@ import numpy as np
 from paperfeed.core.progress import ProgressSink
 from paperfeed.evals.harness import EvalDataMissing, VectorCache
 from paperfeed.evals.metrics import mean
-from paperfeed.rank import content
+from paperfeed.rank import content, related
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder, paper_text
 from paperfeed.settings import Settings
@@ -198,6 +200,13 @@ def run(
     words_only = Candidates(candidates.ids, candidates.words, categories=candidates.categories)
     raw_candidates = raw[candidate_rows]
 
+    by_author: dict[str, list[str]] = defaultdict(list)  # what the site stores of the past
+    for i in before:
+        for name in set(records[i].authors):
+            by_author[name].append(records[i].id)
+    row_of_id = {records[i].id: row for i, row in row_of.items()}
+    candidate_set = {records[i].id for i in candidate_ids}
+
     def taste(reader: Reader, *, vectors: bool = True, disliked: bool = False) -> Taste:
         rows = [row_of[i] for i in reader.history]
         ages = [(cutoff - records[i].day).days for i in reader.history]
@@ -208,6 +217,14 @@ def run(
             vectors=centered[rows] if vectors else None,
             categories=[records[i].categories for i in reader.history],
         )
+        given = [
+            related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
+            for i in reader.history[-related.FROM_LIKED :]  # oldest first here
+        ]
+        made.related = related.choose(given, candidate_set | set(made.liked))
+        if made.related:
+            around = [row_of_id[paper_id] for paper_id in made.related]
+            made.related_words = words[around]
         if disliked and reader.disliked:
             negative = [row_of[i] for i in reader.disliked]
             made.disliked_words = words[negative]
@@ -355,6 +372,8 @@ def _embeddings_only(candidates: Candidates, taste: Callable[..., Taste]):
     def scores(reader: Reader) -> np.ndarray:
         made = taste(reader)
         made.words = sparse.csr_matrix(made.words.shape, dtype=np.float32)
+        if made.related_words is not None:
+            made.related_words = sparse.csr_matrix(made.related_words.shape, dtype=np.float32)
         made.categories = None
         return content.score(only, made).scores
 

@@ -18,7 +18,9 @@ both, where a centroid would average them away. Both are standardized (z-scores)
 candidates the reader has not liked (a liked paper among them is near itself) and added, words
 first (EMBEDDING_WEIGHT), with the reader's fields: the share of liked papers in each of a
 candidate's arXiv categories, averaged (CATEGORY_WEIGHT); closeness to dismissed papers, by the
-same soft maximum, is subtracted where it is above the candidates' average (NEGATIVE_WEIGHT).
+same soft maximum, is subtracted where it is above the candidates' average (NEGATIVE_WEIGHT),
+and closeness in words to the liked papers' authors' other papers (rank/related.py), by the
+same soft maximum and standardized, is added at RELATED_WEIGHT (their embeddings are not read).
 Every step is a sparse or dense matrix product over at most a few thousand rows, and each liked
 or dismissed paper's column of cosines is kept per pool (Candidates.closeness,
 vector_closeness): after one more upvote a reader's scores cost one new column, so a vote
@@ -46,6 +48,7 @@ VECTOR_TAU = 0.05
 EMBEDDING_WEIGHT = 0.5
 CATEGORY_WEIGHT = 0.5
 NEGATIVE_WEIGHT = 0.5
+RELATED_WEIGHT = 0.3  # closeness to the liked papers' authors' other papers (rank/related.py)
 HALF_LIFE_DAYS = 180.0
 _CLOSE_FLOATS = 1 << 22  # cached cosines per pool (16 MB): a week has more rows than a month
 _TOKEN = r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b"
@@ -231,6 +234,8 @@ class Taste:
     disliked_vectors: np.ndarray | None = None
     categories: list[tuple[str, ...]] | None = None  # of the liked papers, in `liked` order
     disliked: list[str] | None = None  # ids of the rows of `disliked_words`: their cosines are kept
+    related: list[str] | None = None  # other papers of the liked papers' authors (rank/related)
+    related_words: sp.csr_matrix | None = None  # their word rows (words only: see score)
 
     @property
     def empty(self) -> bool:
@@ -281,7 +286,12 @@ def score(candidates: Candidates, taste: Taste) -> ContentScores:
     fields = _fields(candidates, taste)
     if fields is not None:
         total = total + CATEGORY_WEIGHT * _standard(fields, among)
-    penalty = _dislike(candidates, taste, among)
+    around = _near(candidates, taste.related_words, None, taste.related, among)
+    if around is not None:
+        total = total + RELATED_WEIGHT * around
+    penalty = _near(
+        candidates, taste.disliked_words, taste.disliked_vectors, taste.disliked, among
+    )
     if penalty is not None:
         total = total - NEGATIVE_WEIGHT * np.maximum(penalty, 0.0)
     return ContentScores(total, np.argmax(closest_by, axis=1))
@@ -301,13 +311,20 @@ def _fields(candidates: Candidates, taste: Taste) -> np.ndarray | None:
     return np.asarray(spread @ share).ravel()
 
 
-def _dislike(candidates: Candidates, taste: Taste, among: np.ndarray) -> np.ndarray | None:
-    """Standardized closeness of each candidate to the dismissed papers (None without any)."""
-    if taste.disliked_words is None or not taste.disliked_words.shape[0]:
+def _near(
+    candidates: Candidates,
+    words: sp.csr_matrix | None,
+    vectors: np.ndarray | None,
+    keys: Sequence[str] | None,
+    among: np.ndarray,
+) -> np.ndarray | None:
+    """Standardized closeness of each candidate to these papers (dismissed ones, or the liked
+    papers' authors' other papers) by the same soft maximum, words and half the embeddings'
+    (None without any); `keys` name the rows, whose cosines are kept."""
+    if words is None or not words.shape[0]:
         return None
-    keys = taste.disliked
-    near = _standard(_soft_max(candidates.closeness(taste.disliked_words, keys) / WORD_TAU), among)
-    vector_sims = _vector_sims(candidates, taste.disliked_vectors, keys)
+    near = _standard(_soft_max(candidates.closeness(words, keys) / WORD_TAU), among)
+    vector_sims = _vector_sims(candidates, vectors, keys)
     if vector_sims is not None:
         meaning = _neutral_where_missing(_soft_max(vector_sims / VECTOR_TAU), candidates)
         near = near + EMBEDDING_WEIGHT * _standard(meaning, among)

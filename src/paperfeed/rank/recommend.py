@@ -4,8 +4,9 @@ What a reader tells it: upvotes and papers saved in collections (liked; paperfee
 "not interested" (disliked; rank/dismissals.py), and follows of authors, organizations, arXiv
 categories and saved searches (rank/follows.py). A candidate's score is its content score
 (rank/content.py: closeness to the liked papers by words and by meaning, recent signals weighing
-more, minus closeness to dismissed ones) plus a fixed lift for each follow it matches
-(FOLLOW_LIFTS, in the same z units), plus a small share of its trending rank that breaks ties.
+more, and to their authors' other papers (rank/related.py), minus closeness to dismissed ones)
+plus a fixed lift for each follow it matches (FOLLOW_LIFTS, in the same z units), plus a small
+share of its trending rank that breaks ties.
 Nothing is trained ahead: the reader's signals are read at each request, so an upvote changes the
 next page. A reader with no signals at all is "cold" and gets the period's trending order (and
 the onboarding page offers categories and papers to start from).
@@ -38,7 +39,7 @@ from threadpoolctl import ThreadpoolController
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
 from paperfeed.domain import DailyEntry, Paper, normalize_name
-from paperfeed.rank import content, dismissals, follows, trending
+from paperfeed.rank import content, dismissals, follows, related, trending
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.rank.follows import Follow
 from paperfeed.search import lexical
@@ -66,6 +67,7 @@ MAX_LIKED = 300  # the most recent liked papers a taste is made of (bounds a req
 MAX_DISLIKED = 200
 MAX_SPAN_DAYS = 92  # the longest from/to range recommendations are asked for
 POOL_TTL_S = 60  # a span's candidates are looked up again after this (new papers, new ranks)
+RELATED_TTL_S = 3600  # a liked paper's authors' other papers are looked up again after this
 REFRESH_S = 600  # how often a process checks whether the word space and centers are stale
 STALE_SHARE = 0.1  # refit them when the corpus changed by this share
 TITLE_IN_REASON = 80
@@ -328,6 +330,8 @@ class Recommender:
         self._texts_cache: OrderedDict[
             str, tuple[float, tuple[str, str], tuple[str, ...]]
         ] = OrderedDict()
+        # liked paper -> (when read, what it gives its authors' other papers: rank/related.py)
+        self._related_cache: OrderedDict[str, tuple[float, dict[str, float]]] = OrderedDict()
         # (reader, span) -> (pool, profile signature, hour, ranking): a page turned or reloaded
         # with nothing changed is not ranked again; any new signal changes the signature
         self._rankings: OrderedDict[tuple[int, date, date], tuple[Pool, tuple, int, Ranking]] = (
@@ -456,27 +460,33 @@ class Recommender:
         now = as_utc(now) if now else utcnow()
         liked = profile.liked[:MAX_LIKED]
         disliked = profile.disliked[:MAX_DISLIKED]
-        texts, fields = self._texts(
-            session, [s.paper_id for s in liked] + [s.paper_id for s in disliked]
+        around = self._related(session, [s.paper_id for s in liked], {*pool.ids, *profile.known})
+        texts, fields = self._texts(  # one read and one word-row call for all three
+            session, [s.paper_id for s in liked] + [s.paper_id for s in disliked] + around
         )
-        liked = [s for s in liked if s.paper_id in texts]
-        disliked = [s for s in disliked if s.paper_id in texts]
+        liked_ids = [s.paper_id for s in liked if s.paper_id in texts]
+        disliked_ids = [s.paper_id for s in disliked if s.paper_id in texts]
+        around = [paper_id for paper_id in around if paper_id in texts]
         space = self.space(session)
+        rows = self._word_rows(space, liked_ids + disliked_ids + around, texts)
+        liked = [s for s in liked if s.paper_id in texts]
         ages = np.asarray([(now - s.at).total_seconds() / 86400 for s in liked])
         taste = Taste(
-            liked=[s.paper_id for s in liked],
-            words=self._word_rows(space, [s.paper_id for s in liked], texts),
+            liked=liked_ids,
+            words=rows[: len(liked_ids)],
             weights=content.recency_weight(ages),
-            categories=[fields.get(s.paper_id, ()) for s in liked],
+            categories=[fields.get(paper_id, ()) for paper_id in liked_ids],
         )
-        if disliked:
-            taste.disliked = [s.paper_id for s in disliked]
-            taste.disliked_words = self._word_rows(space, taste.disliked, texts)
+        if around:
+            taste.related = around
+            taste.related_words = rows[len(liked_ids) + len(disliked_ids) :]
+        if disliked_ids:
+            taste.disliked = disliked_ids
+            taste.disliked_words = rows[len(liked_ids) : len(liked_ids) + len(disliked_ids)]
         if pool.model is not None and pool.candidates.vectors is not None:
             center = self.center(session, pool.model)
             taste.vectors = self._vector_rows(session, pool.model, taste.liked, center)
-            if disliked:
-                disliked_ids = [s.paper_id for s in disliked]
+            if disliked_ids:
                 taste.disliked_vectors = self._vector_rows(
                     session, pool.model, disliked_ids, center
                 )
@@ -508,6 +518,35 @@ class Recommender:
             texts.update(read)
             fields.update(categories)
         return texts, fields
+
+    def _related(self, session: Session, liked: list[str], exclude: set[str]) -> list[str]:
+        """Other papers of the liked papers' authors (rank/related.py), outside `exclude`."""
+        recent = liked[: related.FROM_LIKED]  # the profile lists them newest first
+        given = self.related_given(session, recent)
+        return related.choose((given[paper_id] for paper_id in recent), exclude)
+
+    def related_given(self, session: Session, liked: Sequence[str]) -> dict[str, dict[str, float]]:
+        """What each liked paper gives its authors' other papers, kept RELATED_TTL_S: a new
+        upvote reads one paper's, and the digest reads all its readers' at once."""
+        given: dict[str, dict[str, float]] = {}
+        fresh = time.monotonic() - RELATED_TTL_S
+        with self._lock:
+            for paper_id in liked:
+                kept = self._related_cache.get(paper_id)
+                if kept is not None and kept[0] >= fresh:
+                    given[paper_id] = kept[1]
+        missing = list(dict.fromkeys(paper_id for paper_id in liked if paper_id not in given))
+        if missing:
+            read = _contributions(session, missing)
+            now = time.monotonic()
+            with self._lock:
+                for paper_id, made in read.items():
+                    self._related_cache[paper_id] = (now, made)
+                    self._related_cache.move_to_end(paper_id)
+                while len(self._related_cache) > _CACHED_ROWS:
+                    self._related_cache.popitem(last=False)
+            given.update(read)
+        return given
 
     def _word_rows(
         self, space: WordSpace, ids: list[str], texts: dict[str, tuple[str, str]]
@@ -769,6 +808,32 @@ def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
             PoolPaper(paper_id, title, abstract or "", cats, orgs, tuple(authors.get(paper_id, [])))
         )
     return found
+
+
+def _contributions(session: Session, ids: list[str]) -> dict[str, dict[str, float]]:
+    """What each of these liked papers gives its authors' other papers (two queries a 500; a
+    join grouped by the database took twice as long on SQLite)."""
+    authors: dict[str, set[int]] = {paper_id: set() for paper_id in ids}
+    for start in range(0, len(ids), 500):
+        query = select(PaperAuthorRow.paper_id, PaperAuthorRow.author_id).where(
+            PaperAuthorRow.paper_id.in_(ids[start : start + 500])
+        )
+        for paper_id, author_id in session.execute(query):
+            authors[paper_id].add(author_id)
+    wanted = sorted(
+        {a for found in authors.values() if len(found) <= related.MAX_AUTHORS for a in found}
+    )
+    papers_of: dict[int, set[str]] = {author_id: set() for author_id in wanted}
+    for start in range(0, len(wanted), 500):
+        by_author = select(PaperAuthorRow.author_id, PaperAuthorRow.paper_id).where(
+            PaperAuthorRow.author_id.in_(wanted[start : start + 500])
+        )
+        for author_id, paper_id in session.execute(by_author):
+            papers_of[author_id].add(paper_id)
+    return {
+        paper_id: related.contributions(found, papers_of.__getitem__, paper_id)
+        for paper_id, found in authors.items()
+    }
 
 
 def _texts(
