@@ -98,7 +98,7 @@ class SearchResult:
 class SearchIndexes:
     """The live indexes of one data folder, reopened when a rebuild swaps in a new generation."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, papers: PaperCache | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._lexical: tuple[Path, tantivy.Index] | None = None
@@ -110,8 +110,9 @@ class SearchIndexes:
         self.similar_store = SimilarStore(indexer.index_dir(settings))
         self.similar_rankings: LRUCache[tuple, Ranked] = LRUCache(maxsize=20_000)
         self._lexical_stamp: tuple[Path, int, int, str] | None = None
-        # the stored papers that hits show, kept while the site version stands
-        self.papers = PaperCache()
+        # the stored papers that hits show, kept while the site version stands (the web app
+        # shares its database's cache)
+        self.papers = papers if papers is not None else PaperCache()
 
     def state(self, vector_index: ann.VectorIndex | None) -> str | None:
         """The state of the indexes a ranking depends on: the lexical index's last commit and

@@ -1,8 +1,9 @@
 """Stored papers kept per process while the site version stands: search reads its hits from here.
 
 A page of search hits needs each paper with its authors, organization and first daily listing:
-two queries and a few hundred rows, a fifth of a search's time. Varied queries keep finding the
-same papers, so each process keeps the papers it read, under the site version they were read at.
+two queries and a few hundred rows, a fifth of a search's time; a week's feed reads a thousand
+authors. Varied queries and periods keep showing the same papers, so each process keeps the
+papers it read (one cache per open database), under the site version they were read at.
 Every public write on any node (votes, comments, imports, edits) raises that version in the
 database (store/site_version.py); each use reads it first, and a new number empties the cache,
 so nothing read before a write is served after it, whichever node wrote.
@@ -76,6 +77,10 @@ class CachedPapers:
             {i: paper for i, (paper, _listing) in kept},
             {i: listing for i, (_paper, listing) in kept if listing is not None},
         )
+
+    def load(self, ids: Sequence[str]) -> dict[str, Paper]:
+        """The stored papers of `ids`, as `reader.load_papers` returns them."""
+        return self.papers(ids)[0]
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         """The titles of the stored papers of `ids`: those kept from here, the others read in
