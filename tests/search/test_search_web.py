@@ -17,6 +17,7 @@ from support.search_corpus import embed_papers, import_october, make_home, searc
 from paperfeed.search.indexer import update_indexes
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
+from paperfeed.store.paper_cache import PaperCache
 from paperfeed.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "search"
@@ -181,7 +182,8 @@ def test_search_api_reads_hits_with_their_listings_in_the_page_s_statements(site
             statements.append(statement)
 
     counts = {}
-    for path in ("/search", "/api/papers/search"):  # each on an app of its own: no papers kept
+    for path in ("/search", "/api/papers/search"):  # each with no papers kept yet
+        db.papers = PaperCache()
         app = create_app(settings.model_copy(update={"page_cache_mb": 0}), db)
         with TestClient(app) as client:
             client.get(path, params={"q": "trading agents"})  # indexes and model ready
