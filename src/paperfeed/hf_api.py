@@ -115,10 +115,14 @@ BODY_ERRORS: ErrorResponses = {
 }
 
 
+# The builders below take domain objects, checked when they were stored, and build the API's
+# models without checking each field again (model_construct): that was most of a search answer.
+
+
 def hf_paper(paper: Paper, listing: DailyEntry | None = None) -> HfPaper:
     """A paper in Hugging Face's shape; `listing` adds when and by whom it was submitted."""
     submitter = listing.submitted_by if listing else None
-    return HfPaper(
+    return HfPaper.model_construct(
         id=paper.arxiv_id,
         authors=[_author(a) for a in paper.authors],
         published_at=paper.published_at,
@@ -140,7 +144,7 @@ def hf_paper(paper: Paper, listing: DailyEntry | None = None) -> HfPaper:
 def hf_daily_paper(entry: DailyEntry) -> HfDailyPaper:
     """A daily listing in Hugging Face's shape."""
     paper, submitter = entry.paper, entry.submitted_by
-    return HfDailyPaper(
+    return HfDailyPaper.model_construct(
         paper=hf_paper(paper, entry),
         published_at=paper.published_at,
         title=paper.title,
@@ -148,7 +152,7 @@ def hf_daily_paper(entry: DailyEntry) -> HfDailyPaper:
         thumbnail=entry.thumbnail,
         num_comments=entry.num_comments,
         submitted_by=(
-            HfSubmitter(
+            HfSubmitter.model_construct(
                 name=submitter.username,
                 fullname=submitter.fullname,
                 avatar_url=submitter.avatar_url,
@@ -162,11 +166,12 @@ def hf_daily_paper(entry: DailyEntry) -> HfDailyPaper:
 
 
 def _author(author: Author) -> HfAuthor:
-    return HfAuthor(name=author.name, user=HfUser(user=author.hf_user) if author.hf_user else None)
+    user = HfUser.model_construct(user=author.hf_user) if author.hf_user else None
+    return HfAuthor.model_construct(name=author.name, user=user)
 
 
 def _user(submitter: Submitter) -> HfUser:
-    return HfUser(
+    return HfUser.model_construct(
         user=submitter.username, fullname=submitter.fullname, avatar_url=submitter.avatar_url
     )
 
@@ -174,7 +179,7 @@ def _user(submitter: Submitter) -> HfUser:
 def _organization(organization: Organization | None) -> HfOrganization | None:
     if organization is None:
         return None
-    return HfOrganization(
+    return HfOrganization.model_construct(
         name=organization.name, fullname=organization.fullname, avatar=organization.avatar_url
     )
 
@@ -192,9 +197,7 @@ def hf_search_result(paper: Paper, listing: DailyEntry | None, why: str) -> HfSe
     if listing is None:
         listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
     entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
-    # The entry's fields as they are (its nested models pass through as built, not dumped to
-    # dicts and validated again).
-    return HfSearchResult(**dict(entry), why=why)
+    return HfSearchResult.model_construct(**dict(entry), why=why)
 
 
 class HfRecommendation(HfDailyPaper):
@@ -215,4 +218,4 @@ def hf_recommendation(
     if listing is None:
         listing = DailyEntry(day=paper.announced_on or date.min, paper=paper)
     entry = hf_daily_paper(listing.model_copy(update={"paper": paper}))
-    return HfRecommendation(**dict(entry), reason=reason, score=round(score, 4))
+    return HfRecommendation.model_construct(**dict(entry), reason=reason, score=round(score, 4))

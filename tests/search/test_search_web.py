@@ -17,6 +17,7 @@ from support.search_corpus import embed_papers, import_october, make_home, searc
 from paperfeed.search.indexer import update_indexes
 from paperfeed.settings import Settings
 from paperfeed.store.db import Database
+from paperfeed.store.paper_cache import PaperCache
 from paperfeed.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "search"
@@ -181,8 +182,10 @@ def test_search_api_reads_hits_with_their_listings_in_the_page_s_statements(site
             statements.append(statement)
 
     counts = {}
-    with TestClient(create_app(settings.model_copy(update={"page_cache_mb": 0}), db)) as client:
-        for path in ("/search", "/api/papers/search"):
+    for path in ("/search", "/api/papers/search"):  # each with no papers kept yet
+        db.papers = PaperCache()
+        app = create_app(settings.model_copy(update={"page_cache_mb": 0}), db)
+        with TestClient(app) as client:
             client.get(path, params={"q": "trading agents"})  # indexes and model ready
             statements.clear()
             event.listen(db.engine, "before_cursor_execute", listener)
@@ -192,7 +195,7 @@ def test_search_api_reads_hits_with_their_listings_in_the_page_s_statements(site
                 event.remove(db.engine, "before_cursor_execute", listener)
             assert answer.status_code == 200
             counts[path] = len(statements)
-        hits = client.get("/api/papers/search", params={"q": "language model agents"}).json()
+            hits = client.get("/api/papers/search", params={"q": "language model agents"}).json()
     assert any("submittedOnDailyAt" in hit["paper"] for hit in hits)  # listings are there
     assert counts["/api/papers/search"] == counts["/search"], counts
 

@@ -82,6 +82,32 @@ def test_a_vote_through_one_node_shows_on_the_other_at_once(nodes) -> None:
     assert changed.status_code == 200 and changed.headers["etag"] != page_etag
 
 
+def test_a_vote_through_one_node_shows_on_the_other_with_no_page_cache(database_url) -> None:
+    """Without the page cache, pages still show no paper kept from before the vote (the
+    process's cache of stored papers is emptied by the new site version too)."""
+    db_a, db_b = Database(database_url), Database(database_url)
+    import_days(db_a)
+    make_user(db_a, "ada")
+    settings = _settings(database_url, page_cache_mb=0)
+    try:
+        with (
+            TestClient(create_app(settings, db_a)) as node_a,
+            TestClient(create_app(settings, db_b)) as node_b,
+        ):
+            paper = _first_paper(node_b)
+            before = _upvotes(node_b, paper)  # its papers kept by node B now
+            assert _upvotes(node_b, paper) == before
+            token = log_in(node_a, "ada")
+            voted = node_a.post(f"/papers/{paper}/upvote", data={"csrf_token": token, "next": "/"})
+            assert voted.status_code in (200, 303)
+            assert _upvotes(node_b, paper) == before + 1
+            page = node_b.get(DAY_PAGE).text
+            assert f"({before + 1} upvotes)" in page
+    finally:
+        db_a.close()
+        db_b.close()
+
+
 def test_a_comment_changes_the_anonymous_paper_page_on_the_other_node(nodes) -> None:
     node_a, node_b, _db = nodes
     paper = _first_paper(node_b)

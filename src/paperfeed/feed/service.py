@@ -13,6 +13,7 @@ from paperfeed.feed.items import Card
 from paperfeed.feed.periods import Period, PeriodKind
 from paperfeed.rank import trending
 from paperfeed.store import reader
+from paperfeed.store.paper_cache import PaperCache
 from paperfeed.store.reader import Scope
 
 
@@ -70,10 +71,12 @@ def feed_page(
     submitter: str | None = None,
     now: datetime | None = None,
     gravity: float = trending.DEFAULT_GRAVITY,
+    papers: PaperCache | None = None,
 ) -> FeedPage:
     """One page of the feed for `period` (default: the latest day with papers).
 
-    `now` and `gravity` matter only to sort="trending" (see paperfeed.rank.trending).
+    `now` and `gravity` matter only to sort="trending" (see paperfeed.rank.trending). With
+    `papers`, the page's papers come through that cache of stored papers.
     """
     scope = scope or default_scope(session)
     period = period or latest_period(session, "day", scope)
@@ -81,23 +84,24 @@ def feed_page(
         return FeedPage(None, scope, sort, page, page_size, 0, [])
     order: Order = "upvotes" if sort == "upvotes" else "newest"
     offset = page_offset(page, page_size)
+    load = papers.at(session).load if papers is not None else None
     if sort == "trending" and scope == "featured":
         ranked = trending.rank_entries(
             session, period.first, period.last, now=now, gravity=gravity, submitter=submitter
         )
         entry_ids = [int(r.key) for r in ranked[offset : offset + page_size]]
-        items = [Card.listed(entry) for entry in reader.entries_by_ids(session, entry_ids)]
+        items = [Card.listed(entry) for entry in reader.entries_by_ids(session, entry_ids, load)]
         total = len(ranked)
     elif sort == "trending":
         ranked = trending.rank_papers(session, period.first, period.last, now=now, gravity=gravity)
         paper_ids = [str(r.key) for r in ranked[offset : offset + page_size]]
-        loaded = reader.load_papers(session, paper_ids)
+        loaded = load(paper_ids) if load is not None else reader.load_papers(session, paper_ids)
         items = [Card.announced(loaded[i]) for i in paper_ids]
         total = len(ranked)
     elif scope == "featured":
         entries = reader.daily_entries(
             session, period.first, period.last, order=order, offset=offset, limit=page_size,
-            submitter=submitter,
+            submitter=submitter, papers=load,
         )  # fmt: skip
         items = [Card.listed(entry) for entry in entries.items]
         total = entries.total

@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,8 @@ from paperfeed.search.vectors import ann
 from paperfeed.settings import Settings
 from paperfeed.store import reader
 from paperfeed.store.models import AuthorRow
-from paperfeed.store.reader import get_paper, load_papers, titles_of
+from paperfeed.store.paper_cache import CachedPapers, PaperCache
+from paperfeed.store.reader import get_paper, load_papers
 
 MAX_QUERY_CHARS = 2_000  # beyond this a query is cut (a pasted abstract still fits)
 MAX_RESULTS = 100
@@ -98,7 +98,7 @@ class SearchResult:
 class SearchIndexes:
     """The live indexes of one data folder, reopened when a rebuild swaps in a new generation."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, papers: PaperCache | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._lexical: tuple[Path, tantivy.Index] | None = None
@@ -110,6 +110,9 @@ class SearchIndexes:
         self.similar_store = SimilarStore(indexer.index_dir(settings))
         self.similar_rankings: LRUCache[tuple, Ranked] = LRUCache(maxsize=20_000)
         self._lexical_stamp: tuple[Path, int, int, str] | None = None
+        # the stored papers that hits show, kept while the site version stands (the web app
+        # shares its database's cache)
+        self.papers = papers if papers is not None else PaperCache()
 
     def state(self, vector_index: ann.VectorIndex | None) -> str | None:
         """The state of the indexes a ranking depends on: the lexical index's last commit and
@@ -237,8 +240,8 @@ def search(
             return result
         ranked = lexical.search(index, filtered, offset + limit, newest_first=True)
         return _page(
-            session, index, result, ranked, offset=offset, limit=limit, terms=terms,
-            listings=listings,
+            indexes.papers.at(session), index, result, ranked, offset=offset, limit=limit,
+            terms=terms, listings=listings,
         )  # fmt: skip
     query_vector = None
     vector_index = indexes.vectors()
@@ -251,12 +254,13 @@ def search(
     ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
     result.dense = bool(dense)
     result.model = vector_index.model if dense and vector_index is not None else None
-    pinned = _exact_titles(session, ranked_lexical[:10], terms)
+    stored = indexes.papers.at(session)
+    pinned = _exact_titles(stored, ranked_lexical[:10], terms)
     ranked = [(i, s) for i, s in ranked if i in pinned] + [
         (i, s) for i, s in ranked if i not in pinned
     ]
     return _page(
-        session, index, result, ranked, offset=offset, limit=limit, terms=terms,
+        stored, index, result, ranked, offset=offset, limit=limit, terms=terms,
         semantic=dict(dense),
         query_vector=query_vector, vector_index=vector_index, pinned=pinned,
         exact_author=exact_author, listings=listings,
@@ -385,7 +389,7 @@ def similar(
     found = _similar_ranking(indexes, paper, limit, fusion)
     if found is None:
         return []
-    papers = load_papers(session, [i for i, _ in found.ranked])
+    papers, _listings = indexes.papers.at(session).papers([i for i, _ in found.ranked])
     terms = lexical.query_terms(paper.title)
     words = lexical.words_found(found.index, [i for i, _ in found.ranked], terms, authors=False)
     hits = []
@@ -414,7 +418,7 @@ def similar_links(
     found = _similar_ranking(indexes, paper, limit, fusion)
     if found is None:
         return []
-    titles = titles_of(session, [i for i, _ in found.ranked])
+    titles = indexes.papers.at(session).titles([i for i, _ in found.ranked])
     return [
         SimilarLink(
             paper_id,
@@ -579,12 +583,12 @@ def _is_author(session: Session, text: str) -> bool:
 
 
 def _exact_titles(
-    session: Session, candidates: list[tuple[str, float]], terms: dict[str, str]
+    stored: CachedPapers, candidates: list[tuple[str, float]], terms: dict[str, str]
 ) -> set[str]:
     """Of the best BM25 hits, those whose title is the query (same words, stemmed)."""
     if len(terms) < 2:
         return set()
-    titles = titles_of(session, [i for i, _ in candidates])
+    titles = stored.titles([i for i, _ in candidates])
     wanted = list(terms)
     return {
         paper_id
@@ -594,7 +598,7 @@ def _exact_titles(
 
 
 def _page(
-    session: Session,
+    stored: CachedPapers,
     index: tantivy.Index,
     result: SearchResult,
     ranked: list[tuple[str, float]],
@@ -610,14 +614,11 @@ def _page(
     listings: bool = False,
 ) -> SearchResult:
     """Fill `result` with the hits of one page of `ranked`, each with its reasons (and, with
-    `listings`, their first daily listings, read in the same query as the papers)."""
+    `listings`, their first daily listings), the papers from the cache of stored papers."""
     window = ranked[offset : offset + limit]
+    papers, first = stored.papers([i for i, _ in window])
     if listings:
-        papers, result.listings = reader.papers_listed_in(
-            session, [i for i, _ in window], date.min, date.max
-        )
-    else:
-        papers = load_papers(session, [i for i, _ in window])
+        result.listings = first
     words = lexical.words_found(index, [i for i, _ in window], terms)
     for paper_id, score in window:
         paper = papers.get(paper_id)

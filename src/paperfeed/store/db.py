@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from paperfeed.core.errors import Unavailable
 from paperfeed.store import site_version
+from paperfeed.store.paper_cache import PaperCache
 
 
 class DatabaseUnavailable(Unavailable):
@@ -95,6 +96,8 @@ class Database:
         # Public writes raise the site version; this process rereads it at once after its own.
         self.site_version = site_version.VersionReader(self.sessions, interval_s=1.0)
         site_version.watch(self.sessions, on_commit=self.site_version.forget)
+        # Stored papers as pages show them, kept while the site version stands.
+        self.papers = PaperCache()
         if migrate:
             from paperfeed.store.migrate import upgrade
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Generic, Literal, TypeVar
@@ -29,6 +29,8 @@ _entries = DailyEntryRow.__table__
 _paper_authors = PaperAuthorRow.__table__
 _orgs = OrganizationRow.__table__
 T = TypeVar("T")
+# Reads papers by id (as load_papers does, e.g. through the process's cache of stored papers).
+PaperLoader = Callable[[Sequence[str]], dict[str, Paper]]
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ def daily_entries(
     offset: int = 0,
     limit: int = 50,
     submitter: str | None = None,
+    papers: PaperLoader | None = None,
 ) -> Slice[DailyEntry]:
-    """Daily listings from `first` to `last` (inclusive), one page of them, with the total."""
+    """Daily listings from `first` to `last` (inclusive), one page of them, with the total;
+    their papers read by `papers` (default: load_papers)."""
     where: list[ColumnElement[bool]] = [_entries.c.day.between(first, last)]
     if submitter is not None:
         where.append(_entries.c.submitted_by == submitter)
@@ -63,8 +67,8 @@ def daily_entries(
         .limit(limit)
     )
     rows = session.execute(query).mappings().all()
-    papers = load_papers(session, [row["paper_id"] for row in rows])
-    return Slice([_entry(row, papers[row["paper_id"]]) for row in rows], total)
+    loaded = _loader(session, papers)([row["paper_id"] for row in rows])
+    return Slice([_entry(row, loaded[row["paper_id"]]) for row in rows], total)
 
 
 def announced_papers(
@@ -143,8 +147,11 @@ def first_listings_in(
     return found
 
 
-def entries_by_ids(session: Session, entry_ids: Sequence[int]) -> list[DailyEntry]:
-    """Daily listings by row id, in the order given (unknown ids are left out)."""
+def entries_by_ids(
+    session: Session, entry_ids: Sequence[int], papers: PaperLoader | None = None
+) -> list[DailyEntry]:
+    """Daily listings by row id, in the order given (unknown ids are left out); their papers
+    read by `papers` (default: load_papers)."""
     rows: dict[int, dict] = {}
     for start in range(0, len(entry_ids), _CHUNK):
         query = (
@@ -153,8 +160,8 @@ def entries_by_ids(session: Session, entry_ids: Sequence[int]) -> list[DailyEntr
             .where(_entries.c.id.in_(list(entry_ids[start : start + _CHUNK])))
         )
         rows.update({row["id"]: row for row in session.execute(query).mappings()})
-    papers = load_papers(session, [row["paper_id"] for row in rows.values()])
-    return [_entry(rows[i], papers[rows[i]["paper_id"]]) for i in entry_ids if i in rows]
+    loaded = _loader(session, papers)([row["paper_id"] for row in rows.values()])
+    return [_entry(rows[i], loaded[rows[i]["paper_id"]]) for i in entry_ids if i in rows]
 
 
 def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
@@ -167,6 +174,10 @@ def load_papers(session: Session, ids: Sequence[str]) -> dict[str, Paper]:
         for row in session.execute(query).mappings():
             papers[row["id"]] = _paper(row, authors.get(row["id"], []))
     return papers
+
+
+def _loader(session: Session, papers: PaperLoader | None) -> PaperLoader:
+    return papers if papers is not None else (lambda ids: load_papers(session, ids))
 
 
 def _papers_with_organization(*extra: ColumnElement) -> Select:

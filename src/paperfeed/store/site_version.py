@@ -73,16 +73,17 @@ def watch(factory: sessionmaker[Session], on_commit: Callable[[], None] | None =
     event.listen(factory, "after_commit", after_commit)
 
 
+_TABLE = SiteVersionRow.__table__
+# A plain statement, compiled once and run on the session's connection: a tenth of the ORM's
+# cost, and every cached page and search reads it.
+_READ = select(_TABLE.c.id, _TABLE.c.version, _TABLE.c.changed_at).where(
+    _TABLE.c.id.between(SITE, READERS)
+)
+
+
 def read(session: Session) -> Version:
     """The current versions (one read of two rows by their primary key)."""
-    rows = {
-        row[0]: (int(row[1]), row[2])
-        for row in session.execute(
-            select(SiteVersionRow.id, SiteVersionRow.version, SiteVersionRow.changed_at).where(
-                SiteVersionRow.id.in_((SITE, READERS))
-            )
-        )
-    }
+    rows = {row[0]: (int(row[1]), row[2]) for row in session.connection().execute(_READ)}
     never = (0, _EPOCH)
     site, readers = rows.get(SITE, never), rows.get(READERS, never)
     return Version(site[0], site[1], readers[0], readers[1])

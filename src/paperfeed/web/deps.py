@@ -14,6 +14,7 @@ from paperfeed.rank.recommend import Recommender
 from paperfeed.search.service import SearchIndexes
 from paperfeed.settings import Settings
 from paperfeed.store.db import DatabaseUnavailable
+from paperfeed.store.paper_cache import PaperCache
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -41,8 +42,13 @@ def search_indexes(request: Request) -> SearchIndexes:
     """The application's open search indexes, opened on first use."""
     state = request.app.state
     if getattr(state, "search_indexes", None) is None:
-        state.search_indexes = SearchIndexes(state.settings)
+        state.search_indexes = SearchIndexes(state.settings, papers=state.db.papers)
     return state.search_indexes
+
+
+def paper_cache(request: Request) -> PaperCache:
+    """The process's cache of stored papers (one per open database), kept per site version."""
+    return request.app.state.db.papers
 
 
 def get_recommender(request: Request) -> Recommender:
@@ -58,3 +64,4 @@ AppSettings = Annotated[Settings, Depends(app_settings)]
 Templates = Annotated[Jinja2Templates, Depends(get_templates)]
 Indexes = Annotated[SearchIndexes, Depends(search_indexes)]
 Recommendations = Annotated[Recommender, Depends(get_recommender)]
+Papers = Annotated[PaperCache, Depends(paper_cache)]

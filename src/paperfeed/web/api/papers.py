@@ -21,7 +21,7 @@ from paperfeed.hf_api import (
 )
 from paperfeed.search.service import MAX_RESULTS, first_listings, search, similar
 from paperfeed.web.auth import current_user, rate_limit
-from paperfeed.web.deps import AppSettings, DbSession, Indexes
+from paperfeed.web.deps import AppSettings, DbSession, Indexes, Papers
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -40,6 +40,7 @@ _ERRORS: ErrorResponses = {404: {"model": HfError}, 422: {"model": HfError}}
 def daily_papers(
     session: DbSession,
     settings: AppSettings,
+    papers: Papers,
     day: Annotated[
         str | None, Query(alias="date", description="A day, YYYY-MM-DD.", examples=["2025-06-10"])
     ] = None,
@@ -77,6 +78,7 @@ def daily_papers(
         page_size=limit,
         submitter=submitter,
         gravity=settings.trending_gravity,
+        papers=papers,
     )
     return [hf_daily_paper(entry) for entry in page.entries]
 

@@ -20,7 +20,7 @@ from paperfeed.feed import (
     feed_page,
     parse_period,
 )
-from paperfeed.web.deps import AppSettings, DbSession, Templates
+from paperfeed.web.deps import AppSettings, DbSession, Papers, Templates
 from paperfeed.web.paging import Pager
 
 router = APIRouter(default_response_class=HTMLResponse, include_in_schema=False)
@@ -43,6 +43,7 @@ def _renderer(
     session: DbSession,
     settings: AppSettings,
     templates: Templates,
+    papers: Papers,
     query: Annotated[FeedQuery, Query()],
 ) -> Callable[[Period | None], Response]:
     """Renders the feed page of a period (None: the latest day) for this request."""
@@ -57,6 +58,7 @@ def _renderer(
             page=query.page,
             page_size=settings.page_size,
             gravity=settings.trending_gravity,
+            papers=papers,
         )
         context = {"feed": page, "links": FeedLinks(page, default), "default_scope": default}
         return templates.TemplateResponse(request, "feed.html", context)
