@@ -25,7 +25,9 @@ every Hugging Face daily listing and the arXiv snapshot, 80,017 papers. It is ma
     PAPERFEED_HOME=/work/evalhome-all paperfeed embed --device cuda     # MiniLM, every paper
     PAPERFEED_HOME=/work/evalhome-all paperfeed index --similar         # similar papers of each
 
-(`embed` on a CPU takes hours for 80k papers: on a GPU, minutes.) A smaller folder, e.g. the
+(`embed` on a CPU takes hours for 80k papers: on a GPU, minutes. Where the GPU is another
+machine, `bench/embed_ray_gpu.py prepare --home DIR`, `run --vectors-out OUT` there and
+`load-vectors --home DIR --vectors OUT` here bring its vectors back.) A smaller folder, e.g. the
 daily papers alone (`paperfeed ingest hf-daily ...`), can be given with --home.
 """
 
