@@ -813,27 +813,25 @@ def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
 def _contributions(session: Session, ids: list[str]) -> dict[str, dict[str, float]]:
     """What each of these liked papers gives its authors' other papers (two queries a 500; a
     join grouped by the database took twice as long on SQLite)."""
-    authors: dict[str, set[int]] = {paper_id: set() for paper_id in ids}
-    for start in range(0, len(ids), 500):
-        query = select(PaperAuthorRow.paper_id, PaperAuthorRow.author_id).where(
-            PaperAuthorRow.paper_id.in_(ids[start : start + 500])
-        )
-        for paper_id, author_id in session.execute(query):
-            authors[paper_id].add(author_id)
+    authors = _links(session, PaperAuthorRow.paper_id, PaperAuthorRow.author_id, ids)
     wanted = sorted(
         {a for found in authors.values() if len(found) <= related.MAX_AUTHORS for a in found}
     )
-    papers_of: dict[int, set[str]] = {author_id: set() for author_id in wanted}
-    for start in range(0, len(wanted), 500):
-        by_author = select(PaperAuthorRow.author_id, PaperAuthorRow.paper_id).where(
-            PaperAuthorRow.author_id.in_(wanted[start : start + 500])
-        )
-        for author_id, paper_id in session.execute(by_author):
-            papers_of[author_id].add(paper_id)
+    papers_of = _links(session, PaperAuthorRow.author_id, PaperAuthorRow.paper_id, wanted)
     return {
         paper_id: related.contributions(found, papers_of.__getitem__, paper_id)
         for paper_id, found in authors.items()
     }
+
+
+def _links(session: Session, key: Any, value: Any, keys: list) -> dict[Any, set]:
+    """The paper-author links of `keys`, as {key: its values} (one query a 500 keys)."""
+    found: dict[Any, set] = {k: set() for k in keys}
+    for start in range(0, len(keys), 500):
+        query = select(key, value).where(key.in_(keys[start : start + 500]))
+        for k, v in session.execute(query):
+            found[k].add(v)
+    return found
 
 
 def _texts(
