@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -184,22 +186,26 @@ def test_status_says_when_nothing_embeds_in_the_background(sqlite_db: Database) 
     }
 
 
+@contextlib.contextmanager
+def _lock_held_elsewhere(home: Path) -> Iterator[None]:
+    """`embedder.lock` held by this test, as another worker (or a killed embedder's successor)
+    would hold it, so the app's own embedding process finds it taken."""
+    import fcntl
+
+    with (home / "embedder.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+
+
 def test_only_one_process_embeds_in_the_background(
     home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = _home_db(home_with_models, arxiv_sample, 4)
     monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
     settings = Settings(database_url=db.url, embed_poll_s=0.2)
-    lock = (home_with_models / "embedder.lock").open("a")
-    import fcntl
-
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as another worker would hold it
-    try:
-        with TestClient(create_app(settings, db)) as client:
-            time.sleep(1.0)
-            status = client.get("/api/status").json()
-    finally:
-        lock.close()
+    with _lock_held_elsewhere(home_with_models), TestClient(create_app(settings, db)) as client:
+        time.sleep(1.0)
+        status = client.get("/api/status").json()
 
     assert status["background_embedder"]["running"] is False
     assert status["embedded"] == 0
@@ -209,28 +215,19 @@ def test_only_one_process_embeds_in_the_background(
 def test_a_status_left_by_a_killed_embedder_does_not_say_running(
     home_with_models: Path, arxiv_sample, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fcntl
-    import json
-    import subprocess
-
     db = _home_db(home_with_models, arxiv_sample, 4)
     monkeypatch.setenv("PAPERFEED_EMBED_IN_BACKGROUND", "true")
     settings = Settings(database_url=db.url, embed_poll_s=0.2)
     gone = subprocess.Popen(["true"])
     gone.wait()  # a process id that no longer runs, as a SIGKILLed embedder's
     status_file = home_with_models / "embedder.status.json"
-    lock = (home_with_models / "embedder.lock").open("a")
-    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the killed embedder's successor would
     reports = []
-    try:
-        with TestClient(create_app(settings, db)) as client:
-            time.sleep(0.5)
-            for pid in (gone.pid, os.getpid()):
-                left = {"running": True, "pid": pid, "model": MINILM_NAME, "last_error": None}
-                status_file.write_text(json.dumps(left))
-                reports.append(client.get("/api/status").json()["background_embedder"])
-    finally:
-        lock.close()
+    with _lock_held_elsewhere(home_with_models), TestClient(create_app(settings, db)) as client:
+        time.sleep(0.5)
+        for pid in (gone.pid, os.getpid()):
+            left = {"running": True, "pid": pid, "model": MINILM_NAME, "last_error": None}
+            status_file.write_text(json.dumps(left))
+            reports.append(client.get("/api/status").json()["background_embedder"])
 
     assert reports[0]["running"] is False and reports[0]["pid"] == gone.pid
     assert reports[1]["running"] is True  # a live process: still running
