@@ -244,20 +244,21 @@ ROWS_A_FILE = 20_000  # 20,000 x 384 fp16 = 15.4 MB: under the 16 MiB a returned
 
 
 def export_vectors(url: str, ids: list[str], out: Path) -> None:
-    """The vectors of `ids` (the papers as carried, not the copies) as fp16 .npy files and
-    the ids in order beside them."""
+    """The vectors of `ids` (the papers as carried, not the copies) as fp16 .npy files, with
+    the ids in order and the hash of each embedded text beside them."""
     import numpy as np
 
     from paperfeed.search.embedding import MINILM_NAME
 
     out.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(url.removeprefix("sqlite:///"))
-    query = "SELECT paper_id, vector FROM paper_embeddings WHERE model = ?"
+    query = "SELECT paper_id, text_hash, vector FROM paper_embeddings WHERE model = ?"
     wanted = set(ids)
-    stored = {i: v for i, v in connection.execute(query, (MINILM_NAME,)) if i in wanted}
+    stored = {i: (h, v) for i, h, v in connection.execute(query, (MINILM_NAME,)) if i in wanted}
     connection.close()
-    matrix = np.stack([np.frombuffer(stored[i], dtype="<f4") for i in ids]).astype("<f2")
+    matrix = np.stack([np.frombuffer(stored[i][1], dtype="<f4") for i in ids]).astype("<f2")
     (out / "ids.json").write_text(json.dumps(ids))
+    (out / "hashes.json").write_text(json.dumps([stored[i][0] for i in ids]))
     for part, start in enumerate(range(0, len(ids), ROWS_A_FILE)):
         np.save(out / f"vectors-{part}.npy", matrix[start : start + ROWS_A_FILE])
     print(f"vectors of {len(ids)} papers written to {out} (fp16)")
@@ -265,26 +266,38 @@ def export_vectors(url: str, ids: list[str], out: Path) -> None:
 
 def load_vectors(home: Path, vectors: Path) -> None:
     """Store vectors from `export_vectors` in the data folder `home`, each with the hash of
-    the paper's text as stored there (a paper whose text differs is left for the embedder)."""
+    the paper's text as stored there; a paper whose text changed since it was carried (its
+    hash differs from the one in hashes.json) is left for the embedder."""
     import numpy as np
 
     from paperfeed.search import ray_engine
     from paperfeed.search.embedding import MINILM_NAME, paper_text, text_hash
     from paperfeed.store.db import make_engine
 
-    ids = json.loads((vectors / "ids.json").read_text())
     parts = sorted(vectors.glob("vectors-*.npy"), key=lambda f: int(f.stem.split("-")[1]))
+    if not (vectors / "ids.json").is_file() or not parts:
+        sys.exit(f"{vectors}: no ids.json or vectors-N.npy files (made by run --vectors-out)")
+    if not (home / "paperfeed.db").is_file():
+        sys.exit(f"{home}: no paperfeed.db (a data folder made by paperfeed quickstart)")
+    ids = json.loads((vectors / "ids.json").read_text())
+    hashes_file = vectors / "hashes.json"
+    # Files from before hashes were written: the texts are taken as unchanged since `prepare`.
+    embedded = json.loads(hashes_file.read_text()) if hashes_file.is_file() else None
     matrix = np.concatenate([np.load(f) for f in parts]).astype("<f4")
+    if len(matrix) != len(ids) or (embedded is not None and len(embedded) != len(ids)):
+        sys.exit(f"{vectors}: {len(ids)} ids but {len(matrix)} vectors; files missing?")
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     matrix /= np.maximum(norms, 1e-12)  # unit length again after fp16
     position = {paper_id: row for row, paper_id in enumerate(ids)}
     connection = sqlite3.connect(f"file:{home / 'paperfeed.db'}?mode=ro", uri=True)
     papers = connection.execute("SELECT id, title, abstract FROM papers").fetchall()
     connection.close()
-    rows = [
-        (paper_id, text_hash(paper_text(title, abstract)), matrix[position[paper_id]])
-        for paper_id, title, abstract in papers if paper_id in position
-    ]  # fmt: skip
+    rows = []
+    for paper_id, title, abstract in papers:
+        row = position.get(paper_id)
+        digest = text_hash(paper_text(title, abstract))
+        if row is not None and (embedded is None or embedded[row] == digest):
+            rows.append((paper_id, digest, matrix[row]))
     engine = make_engine(f"sqlite:///{home / 'paperfeed.db'}")
     ray_engine.save_vectors(engine, MINILM_NAME, matrix.shape[1], iter(rows))
     print(f"{len(rows)} of {len(papers)} papers in {home} got vectors from {vectors}")
