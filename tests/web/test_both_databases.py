@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 from conftest import HF_API_DIR
 from fastapi.testclient import TestClient
@@ -82,19 +83,86 @@ def test_serve_with_several_workers(database_url: str) -> None:
     assert page.status_code == 200 and "Reinforcement Pre-Training" in page.text
 
 
+def test_serve_spreads_connections_over_its_workers(tmp_path) -> None:
+    """A burst of keep-alive connections lands on both workers, not all on the one that woke
+    first (each worker listens on a socket of its own in one SO_REUSEPORT group)."""
+    port = _free_port()
+    env = {**os.environ, "PAPERFEED_HOME": str(tmp_path), "PAPERFEED_EMBED_IN_BACKGROUND": "false"}
+    env.pop("PAPERFEED_DATABASE_URL", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "paperfeed.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    connections: list[socket.socket] = []
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}", server, path="/api/status")
+        workers = _workers_listening(server.pid, port)
+        # 40 connections at once, then one request on each, kept open
+        connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        for conn in connections:
+            conn.sendall(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        for conn in connections:
+            assert conn.recv(64).startswith(b"HTTP/1.1 200")
+        held = {
+            worker.pid: sum(
+                1
+                for c in worker.net_connections(kind="tcp")
+                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+            )
+            for worker in workers
+        }
+        busy = subprocess.run(  # a second site on the same port
+            [sys.executable, "-m", "paperfeed.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        for conn in connections:
+            conn.close()
+        server.terminate()
+        server.wait(timeout=20)
+
+    assert len(held) == 2 and sum(held.values()) == 40, held
+    # evenly by a hash of the addresses: fewer than 5 of 40 on one worker has p < 1e-6
+    assert min(held.values()) >= 5, held
+    # a second site on the same port is refused, not let into the first one's SO_REUSEPORT group
+    assert busy.returncode != 0 and "cannot listen" in busy.stderr, busy.stderr
+
+
+def _workers_listening(pid: int, port: int, limit_s: float = 60) -> list[psutil.Process]:
+    """The serve supervisor's worker processes once two of them listen on the port."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        workers = [
+            child
+            for child in psutil.Process(pid).children()
+            if any(
+                c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                for c in child.net_connections(kind="tcp")
+            )
+        ]
+        if len(workers) == 2:
+            return workers
+        time.sleep(0.2)
+    pytest.fail("two workers never listened")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_until_up(base: str, server: subprocess.Popen) -> None:
+def _wait_until_up(
+    base: str, server: subprocess.Popen, path: str = f"/api/daily_papers?date={DAY}"
+) -> None:
     deadline = time.monotonic() + 90  # a busy machine; the server prepares models meanwhile
     while time.monotonic() < deadline:
         if server.poll() is not None:
             pytest.fail(f"serve exited: {server.stderr.read().decode()}")
         try:
-            if httpx.get(f"{base}/api/daily_papers?date={DAY}").status_code == 200:
+            if httpx.get(f"{base}{path}").status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.1)

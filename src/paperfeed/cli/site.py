@@ -84,11 +84,13 @@ def serve(
     """Run the web site and JSON API."""
     import uvicorn
 
+    from paperfeed.web import serving
+
     settings = load_settings()
     open_db(settings).close()  # migrate once, before any worker starts
     host, port = host or settings.host, port or settings.port
     warn(f"paperfeed on http://{host}:{port}/  (Ctrl+C stops)")
-    uvicorn.run(
+    config = uvicorn.Config(
         "paperfeed.web.app:create_app",
         factory=True,
         host=host,
@@ -103,3 +105,15 @@ def serve(
         # them, and the soak saw ReadError / RemoteProtocolError on ~1 request in 2,000.
         timeout_keep_alive=75,
     )
+    if workers > 1:
+        try:
+            serving.run(config)  # a listening socket per worker: connections spread evenly
+        except OSError as error:
+            raise typer.BadParameter(f"cannot listen on {host}:{port}: {error}") from error
+        except KeyboardInterrupt:
+            pass
+    else:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE: the port is taken, or the app broke
