@@ -161,3 +161,26 @@ def test_the_first_tier_s_model_is_built_beside_the_import_once(
     elsewhere = settings.model_copy(update={"home": tmp_path / "other"})
     assert start_building(elsewhere.model_copy(update={"search_dense": False})) is None
     assert start_building(elsewhere.model_copy(update={"embed_in_background": False})) is None
+
+
+def test_queries_are_embedded_by_the_8_bit_graph_close_to_the_fp32_one(
+    model_settings: Settings, minilm: Embedder, abstracts: list[str]
+) -> None:
+    """The search box's embedder runs the graph with 8-bit weights (a few tokens mostly read
+    the weights: a quarter of the bytes), and its vectors stay next to the papers' fp32 ones."""
+    from paperfeed.search.embedding import models_dir, query_embedder
+    from paperfeed.search.embedding.build import onnx_model_path, query_model_path
+
+    queries = [text.split("\n\n")[0] for text in abstracts[:24]]  # titles as queries
+    queries += ["speculative decoding", "how do I make a trained model smaller?", "LoRA"]
+    for_queries = load_embedder(model_settings, "minilm", "cpu", for_queries=True)
+    graph = query_model_path(models_dir(model_settings))
+
+    cosines = np.sum(for_queries.embed(queries) * minilm.embed(queries), axis=1)
+    # each title still finds its own paper among the 48 (the fp32 papers' vectors)
+    own = np.argmax(for_queries.embed(queries[:24]) @ minilm.embed(abstracts).T, axis=1)
+
+    assert graph.is_file() and graph.stat().st_size < onnx_model_path(graph.parent).stat().st_size
+    assert cosines.min() > 0.999
+    assert np.mean(own == np.arange(24)) >= 0.9
+    assert query_embedder(model_settings) is not None  # the site's query embedder loads it

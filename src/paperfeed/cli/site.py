@@ -91,7 +91,7 @@ def serve(
     host, port = host or settings.host, port or settings.port
     warn(f"paperfeed on http://{host}:{port}/  (Ctrl+C stops)")
     config = uvicorn.Config(
-        "paperfeed.web.app:create_app",
+        "paperfeed.web.app:serving_app",
         factory=True,
         host=host,
         port=port,

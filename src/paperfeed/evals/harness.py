@@ -50,8 +50,11 @@ class Doc:
 class VectorCache:
     """Vectors of eval texts on disk, keyed by the text's hash; missing ones are embedded once."""
 
-    def __init__(self, directory: Path, embedder: Embedder) -> None:
+    def __init__(
+        self, directory: Path, embedder: Embedder, query_embedder: Embedder | None = None
+    ) -> None:
         self.embedder = embedder
+        self.query_embedder = query_embedder or embedder
         self.path = directory / f"{_slug(embedder.name)}.npz"
         self._vectors: dict[str, np.ndarray] = {}
         if self.path.is_file():
@@ -71,6 +74,11 @@ class VectorCache:
                 self._vectors.update(zip(chunk, embedded, strict=True))
                 self._save()
         return np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, 0))
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of search queries as the site embeds them (MiniLM's graph for queries, with
+        8-bit weights: see embedding.onnx.ensure_query_model); not kept on disk."""
+        return self.query_embedder.embed(list(texts))
 
     def _save(self) -> None:
         """Write the whole cache to a scratch file of this writer's own, then rename it into
@@ -143,7 +151,17 @@ class EvalCorpus:
 def caches(settings: Settings, kinds: Sequence[str]) -> list[tuple[str, VectorCache]]:
     """A vector cache for each embedding model in `kinds`, under <home>/cache/eval/."""
     directory = settings.home / "cache" / "eval"
-    return [(kind, VectorCache(directory, load_embedder(settings, kind, "cpu"))) for kind in kinds]
+    return [
+        (
+            kind,
+            VectorCache(
+                directory,
+                load_embedder(settings, kind, "cpu"),
+                load_embedder(settings, kind, "cpu", for_queries=True),
+            ),
+        )
+        for kind in kinds
+    ]
 
 
 def complete(ranking: Ranking, pool: Sequence[str]) -> Ranking:

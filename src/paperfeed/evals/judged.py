@@ -125,7 +125,7 @@ def rank(
     matrix = query_matrix = None
     if cache is not None:
         matrix = cache.vectors([d.text for d in judged.docs], progress)
-        query_matrix = cache.vectors([q.text for q in judged.queries], progress)
+        query_matrix = cache.queries([q.text for q in judged.queries])
     index = EvalCorpus(judged.docs, matrix, cache.embedder.name if cache else "")
     out: dict[str, list[Ranking]] = {}
     for i, query in enumerate(judged.queries):

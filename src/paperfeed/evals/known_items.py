@@ -67,7 +67,7 @@ def rank(
     matrix = query_matrix = None
     if cache is not None:
         matrix = cache.vectors([d.text for d in corpus], progress)
-        query_matrix = cache.vectors([q.text for q in queries], progress)
+        query_matrix = cache.queries([q.text for q in queries])
     index = EvalCorpus(corpus, matrix, cache.embedder.name if cache else "")
     out: dict[str, list[Ranking]] = {m: [] for m in METHODS}
     for i, query in enumerate(queries):

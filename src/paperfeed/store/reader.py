@@ -28,6 +28,9 @@ _papers = PaperRow.__table__
 _entries = DailyEntryRow.__table__
 _paper_authors = PaperAuthorRow.__table__
 _orgs = OrganizationRow.__table__
+# Every author read is built with both fields set: one set for all of them (the one pydantic
+# would make for each, 64,000 sets in a worker's cache, each scanned by the garbage collector).
+_AUTHOR_FIELDS = {"name", "hf_user"}
 T = TypeVar("T")
 # Reads papers by id (as load_papers does, e.g. through the process's cache of stored papers).
 PaperLoader = Callable[[Sequence[str]], dict[str, Paper]]
@@ -242,7 +245,7 @@ def _authors_of(session: Session, ids: list[str]) -> dict[str, list[Author]]:
             .order_by(columns.paper_id, columns.position)
         )
         for paper_id, name, hf_user in session.execute(query):
-            author = Author.model_construct(name=name, hf_user=hf_user)
+            author = Author.model_construct(_AUTHOR_FIELDS, name=name, hf_user=hf_user)
             result.setdefault(paper_id, []).append(author)
     return result
 

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from paperfeed import __version__
 from paperfeed.community.limits import BatchedLimits, Limits, rates_from_settings
+from paperfeed.core.collector import tune_for_serving
 from paperfeed.core.threads import one_thread_per_request
 from paperfeed.digest.schedule import start_thread as start_schedule
 from paperfeed.search.background import BackgroundEmbedder
@@ -42,6 +44,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # The thread pool that runs the sync endpoints (Starlette's, 40 threads by default):
+        # requests beyond this many wait in line instead of taking the interpreter lock in turns.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
+        if _app.state.serving:
+            tune_for_serving()  # after the app is built: its objects are frozen with the rest
         embedder = _app.state.background_embedder
         if embedder is not None:
             embedder.start()  # the site serves at once; vectors fill in behind it
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.serving = False  # set by serving_app: a worker of `paperfeed serve`
     app.state.limits = Limits(database.sessions, rates_from_settings(settings))
     app.state.batched_limits = BatchedLimits(app.state.limits)
     app.state.templates = make_templates()
@@ -106,4 +114,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # Outermost last: the body cap acts before sessions or routes read anything.
     app.add_middleware(SecurityHeaders, https=settings.https)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def serving_app() -> FastAPI:
+    """The app of one worker process of `paperfeed serve`: create_app, plus the process-wide
+    tuning such a process wants (core.collector) and a test process must not get."""
+    app = create_app()
+    app.state.serving = True
     return app

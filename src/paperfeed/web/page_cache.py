@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
+import anyio
 import anyio.to_thread
 from cachetools import LRUCache
 from starlette.requests import Request
@@ -47,6 +48,7 @@ _DROPPED = {b"content-length", b"etag", b"last-modified", b"cache-control", b"va
 _PUBLIC = b"public, no-cache"  # shared, but asked again each time (an ETag makes that cheap)
 _PRIVATE = b"private, no-cache"
 _VARY = b"Cookie, Authorization"
+IO_THREADS = 4  # the cache's own reads and writes at once (see PageCache._io)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class PageCache:
             maxsize=max(1, max_bytes), getsizeof=lambda entry: len(entry.body) + 256
         )
         self.enabled = max_bytes > 0
+        self._io_limiter: anyio.CapacityLimiter | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -97,7 +100,7 @@ class PageCache:
             version = (
                 self.versions.current()
                 if not self.versions.stale()
-                else (await anyio.to_thread.run_sync(self.versions.current))
+                else (await anyio.to_thread.run_sync(self.versions.current, limiter=self._io()))
             )
         except Unavailable:  # the database is away: the app answers (a 503 if it needs it)
             await self.app(scope, receive, send)
@@ -113,7 +116,9 @@ class PageCache:
             shared = self.shared if visitor == _ANONYMOUS else None
             address = _address(scope)
             entry = (
-                await anyio.to_thread.run_sync(_from_shared, shared, address, stamp)
+                await anyio.to_thread.run_sync(
+                    _from_shared, shared, address, stamp, limiter=self._io()
+                )
                 if shared is not None
                 else None
             )
@@ -126,9 +131,19 @@ class PageCache:
                 self.entries[key] = entry
             if rendered and shared is not None:
                 await _answer(scope, send, entry, version, private=False)
-                await anyio.to_thread.run_sync(_to_shared, shared, address, entry)
+                await anyio.to_thread.run_sync(
+                    _to_shared, shared, address, entry, limiter=self._io()
+                )
                 return
         await _answer(scope, send, entry, version, private=visitor != _ANONYMOUS)
+
+    def _io(self) -> anyio.CapacityLimiter:
+        """Threads of the cache's own short reads and writes (the site version, the shared
+        pages file): they never wait in line behind the requests the app is working on, whose
+        thread pool is kept small (settings.request_threads)."""
+        if self._io_limiter is None:  # made in the event loop: anyio's limiters belong to one
+            self._io_limiter = anyio.CapacityLimiter(IO_THREADS)
+        return self._io_limiter
 
     async def _render(
         self, scope: Scope, receive: Receive, send: Send, visitor: bytes, stamp: tuple[int, ...]

@@ -147,11 +147,13 @@ def load_embedder(
     device: str = "cpu",
     *,
     threads: int | None = None,
+    for_queries: bool = False,
 ) -> Embedder:
     """The embedder of `kind` on `device`, loaded offline; first use exports or distils once.
 
     `threads` caps the CPU threads ONNX Runtime uses (None: all cores), so a background
-    embedder can leave a core to the web server.
+    embedder can leave a core to the web server. `for_queries`: MiniLM on CPU runs the graph
+    with 8-bit weights, made for short texts (onnx.ensure_query_model); papers never use it.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown embedding model {kind!r}; choose one of {', '.join(KINDS)}")
@@ -175,9 +177,10 @@ def load_embedder(
         from paperfeed.search.embedding.gpu import TorchMiniLM
 
         return TorchMiniLM(shipped_model_dir(), device="cuda")
-    from paperfeed.search.embedding.onnx import OnnxMiniLM, ensure_onnx_model
+    from paperfeed.search.embedding.onnx import OnnxMiniLM, ensure_onnx_model, ensure_query_model
 
-    return OnnxMiniLM(ensure_onnx_model(models_dir(settings)), shipped_model_dir(), threads)
+    graph = (ensure_query_model if for_queries else ensure_onnx_model)(models_dir(settings))
+    return OnnxMiniLM(graph, shipped_model_dir(), threads)
 
 
 def query_embedder(settings: Settings, model: str | None = None) -> Embedder | None:
@@ -195,7 +198,9 @@ def _query_embedder(home: Path, kind: str) -> Embedder | None:
 
     try:
         # One thread: a query is a handful of tokens, and the web server needs the other core.
-        return load_embedder(Settings(home=home), kind=kind, device="cpu", threads=1)
+        return load_embedder(
+            Settings(home=home), kind=kind, device="cpu", threads=1, for_queries=True
+        )
     except EmbedderUnavailable as error:
         log.warning("dense search off: %s", error)
         return None

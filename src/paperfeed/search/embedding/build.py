@@ -6,6 +6,7 @@ Nothing here may reach the network: every file comes from the installed package 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -126,6 +127,24 @@ def atomic_build(target: Path, build: Callable[[Path], None]) -> Path:
 
 
 @contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """Silence ONNX Runtime's weight quantizer, imported and run inside: it reports every node it
+    skips at INFO, and at import calls logging.basicConfig(level=INFO), which would turn on
+    every library's INFO logs where the root logger has no handler yet."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()  # with a handler on the root logger basicConfig does nothing
+    root.addHandler(guard)
+    quantizer_log = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = quantizer_log.level
+    quantizer_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        quantizer_log.setLevel(level)
+        root.removeHandler(guard)
+
+
+@contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence load reports, progress bars and tracer warnings: they describe expected, harmless
     things (unused pooler weights; shapes the exported graph keeps dynamic, checked in tests)."""
@@ -197,6 +216,11 @@ def onnx_model_path(directory: Path) -> Path:
     from paperfeed.search.embedding import MAX_TOKENS
 
     return directory / f"all-MiniLM-L6-v2-{MAX_TOKENS}-v{EXPORT_VERSION}.onnx"
+
+
+def query_model_path(directory: Path) -> Path:
+    """Where the graph that embeds queries (8-bit weights) is kept."""
+    return onnx_model_path(directory).with_suffix(".q8.onnx")
 
 
 def _build_model(settings: Settings, kind: str) -> None:

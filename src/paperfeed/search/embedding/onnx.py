@@ -15,6 +15,8 @@ from paperfeed.search.embedding.build import (
     atomic_build,
     bert,
     onnx_model_path,
+    query_model_path,
+    quiet_quantizer,
     quiet_transformers,
     shipped_model_dir,
 )
@@ -77,6 +79,49 @@ def ensure_onnx_model(directory: Path) -> Path:
         atomic_build(target, _export_onnx)
         log.info("exported %s in %.1f s", target, time.perf_counter() - started)
     return target
+
+
+def ensure_query_model(directory: Path) -> Path:
+    """The graph that embeds search queries: the exported graph with its matrix weights in 8
+    bits (blocks of 32, symmetric), made on first use; the exported one where that fails.
+
+    A query is a few tokens, so embedding one mostly reads the weights: 42 MB in fp32, more
+    than this machine's 32 MB cache, against 11 MB in 8 bits. Measured on 320 queries (random
+    title words, the nl-queries, whole titles) on one core: 0.67 ms a short query against 1.78
+    ms, at cosine 0.9994 or more to the fp32 vector (mean 0.9996). Papers are still embedded by
+    the fp32 graph, so stored vectors never change."""
+    exported = ensure_onnx_model(directory)
+    target = query_model_path(directory)
+    if not target.exists():
+        started = time.perf_counter()
+        try:
+            atomic_build(target, lambda path: _quantize_weights(exported, path))
+        except (ImportError, OSError, ValueError, RuntimeError) as error:
+            log.warning("queries use the fp32 graph: 8-bit weights failed (%s)", error)
+            return exported
+        log.info("built %s in %.1f s", target, time.perf_counter() - started)
+    return target
+
+
+def _quantize_weights(source: Path, path: Path) -> None:
+    import onnx
+
+    with quiet_quantizer():
+        from onnxruntime.quantization.matmul_nbits_quantizer import (
+            DefaultWeightOnlyQuantConfig,
+            MatMulNBitsQuantizer,
+        )
+
+        # accuracy_level 4: int8 products (with the default's fp32 ones, 10x slower here)
+        config = DefaultWeightOnlyQuantConfig(
+            block_size=32, is_symmetric=True, bits=8, accuracy_level=4
+        )
+        quantizer = MatMulNBitsQuantizer(
+            onnx.load(str(source)), bits=8, block_size=32, is_symmetric=True, accuracy_level=4,
+            algo_config=config,
+        )  # fmt: skip
+        quantizer.process()
+    quantizer.model.save_model_to_file(str(path), use_external_data_format=False)
 
 
 def _export_onnx(path: Path) -> None:
