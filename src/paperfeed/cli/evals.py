@@ -79,7 +79,8 @@ def queries(
     that Hugging Face summarized; each query is one of them's AI summary (a paraphrase) or AI
     keywords, and only that paper counts as relevant: nDCG@10, MAP (= MRR@10) and recall@10;
     that corpus is indexed without the AI summaries and keywords (the site indexes them), or
-    each query would find its own words. Both print stock BM25 (bm25s) and plain RRF of it with dense beside paperfeed's rankings.
+    each query would find its own words. Both print stock BM25 (bm25s) and plain RRF of it with
+    dense beside paperfeed's rankings.
     """
     from paperfeed.evals import judged, known_items
     from paperfeed.evals.harness import EvalDataMissing
