@@ -27,9 +27,9 @@ NAMES = "paper_names"
 # at once (README, Search). "text" is title and abstract as one field, as stock BM25 scores
 # them: scoring the title as a field of its own, weighted up, let one common word in a title
 # outrank the papers about the query. The title keeps a small weight of its own. "keywords" is
-# Hugging Face's AI keywords of a daily paper (empty for other papers): the field's own words
-# for what the paper is about, often ones its abstract does not use; a light weight, as more
-# lets papers with keywords crowd out those without.
+# Hugging Face's AI keywords of a daily paper (empty for other papers): the terms the paper is
+# about, nearly all taken from its abstract, so a query word there is central to the paper, not
+# a passing mention; a light weight, as more lets papers with keywords crowd out those without.
 FIELD_BOOSTS = {"text": 1.0, "title": 0.2, "keywords": 0.2, "authors": 1.5}
 # For "papers like this one" the whole title and abstract is the query: no field is favoured.
 SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
