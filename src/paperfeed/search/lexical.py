@@ -30,7 +30,7 @@ NAMES = "paper_names"
 # Hugging Face's AI keywords of a daily paper (empty for other papers): the terms the paper is
 # about, nearly all taken from its abstract, so a query word there is central to the paper, not
 # a passing mention; a light weight, as more lets papers with keywords crowd out those without.
-FIELD_BOOSTS = {"text": 1.0, "title": 0.2, "keywords": 0.2, "authors": 1.5}
+FIELD_BOOSTS = {"text": 1.0, "title": 0.2, "keywords": 0.1, "authors": 1.5}
 # For "papers like this one" the whole title and abstract is the query: no field is favoured.
 SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
 # The fields a text query's terms are looked up in, each with its weight above (none or 0: not).
