@@ -116,6 +116,13 @@ def test_eval_queries_with_a_set_prints_the_baselines_beside_paperfeed() -> None
     assert figures["bm25"]["ndcg@10"] >= figures["bm25-stock"]["ndcg@10"] - 0.01
 
 
+def test_hf_only_without_a_set_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["eval", "queries", "--hf-only", "--models", "none"])
+
+    assert result.exit_code == 2
+    assert "--set" in result.output
+
+
 def test_eval_queries_with_a_missing_set_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "queries", "--set", str(tmp_path), "--models",
                                       "none"])  # fmt: skip

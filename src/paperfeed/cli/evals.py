@@ -85,6 +85,8 @@ def queries(
     from paperfeed.evals import judged, known_items
     from paperfeed.evals.harness import EvalDataMissing
 
+    if hf_only and query_set is None:
+        raise typer.BadParameter("--hf-only cuts a query set: pass --set", param_hint="--hf-only")
     settings = load_settings()
     kinds = _kinds(models)
     if query_set is not None:
