@@ -106,3 +106,19 @@ def test_eval_queries_known_items_bm25(home: Path) -> None:
     assert set(figures["bm25"]["styles"]) == {"summary", "keywords"}
     assert figures["bm25"]["queries"] == 80
     assert figures["bm25"]["recall@10"] > 0.5  # summaries and keywords share words with papers
+    assert "without Hugging Face's AI summaries and keywords" in figures["note"]
+
+
+def test_the_known_item_corpus_is_indexed_without_its_queries(home: Path) -> None:
+    # The queries are the papers' AI summaries and keywords, which the site indexes: the eval's
+    # corpus leaves them out, or each query would find the words it was taken from.
+    from paperfeed.evals import known_items
+    from paperfeed.settings import Settings
+    from paperfeed.store.db import Database
+
+    with Database(Settings(home=home).database_url) as db, db.sessions() as session:
+        corpus, queries = known_items.build(session, 150, 40)
+
+    assert len(corpus) == 150 and len(queries) == 80
+    assert all(doc.ai_summary is None and doc.ai_keywords is None for doc in corpus)
+    assert all(doc.paper().ai_keywords is None for doc in corpus)

@@ -32,6 +32,24 @@ def test_the_nl_query_set_is_complete_and_its_corpus_is_the_named_slice() -> Non
         assert 2 in query.grades.values()  # each query has at least one relevant paper
 
 
+def test_the_hf_only_cut_keeps_the_listed_papers_with_their_ai_fields() -> None:
+    whole = judged.load(NL_QUERIES, SHARED_DATA)
+    cut = judged.load(NL_QUERIES, SHARED_DATA, hf_only=True)
+
+    assert len(cut.docs) == 3_736  # the 2026 daily papers (README: 3,736 papers)
+    assert {d.id for d in cut.docs} <= {d.id for d in whole.docs}
+    kept = {d.id for d in cut.docs}
+    assert 0 < len(cut.queries) < len(whole.queries)
+    for query in cut.queries:
+        assert set(query.grades) <= kept and 2 in query.grades.values()
+    # Hugging Face's AI fields ride along, on the papers arXiv supplied too (870 in both)
+    with_keywords = [d for d in cut.docs if d.ai_keywords]
+    assert len(with_keywords) > 3_000
+    assert sum(1 for d in whole.docs if d.ai_keywords) == len(with_keywords)
+    assert all(d.ai_summary for d in with_keywords)
+    assert with_keywords[0].paper().ai_keywords == list(with_keywords[0].ai_keywords or ())
+
+
 def test_a_corpus_of_another_size_than_named_is_refused(tmp_path: Path) -> None:
     for name in ("queries.jsonl", "qrels.tsv"):
         (tmp_path / name).write_text((NL_QUERIES / name).read_text())
@@ -96,6 +114,13 @@ def test_eval_queries_with_a_set_prints_the_baselines_beside_paperfeed() -> None
         assert figures[method]["types"]["keyword"]["queries"] == 18
     # paperfeed's BM25 must not fall behind a ten-line baseline on topical queries
     assert figures["bm25"]["ndcg@10"] >= figures["bm25-stock"]["ndcg@10"] - 0.01
+
+
+def test_hf_only_without_a_set_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["eval", "queries", "--hf-only", "--models", "none"])
+
+    assert result.exit_code == 2
+    assert "--set" in result.output
 
 
 def test_eval_queries_with_a_missing_set_is_a_usage_error(tmp_path: Path) -> None:

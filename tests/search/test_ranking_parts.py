@@ -125,6 +125,57 @@ def test_a_topical_query_finds_the_paper_about_it_before_one_sharing_a_title_wor
     assert ranking[:2] == [about[0], title_word[0]]
 
 
+def _lexical_scores(papers: list, query: str, boosts: dict | None = None) -> list[tuple]:
+    """BM25 (id, score) of a query over Paper objects in an in-memory index, best first."""
+    index = lexical.open_index(None)
+    writer = index.writer(lexical.WRITER_HEAP, 1)
+    for paper in papers:
+        writer.add_document(lexical.document(paper))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
+    text_query, _terms = lexical.text_query(query, boosts=boosts or lexical.FIELD_BOOSTS)
+    assert text_query is not None
+    return lexical.search(index, text_query, 10)
+
+
+def test_a_paper_is_found_by_a_word_only_in_its_ai_keywords() -> None:
+    from paperfeed.domain import Paper
+
+    filler = [Paper(arxiv_id=i, title=t, abstract=a) for i, t, a in FILLER]
+    keyworded = Paper(
+        arxiv_id="2602.00003", title="Small students of large teachers",
+        abstract="A compact network learns to imitate the outputs of a much larger one.",
+        ai_keywords=["knowledge distillation", "teacher-student training"],
+    )  # fmt: skip
+
+    found = _lexical_scores([*filler, keyworded], "distillation")
+
+    assert [paper_id for paper_id, _ in found] == ["2602.00003"]
+
+
+def test_ai_keywords_put_the_paper_about_a_word_before_one_that_mentions_it() -> None:
+    from paperfeed.domain import Paper
+
+    filler = [Paper(arxiv_id=i, title=t, abstract=a) for i, t, a in FILLER]
+    abstract = ("We study language models on long documents, with a section on quantization "
+                "of the weights and another on the retrieval of passages.")  # fmt: skip
+    mentions = Paper(arxiv_id="2602.00004", title="Long documents", abstract=abstract)
+    about = Paper(
+        arxiv_id="2602.00005", title="Long documents", abstract=abstract,
+        ai_keywords=["weight quantization", "language models"],
+    )  # fmt: skip
+    papers = [*filler, mentions, about]
+
+    ranked = _lexical_scores(papers, "quantization")
+    without = _lexical_scores(papers, "quantization", dict(lexical.FIELD_BOOSTS, keywords=0.0))
+
+    assert [paper_id for paper_id, _ in ranked] == ["2602.00005", "2602.00004"]
+    assert without[0][1] == pytest.approx(without[1][1])  # the keywords alone break the tie
+    # a light weight: a keyword match adds less than the same word in the paper's own text
+    assert ranked[0][1] - ranked[1][1] < ranked[1][1]
+
+
 def test_an_index_of_an_older_schema_is_detected(tmp_path: Path) -> None:
     import tantivy
 

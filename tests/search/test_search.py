@@ -197,7 +197,8 @@ def test_each_hit_says_why(corpus: Corpus) -> None:
 
     assert hits
     for hit in hits:
-        text = f"{hit.paper.title} {hit.paper.abstract}".lower()
+        keywords = " ".join(hit.paper.ai_keywords or [])
+        text = f"{hit.paper.title} {hit.paper.abstract} {keywords}".lower()
         assert hit.why.matched, hit.paper.arxiv_id
         for word in hit.why.matched:
             assert word[:5] in text  # a stem of the word occurs in the paper

@@ -55,6 +55,14 @@ def queries(
         Path | None,
         typer.Option(help="The shared data folder the set's corpus is read from (with --set)."),
     ] = None,
+    hf_only: Annotated[
+        bool,
+        typer.Option(
+            "--hf-only",
+            help="With --set: only the corpus papers a Hugging Face daily listing names, and the "
+            "queries left with a relevant paper among them.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     corpus: Annotated[int, typer.Option(min=10, help="Papers in the corpus.")] = 3000,
     queries: Annotated[int, typer.Option(min=1, help="Queries of each style.")] = 300,
@@ -69,12 +77,16 @@ def queries(
     shared data) and scored against its graded judgments: nDCG@10, MAP and recall@100 per
     method and per query type. Without it, the corpus is a fixed random sample of stored papers
     that Hugging Face summarized; each query is one of them's AI summary (a paraphrase) or AI
-    keywords, and only that paper counts as relevant: nDCG@10, MAP (= MRR@10) and recall@10.
-    Both print stock BM25 (bm25s) and plain RRF of it with dense beside paperfeed's rankings.
+    keywords, and only that paper counts as relevant: nDCG@10, MAP (= MRR@10) and recall@10;
+    that corpus is indexed without the AI summaries and keywords (the site indexes them), or
+    each query would find its own words. Both print stock BM25 (bm25s) and plain RRF of it with
+    dense beside paperfeed's rankings.
     """
     from paperfeed.evals import judged, known_items
     from paperfeed.evals.harness import EvalDataMissing
 
+    if hf_only and query_set is None:
+        raise typer.BadParameter("--hf-only cuts a query set: pass --set", param_hint="--hf-only")
     settings = load_settings()
     kinds = _kinds(models)
     if query_set is not None:
@@ -88,7 +100,9 @@ def queries(
                 "no shared data folder found: pass --data", param_hint="--data"
             )
         with progress_bar() as progress, _missing(EvalDataMissing):
-            result = judged.run(settings, query_set, folder, kinds, progress=progress)
+            result = judged.run(
+                settings, query_set, folder, kinds, progress=progress, hf_only=hf_only
+            )
         _print(result, as_json, "types")
         return
     with (
@@ -191,6 +205,11 @@ def _print(result: dict[str, Any], as_json: bool, extra: str) -> None:
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    about = [f"{k} {result[k]}" for k in ("set", "corpus", "queries") if k in result]
+    if about:
+        say(", ".join(about))
+    if "note" in result:
+        say(result["note"])
     methods = [k for k, v in result.items() if isinstance(v, dict)]
     metrics = [k for k in ("ndcg@10", "map", "recall@10", "recall@100") if k in result[methods[0]]]
     say(f"{'':<16}" + "".join(f"{m:>11}" for m in metrics))

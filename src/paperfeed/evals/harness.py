@@ -37,6 +37,10 @@ class Doc:
     id: str
     title: str
     abstract: str
+    # Hugging Face's AI summary and keywords of a daily paper, indexed as the site indexes them
+    # (lexical.document); never embedded (the site embeds title and abstract only)
+    ai_summary: str | None = None
+    ai_keywords: tuple[str, ...] | None = None
 
     @property
     def text(self) -> str:
@@ -44,7 +48,10 @@ class Doc:
         return paper_text(self.title, self.abstract)
 
     def paper(self) -> Paper:
-        return Paper(arxiv_id=self.id, title=self.title, abstract=self.abstract)
+        return Paper(
+            arxiv_id=self.id, title=self.title, abstract=self.abstract, ai_summary=self.ai_summary,
+            ai_keywords=list(self.ai_keywords) if self.ai_keywords is not None else None,
+        )  # fmt: skip
 
 
 class VectorCache:

@@ -14,7 +14,7 @@ import csv
 import gzip
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,32 +57,45 @@ def set_files(directory: Path) -> dict[str, Path]:
     return files
 
 
-def load(directory: Path, data: Path) -> JudgedSet:
-    """The set in `directory`, its corpus read from the shared data folder `data`."""
+def load(directory: Path, data: Path, *, hf_only: bool = False) -> JudgedSet:
+    """The set in `directory`, its corpus read from the shared data folder `data`.
+
+    `hf_only`: the corpus cut to the papers a Hugging Face daily listing names, each query's
+    judgments to those papers, and only the queries left with a relevant paper (grade 2) kept.
+    """
     files = set_files(directory)
     spec = json.loads(files["corpus.json"].read_text(encoding="utf-8"))
-    docs = _corpus(spec, data)
+    docs, listed = _corpus(spec, data)
     if "papers" in spec and len(docs) != spec["papers"]:
         raise EvalDataMissing(
             f"corpus {spec.get('name')!r} should hold {spec['papers']} papers, found {len(docs)}"
             f" in {data}: is it the shared data folder?"
         )
+    name = spec.get("name", directory.name)
+    if hf_only:
+        docs = [doc for doc in docs if doc.id in listed]
+        name = f"{name}, Hugging Face papers only"
+    kept = {doc.id for doc in docs}
     grades: dict[str, dict[str, int]] = {}
     with files["qrels.tsv"].open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
-            grades.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
+            if row["corpus-id"] in kept:
+                grades.setdefault(row["query-id"], {})[row["corpus-id"]] = int(row["score"])
     queries = []
     for line in files["queries.jsonl"].read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        if record["id"] in grades:  # a query without judgments cannot be scored
+        found = grades.get(record["id"], {})
+        # a query without judgments (or, cut to part of the corpus, without a relevant paper
+        # left) cannot be scored
+        if found and (not hf_only or RELEVANT in found.values()):
             queries.append(
-                JudgedQuery(record["id"], record.get("type", ""), record["query"],
-                            grades[record["id"]])
-            )  # fmt: skip
-    return JudgedSet(spec.get("name", directory.name), docs, queries)
+                JudgedQuery(record["id"], record.get("type", ""), record["query"], found)
+            )
+    return JudgedSet(name, docs, queries)
 
 
-def _corpus(spec: dict[str, Any], data: Path) -> list[Doc]:
+def _corpus(spec: dict[str, Any], data: Path) -> tuple[list[Doc], set[str]]:
+    """The slice's papers as paperfeed stores them, and the ids of those Hugging Face listed."""
     papers: dict[str, Doc] = {}
     for part in spec.get("arxiv_jsonl", []):
         path = data / part["path"]
@@ -99,6 +112,7 @@ def _corpus(spec: dict[str, Any], data: Path) -> list[Doc]:
                 except MalformedRecord:
                     continue
                 papers.setdefault(paper.arxiv_id, Doc(paper.arxiv_id, paper.title, paper.abstract))
+    listed: set[str] = set()
     for pattern in spec.get("hf_daily", []):
         paths = sorted(data.glob(pattern))
         if not paths:
@@ -109,9 +123,19 @@ def _corpus(spec: dict[str, Any], data: Path) -> list[Doc]:
                     paper = parse_entry(raw).paper
                 except MalformedEntry:
                     continue
-                # arXiv owns the bibliographic fields: a listing adds only papers not seen yet
-                papers.setdefault(paper.arxiv_id, Doc(paper.arxiv_id, paper.title, paper.abstract))
-    return [papers[key] for key in sorted(papers)]
+                listed.add(paper.arxiv_id)
+                # arXiv owns the bibliographic fields: a listing adds only papers not seen yet;
+                # Hugging Face owns its AI summary and keywords: a later listing's replace them
+                # (as store.writer merges them)
+                doc = papers.setdefault(
+                    paper.arxiv_id, Doc(paper.arxiv_id, paper.title, paper.abstract)
+                )
+                summary = paper.ai_summary if paper.ai_summary is not None else doc.ai_summary
+                keywords = (
+                    tuple(paper.ai_keywords) if paper.ai_keywords is not None else doc.ai_keywords
+                )
+                papers[paper.arxiv_id] = replace(doc, ai_summary=summary, ai_keywords=keywords)
+    return [papers[key] for key in sorted(papers)], listed
 
 
 def rank(
@@ -161,10 +185,13 @@ def run(
     data: Path,
     kinds: Sequence[str],
     progress: ProgressSink | None = None,
+    *,
+    hf_only: bool = False,
 ) -> dict:
     """`paperfeed eval queries --set DIR`: the reference baselines, then paperfeed's BM25,
-    then dense and hybrid for each embedding model in `kinds` (and plain RRF with the first)."""
-    judged = load(directory, data)
+    then dense and hybrid for each embedding model in `kinds` (and plain RRF with the first).
+    `hf_only`: see load."""
+    judged = load(directory, data, hf_only=hf_only)
     texts = [q.text for q in judged.queries]
     stock = baselines.StockBM25(judged.docs)
     result: dict[str, Any] = {}
@@ -181,6 +208,7 @@ def run(
         ]
         result.update(score(judged.queries, picked))
     result["corpus"] = len(judged.docs)
+    result["queries"] = len(judged.queries)
     result["set"] = judged.name
     return result
 

@@ -26,13 +26,18 @@ NAMES = "paper_names"
 # Field weights of a text query (BM25 scores are summed over fields); chosen on all the evals
 # at once (README, Search). "text" is title and abstract as one field, as stock BM25 scores
 # them: scoring the title as a field of its own, weighted up, let one common word in a title
-# outrank the papers about the query. The title keeps a small weight of its own.
-FIELD_BOOSTS = {"text": 1.0, "title": 0.2, "authors": 1.5}
+# outrank the papers about the query. The title keeps a small weight of its own. "keywords" is
+# Hugging Face's AI keywords of a daily paper (empty for other papers): the terms the paper is
+# about, nearly all taken from its abstract, so a query word there is central to the paper, not
+# a passing mention; a light weight, as more lets papers with keywords crowd out those without.
+FIELD_BOOSTS = {"text": 1.0, "title": 0.2, "keywords": 0.1, "authors": 1.5}
 # For "papers like this one" the whole title and abstract is the query: no field is favoured.
 SIMILAR_BOOSTS = {"title": 1.0, "abstract": 1.0, "authors": 0.0}
+# The fields a text query's terms are looked up in, each with its weight above (none or 0: not).
+TEXT_FIELDS = ("text", "title", "abstract", "keywords")
 TITLE_PHRASE_BOOST = 1.0
 # Bumped when the schema changes: an index built with another one is rebuilt (indexer).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 EXACT_AUTHOR_BOOST = 20.0
 MAX_QUERY_TERMS = 48  # a 10 kB query is cut to its first distinct words
 NAME_WORDS = 5  # queries of up to this many words are also matched against author names
@@ -100,6 +105,7 @@ def build_schema() -> tantivy.Schema:
     builder.add_text_field("title", tokenizer_name=TEXT)
     builder.add_text_field("abstract", tokenizer_name=TEXT)
     builder.add_text_field("text", tokenizer_name=TEXT)  # title and abstract as one field
+    builder.add_text_field("keywords", tokenizer_name=TEXT)  # Hugging Face's AI keywords
     builder.add_text_field("authors", tokenizer_name=NAMES)
     builder.add_text_field("author_key", tokenizer_name="raw")  # normalized full names
     builder.add_text_field("category", tokenizer_name="raw")
@@ -142,6 +148,8 @@ def document(paper: Paper) -> tantivy.Document:
     doc.add_text("title", paper.title)
     doc.add_text("abstract", paper.abstract)
     doc.add_text("text", f"{paper.title} {paper.abstract}")
+    if paper.ai_keywords:
+        doc.add_text("keywords", ", ".join(paper.ai_keywords))
     for author in paper.authors:
         doc.add_text("authors", author.name)
         doc.add_text("author_key", normalize_name(author.name))
@@ -228,7 +236,7 @@ def text_query(
     # Names are a few words: longer text is not looked up in authors (a third of the query cost).
     names = names if authors and len(names) <= NAME_WORDS else []
     clauses: list[tuple[Occur, Query]] = []
-    for field in ("text", "title", "abstract"):
+    for field in TEXT_FIELDS:
         if not boosts.get(field):
             continue
         for term in terms:
@@ -324,15 +332,16 @@ def words_found(
     index: tantivy.Index, ids: Sequence[str], terms: dict[str, str], *, authors: bool = True
 ) -> dict[str, list[str]]:
     """For each indexed paper of `ids`, the query's words (see query_terms) that occur in its
-    title or abstract (stemmed, as the index has them) or, with `authors`, in its authors' names
-    (the word or its stem): the "why" of a page of hits, asked of the index with one small query
-    a word rather than by analyzing every hit's text again (most of a search's time before)."""
+    title, abstract or AI keywords (stemmed, as the index has them) or, with `authors`, in its
+    authors' names (the word or its stem): the "why" of a page of hits, asked of the index with
+    one small query a word rather than by analyzing every hit's text again (most of a search's
+    time before)."""
     found: dict[str, list[str]] = {paper_id: [] for paper_id in ids}
     if not ids or not terms:
         return found
     among = id_query(ids)
     for term, word in terms.items():
-        fields = [Query.term_query(SCHEMA, "text", term)]
+        fields = [Query.term_query(SCHEMA, field, term) for field in ("text", "keywords")]
         if authors:
             fields += [Query.term_query(SCHEMA, "authors", name) for name in {term, word}]
         query = Query.boolean_query(
