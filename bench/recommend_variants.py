@@ -10,7 +10,10 @@ and with each variant, and prints each variant's mean nDCG@20 and recall@20 with
 difference from "base" (same readers) and that difference's standard error. The SVM is left
 out (it takes seconds a reader). Variants recombine the score's parts (word, vector, field and
 related soft maxima, their cosines) or add a view computed here; see VARIANTS.
-`--history N` keeps only each reader's latest N saved papers (small histories).
+`--history N` keeps only each reader's latest N saved papers (small histories). Where the
+data folder holds the command's `--cache-svm` scores for this cutoff, seed and sample size,
+paperfeed's nDCG@20 and the SVM's are printed by the number of saved papers (5-9, 10-19, 20).
+Vectors come from (and go to) the data folder's eval cache, as the command's do.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder, paper_text
 from paperfeed.settings import Settings
 
-SNAPSHOT = Path("/work/shared/data/arxiv-cs/arxiv_cs_2025-03_2026-07.jsonl.gz")
+SNAPSHOT = Path("../shared/data/arxiv-cs/arxiv_cs_2025-03_2026-07.jsonl.gz")
 
 
 @dataclass
@@ -54,9 +57,31 @@ class Setup:
     title_of: Callable[[list[str]], sp.csr_matrix]  # title rows of liked paper ids
     bm25: sp.csr_matrix  # candidates' BM25 term weights (terms by candidates, csr)
     query_of: Callable[[list[str]], sp.csr_matrix]  # liked papers' query rows (idf of terms)
+    style: Callable[[list[str]], sp.csr_matrix] | None = None  # liked papers' phrase rows
+    style_candidates: sp.csr_matrix | None = None
+    _pool: dict[float, tuple[np.ndarray, sp.csr_matrix]] = field(default_factory=dict)
+
+    def _pooled(self, power: float) -> tuple[np.ndarray, sp.csr_matrix]:
+        if power not in self._pool:
+            words = self.candidates.words
+            df = np.bincount(words.indices, minlength=words.shape[1])
+            n = words.shape[0]
+            factor = ((np.log((1 + n) / (1 + df)) + 1) / (np.log(1 + n) + 1)) ** power
+            factor = factor.astype(np.float32)
+            self._pool[power] = (factor, _rescaled(words, factor))
+        return self._pool[power]
+
+    def pool_factor(self, power: float) -> np.ndarray:
+        return self._pooled(power)[0]
+
+    def pool_rows(self, power: float) -> sp.csr_matrix:
+        return self._pooled(power)[1]
 
 
-def build(home: Path, snapshot: Path, cutoff: date, count: int, seed: int, history: int) -> Setup:
+def build(
+    home: Path, snapshot: Path, cutoff: date, count: int, seed: int, history: int,
+    style: bool = False,
+) -> Setup:
     """The eval's state for paperfeed at `cutoff` (evals/recommend.py `run`, without the SVM)."""
     settings = Settings(home=home)
     records = protocol.read_snapshot(snapshot)
@@ -119,11 +144,54 @@ def build(home: Path, snapshot: Path, cutoff: date, count: int, seed: int, histo
 
     bm25, query_of = _bm25(space, [texts[r] for r in candidate_rows],
                            lambda ids: [texts[row_of[index_of_id[i]]] for i in ids])  # fmt: skip
-    return Setup(
+    made = Setup(
         records, candidate_ids, candidates, sampled, taste,
         {i: position for position, i in enumerate(candidate_ids)}, space, titles, title_of,
         bm25, query_of,
     )  # fmt: skip
+    if style:
+        phrases = _style_space(texts)
+        made.style_candidates = phrases([texts[r] for r in candidate_rows])
+        made.style = lambda ids: phrases([texts[row_of[index_of_id[i]]] for i in ids])
+    return made
+
+
+def _style_space(texts: list[str]) -> Callable[[list[str]], sp.csr_matrix]:
+    """How a paper is written: hashed 2-3 grams holding a stop word ("to this end", "we show
+    that"), idf-weighted, counted on `texts`; a function of texts to unit rows."""
+    import re
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
+
+    token = re.compile(r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b")
+
+    def analyzer(text: str) -> list[str]:
+        words = token.findall(text.lower())
+        grams = []
+        for n in (2, 3):
+            for start in range(len(words) - n + 1):
+                gram = words[start : start + n]
+                if any(w in ENGLISH_STOP_WORDS for w in gram) and not all(
+                    w in ENGLISH_STOP_WORDS for w in gram
+                ):
+                    grams.append(" ".join(gram))
+        return grams
+
+    hasher = HashingVectorizer(n_features=1 << 20, analyzer=analyzer, alternate_sign=False,
+                               norm=None, dtype=np.float32)  # fmt: skip
+    present = sp.csr_matrix(hasher.transform(texts))
+    df = np.bincount(present.indices, minlength=1 << 20)
+    n = len(texts)
+    idf = np.log((1 + n) / (1 + df)) + 1
+    weights = np.where((df >= 2) & (df <= 0.1 * n), idf, 0.0).astype(np.float32)
+
+    def rows(chunk: list[str]) -> sp.csr_matrix:
+        counts = sp.csr_matrix(hasher.transform(chunk), dtype=np.float32)
+        counts.data = (np.log1p(counts.data) * weights[counts.indices]).astype(np.float32)
+        counts.eliminate_zeros()
+        return _rescaled(counts, np.ones(1 << 20, dtype=np.float32))
+
+    return rows
 
 
 BM25_K1, BM25_B = 1.2, 0.75
@@ -212,6 +280,47 @@ def combine(
     return total
 
 
+def pool_idf_view(p: dict[str, Any], power: float = 1.0) -> np.ndarray:
+    """The word soft max with each term also weighed by its rarity among the period's papers."""
+    setup: Setup = p["setup"]
+    factor = setup.pool_factor(power)
+    liked = _rescaled(p["taste"].words, factor)
+    cos = (liked @ setup.pool_rows(power).T).toarray().T
+    return _sm(cos / content.WORD_TAU + p["log_w"])
+
+
+def _rescaled(rows: sp.csr_matrix, factor: np.ndarray) -> sp.csr_matrix:
+    """`rows` with each term's weight times `factor`, back to unit length."""
+    made = rows.copy()
+    made.data = made.data * factor[made.indices]
+    row = np.repeat(np.arange(made.shape[0]), np.diff(made.indptr))
+    norms = np.sqrt(np.bincount(row, weights=np.square(made.data, dtype=np.float64),
+                                minlength=made.shape[0]))  # fmt: skip
+    made.data = (made.data / np.maximum(norms, 1e-12)[row]).astype(np.float32)
+    return made
+
+
+def convex(p: dict[str, Any], above: float, gain: float) -> np.ndarray:
+    """The score with the word view's z-score above `above` counting (1 + gain) times."""
+    among = p["among"]
+    word = z(_sm(p["word_cos"] / content.WORD_TAU + p["log_w"]), among)
+    return p["base"] + gain * np.maximum(word - above, 0.0)
+
+
+def combine_word(p: dict[str, Any], word_view: np.ndarray) -> np.ndarray:
+    """The score with `word_view` in place of the word soft max."""
+    among = p["among"]
+    old = z(_sm(p["word_cos"] / content.WORD_TAU + p["log_w"]), among)
+    return p["base"] - old + z(word_view, among)
+
+
+def style_view(p: dict[str, Any], tau: float = 0.1) -> np.ndarray:
+    setup: Setup = p["setup"]
+    assert setup.style is not None and setup.style_candidates is not None
+    cos = (setup.style(p["taste"].liked) @ setup.style_candidates.T).toarray().T
+    return _sm(cos / tau + p["log_w"])
+
+
 def title_view(p: dict[str, Any], tau: float = 0.1, full: bool = False) -> np.ndarray:
     setup: Setup = p["setup"]
     liked = setup.title_of(p["taste"].liked)
@@ -272,6 +381,26 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "bm25_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p)),
     "bm25_1.0": lambda p: combine(p, extra=1.0, extra_view=bm25_view(p)),
     "bm25t0.02_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p, 0.02)),
+    "convex2_0.5": lambda p: convex(p, 2.0, 0.5),
+    "convex3_0.5": lambda p: convex(p, 3.0, 0.5),
+    "convex3_1.0": lambda p: convex(p, 3.0, 1.0),
+    "convex4_1.0": lambda p: convex(p, 4.0, 1.0),
+    "poolidf1_replace": lambda p: combine_word(p, pool_idf_view(p, 1.0)),
+    "poolidf0.5_replace": lambda p: combine_word(p, pool_idf_view(p, 0.5)),
+    "poolidf1_add0.5": lambda p: combine(p, extra=0.5, extra_view=pool_idf_view(p, 1.0)),
+    "rel0.5": lambda p: combine(p, rel=0.5),
+    "rel0.8": lambda p: combine(p, rel=0.8),
+    "relsmall0.6": lambda p: combine(p, rel=0.6 if len(p["taste"].liked) < 10 else 0.3),
+    "emb0.3": lambda p: combine(p, emb=0.3),
+    "emb0.8": lambda p: combine(p, emb=0.8),
+    "embsmall0.8": lambda p: combine(p, emb=0.8 if len(p["taste"].liked) < 10 else 0.5),
+    "catsmall0.25": lambda p: combine(p, cat=0.25 if len(p["taste"].liked) < 10 else 0.5),
+    "tau0.15": lambda p: combine(p, word_tau=0.15),
+    "tau0.07": lambda p: combine(p, word_tau=0.07),
+    "style0.2": lambda p: combine(p, extra=0.2, extra_view=style_view(p)),
+    "style0.4": lambda p: combine(p, extra=0.4, extra_view=style_view(p)),
+    "style0.7": lambda p: combine(p, extra=0.7, extra_view=style_view(p)),
+    "style_alone": lambda p: style_view(p),
     "clus3_0.3": lambda p: combine(p, extra=0.3, extra_view=cluster_view(p, 3)),
     "clus2_0.3": lambda p: combine(p, extra=0.3, extra_view=cluster_view(p, 2)),
     "clus3_0.6": lambda p: combine(p, extra=0.6, extra_view=cluster_view(p, 3)),
@@ -292,31 +421,62 @@ def ndcg(scores: np.ndarray, relevant: set[int]) -> tuple[float, float]:
     return dcg / ideal, sum(hits) / len(relevant)
 
 
+def _by_history(args: argparse.Namespace, setup: Setup, results: dict[str, list]) -> None:
+    """Where the command's cached SVM scores of these readers exist: paperfeed's nDCG@20 and
+    the SVM's by the number of saved papers (5-9, 10-19, 20)."""
+    stem = args.snapshot.name.split(".")[0]
+    name = f"{stem}_{args.cutoff}_4w_seed{args.seed}_{args.readers}.npz"
+    path = args.home / "cache" / "eval" / "asl-svm" / name
+    if args.history or not path.is_file():
+        return
+    saved = np.load(path)
+    kept = dict(zip(saved["names"].tolist(), saved["scores"], strict=True))
+    buckets: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for position, reader in enumerate(setup.sampled):
+        relevant = {setup.index_of[i] for i in reader.relevant}
+        size = len(reader.history)
+        name = "5-9" if size < 10 else "10-19" if size < 20 else "20"
+        pair = (results["base"][position][0], ndcg(kept[reader.name], relevant)[0])
+        buckets[name].append(pair)
+        buckets["all"].append(pair)
+    for name in ("5-9", "10-19", "20", "all"):
+        pairs = np.asarray(buckets[name]) if buckets[name] else np.zeros((0, 2))
+        if len(pairs):
+            ours, svm = pairs[:, 0].mean(), pairs[:, 1].mean()
+            print(f"saved {name:5s}: {len(pairs):3d} readers, paperfeed {ours:.4f} "
+                  f"SVM {svm:.4f} ratio {ours / max(svm, 1e-9):.2f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cutoff", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--readers", type=int, default=300)
     parser.add_argument("--history", type=int, default=0)
-    parser.add_argument("--home", type=Path, default=Path("/tmp/h11s22home"))
+    parser.add_argument("--home", type=Path, default=None,
+                        help="data folder (default: PAPERFEED_HOME's); its cache/eval is used")
     parser.add_argument("--snapshot", type=Path, default=SNAPSHOT)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args()
+    args.home = args.home or Settings().home
     started = time.perf_counter()
     setup = build(args.home, args.snapshot, date.fromisoformat(args.cutoff), args.readers,
-                  args.seed, args.history)  # fmt: skip
+                  args.seed, args.history, "style" in args.variants)  # fmt: skip
     print(f"built in {time.perf_counter() - started:.0f} s: {len(setup.sampled)} readers, "
           f"{len(setup.candidate_ids)} candidates", file=sys.stderr)  # fmt: skip
     names = ["base", *args.variants.split(",")]
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     small: list[bool] = []
+    sizes: list[int] = []
     for reader in setup.sampled:
         p = parts(setup, reader)
         relevant = {setup.index_of[i] for i in reader.relevant}
         small.append(len(reader.history) < protocol.HISTORY)
+        sizes.append(len(reader.history))
         for name in names:
             results[name].append(ndcg(p["base"] if name == "base" else VARIANTS[name](p), relevant))
     base = np.asarray([n for n, _r in results["base"]])
+    _by_history(args, setup, results)
     few = np.asarray(small)
     print(f"{args.cutoff} seed {args.seed} readers {len(base)} (of them {few.sum()} with < 20 "
           f"saved) history {args.history or 'all'}")  # fmt: skip
@@ -324,9 +484,11 @@ def main() -> None:
         values = np.asarray(results[name])
         diff = values[:, 0] - base
         se = diff.std(ddof=1) / math.sqrt(len(diff))
-        small_diff = diff[few].mean() if few.any() else float("nan")
+        size = np.asarray(sizes)
+        parts_ = [diff[(size >= lo) & (size <= hi)] for lo, hi in ((5, 9), (10, 19), (20, 20))]
+        by = " ".join(f"{part.mean():+.4f}" if len(part) else "nan" for part in parts_)
         print(f"{name:16s} nDCG@20 {values[:, 0].mean():.4f} R@20 {values[:, 1].mean():.4f} "
-              f"diff {diff.mean():+.4f} ± {se:.4f}  (<20 saved: {small_diff:+.4f})")  # fmt: skip
+              f"diff {diff.mean():+.4f} ± {se:.4f}  (saved 5-9, 10-19, 20: {by})")  # fmt: skip
 
 
 if __name__ == "__main__":
