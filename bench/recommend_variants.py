@@ -401,6 +401,10 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "style0.4": lambda p: combine(p, extra=0.4, extra_view=style_view(p)),
     "style0.7": lambda p: combine(p, extra=0.7, extra_view=style_view(p)),
     "style_alone": lambda p: style_view(p),
+    "api_prior": lambda p: p["base"] + _newest_prior(p["setup"]),
+    "api_prior_uniform": lambda p: combine({**p, "log_w": np.zeros_like(p["log_w"])})
+    + _newest_prior(p["setup"]),
+    "uniform": lambda p: combine({**p, "log_w": np.zeros_like(p["log_w"])}),
     "clus3_0.3": lambda p: combine(p, extra=0.3, extra_view=cluster_view(p, 3)),
     "clus2_0.3": lambda p: combine(p, extra=0.3, extra_view=cluster_view(p, 2)),
     "clus3_0.6": lambda p: combine(p, extra=0.6, extra_view=cluster_view(p, 3)),
@@ -411,6 +415,17 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "bm25t0.02_1.0": lambda p: combine(p, extra=1.0, extra_view=bm25_view(p, 0.02)),
     "bm25t0.01_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p, 0.01)),
 }
+
+
+def _newest_prior(setup: Setup) -> np.ndarray:
+    """What the site adds where no candidate has a vote: TRENDING_WEIGHT (0.2) times the trending
+    rank, which is then newest first (day, then id), 0.2 for the newest down to 0."""
+    order = sorted(range(len(setup.candidate_ids)), key=lambda row: (
+        setup.records[setup.candidate_ids[row]].day, setup.records[setup.candidate_ids[row]].id),
+        reverse=True)  # fmt: skip
+    prior = np.empty(len(order))
+    prior[order] = 0.2 * (1 - np.arange(len(order)) / max(len(order) - 1, 1))
+    return prior
 
 
 def ndcg(scores: np.ndarray, relevant: set[int]) -> tuple[float, float]:
