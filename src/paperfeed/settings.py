@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         "Raise it when the database is far away (PostgreSQL over a network).",
     )
     # --- page cache (issue 12) ---
+    paper_cache_papers: int = Field(
+        default=100_000,
+        ge=1,
+        description="Stored papers each worker keeps as pages show them (about 7.8 KB each: "
+        "all 80,017 shared papers take about 620 MB a worker); lower it on a small machine.",
+    )
     page_cache_mb: int = Field(
         default=64, ge=0, description="Rendered anonymous pages kept per worker, in MB (0: off)."
     )

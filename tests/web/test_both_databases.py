@@ -172,7 +172,8 @@ def _wait_until_up(
 def test_a_served_worker_tunes_its_collector_and_a_test_app_does_not(tmp_path) -> None:
     """`serve` builds each worker with serving_app, whose start freezes the startup objects
     and makes young collections rarer (core.collector); create_app leaves the process alone.
-    Both take their request threads from the settings. Run in a child: freezing is for good."""
+    Both take their request threads and paper cache size from the settings. Run in a child:
+    freezing is for good."""
     script = (
         "import gc, json, anyio.to_thread\n"
         "from fastapi.testclient import TestClient\n"
@@ -180,13 +181,19 @@ def test_a_served_worker_tunes_its_collector_and_a_test_app_does_not(tmp_path) -
         "def tokens():\n"
         "    return anyio.to_thread.current_default_thread_limiter().total_tokens\n"
         "with TestClient(create_app()) as client:\n"
-        "    plain = [gc.get_freeze_count(), gc.get_threshold()[0], client.portal.call(tokens)]\n"
+        "    plain = [gc.get_freeze_count(), gc.get_threshold()[0], client.portal.call(tokens),\n"
+        "             client.app.state.db.papers.max_papers]\n"
         "with TestClient(serving_app()) as client:\n"
         "    served = [gc.get_freeze_count(), gc.get_threshold()[0], client.portal.call(tokens)]\n"
         "print(json.dumps([plain, served]))\n"
     )
-    env = {**os.environ, "PAPERFEED_HOME": str(tmp_path), "PAPERFEED_REQUEST_THREADS": "3",
-           "PAPERFEED_EMBED_IN_BACKGROUND": "false"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PAPERFEED_HOME": str(tmp_path),
+        "PAPERFEED_REQUEST_THREADS": "3",
+        "PAPERFEED_EMBED_IN_BACKGROUND": "false",
+        "PAPERFEED_PAPER_CACHE_PAPERS": "7",
+    }
     env.pop("PAPERFEED_DATABASE_URL", None)
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
@@ -194,5 +201,5 @@ def test_a_served_worker_tunes_its_collector_and_a_test_app_does_not(tmp_path) -
     assert done.returncode == 0, done.stderr
     plain, served = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert plain == [0, 700, 3]  # Python's defaults, the setting's threads
+    assert plain == [0, 700, 3, 7]  # Python's defaults; the settings' threads and cache size
     assert served[0] > 10_000 and served[1:] == [10_000, 3]

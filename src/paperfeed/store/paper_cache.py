@@ -21,13 +21,15 @@ from sqlalchemy.orm import Session
 from paperfeed.domain import DailyEntry, Paper
 from paperfeed.store import reader, site_version
 
-MAX_PAPERS = 20_000  # papers kept per process (least recently used go first)
+MAX_PAPERS = 20_000  # papers kept per process (least recently used go first); the site's
+# workers keep settings.paper_cache_papers
 
 
 class PaperCache:
     """Papers and their first daily listings by id, as read at one site version."""
 
     def __init__(self, max_papers: int = MAX_PAPERS) -> None:
+        self.max_papers = max_papers
         self._lock = threading.Lock()
         self._version: int | None = None
         self._kept: LRUCache[str, tuple[Paper, DailyEntry | None]] = LRUCache(max_papers)

@@ -19,6 +19,7 @@ from paperfeed.search.background import BackgroundEmbedder
 from paperfeed.search.replica import Follower
 from paperfeed.settings import Settings, get_settings
 from paperfeed.store.db import Database
+from paperfeed.store.paper_cache import PaperCache
 from paperfeed.web import api, views
 from paperfeed.web.auth import install_auth
 from paperfeed.web.errors import install_error_handlers
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     one_thread_per_request()
     owns_db = db is None
     database = db or Database(settings.database_url)
+    if owns_db:
+        database.papers = PaperCache(settings.paper_cache_papers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

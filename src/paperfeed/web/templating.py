@@ -66,7 +66,6 @@ def http_url(value: str | None) -> str | None:
 
 def first_authors(authors: list[Author], count: int = 4) -> tuple[list[str], int]:
     """The first `count` names, and how many more there are (all of them if one would remain)."""
-    names = [squash(a.name) for a in authors]
-    if len(names) <= count + 1:
-        return names, 0
-    return names[:count], len(names) - count
+    if len(authors) <= count + 1:
+        return [squash(a.name) for a in authors], 0
+    return [squash(a.name) for a in authors[:count]], len(authors) - count  # shown ones only
