@@ -84,7 +84,7 @@ def serve(
     """Run the web site and JSON API."""
     import uvicorn
 
-    from paperfeed.web import serving
+    from paperfeed.cli import serving
 
     settings = load_settings()
     open_db(settings).close()  # migrate once, before any worker starts
