@@ -23,20 +23,15 @@ QUERY_TEXT = st.lists(
 @pytest.fixture(scope="module")
 def index() -> tantivy.Index:
     """An in-memory index of three papers."""
-    index = lexical.open_index(None)
-    writer = index.writer(lexical.WRITER_HEAP, 1)
-    for number, title in enumerate(["Transformers fine-tuned", "数据 mining", "Graph nets"]):
-        paper = Paper(
+    return lexical.memory_index(
+        Paper(
             arxiv_id=f"2506.0800{number}",
             title=title,
             abstract=f"{title} abstract",
             authors=[Author(name="Ada Lovelace")],
         )
-        writer.add_document(lexical.document(paper))
-    writer.commit()
-    writer.wait_merging_threads()
-    index.reload()
-    return index
+        for number, title in enumerate(["Transformers fine-tuned", "数据 mining", "Graph nets"])
+    )
 
 
 @settings(

@@ -89,14 +89,10 @@ def _lexical_top(papers: list[tuple[str, str, str]], query: str) -> list[str]:
     """BM25 ranking of a query over papers (id, title, abstract) in an in-memory index."""
     from paperfeed.domain import Paper
 
-    index = lexical.open_index(None)
-    writer = index.writer(lexical.WRITER_HEAP, 1)
-    for arxiv_id, title, abstract in papers:
-        writer.add_document(lexical.document(Paper(arxiv_id=arxiv_id, title=title,
-                                                   abstract=abstract)))
-    writer.commit()
-    writer.wait_merging_threads()
-    index.reload()
+    index = lexical.memory_index(
+        Paper(arxiv_id=arxiv_id, title=title, abstract=abstract)
+        for arxiv_id, title, abstract in papers
+    )
     text_query, _terms = lexical.text_query(query)
     assert text_query is not None
     return [paper_id for paper_id, _ in lexical.search(index, text_query, 10)]
@@ -127,13 +123,7 @@ def test_a_topical_query_finds_the_paper_about_it_before_one_sharing_a_title_wor
 
 def _lexical_scores(papers: list, query: str, boosts: dict | None = None) -> list[tuple]:
     """BM25 (id, score) of a query over Paper objects in an in-memory index, best first."""
-    index = lexical.open_index(None)
-    writer = index.writer(lexical.WRITER_HEAP, 1)
-    for paper in papers:
-        writer.add_document(lexical.document(paper))
-    writer.commit()
-    writer.wait_merging_threads()
-    index.reload()
+    index = lexical.memory_index(papers)
     text_query, _terms = lexical.text_query(query, boosts=boosts or lexical.FIELD_BOOSTS)
     assert text_query is not None
     return lexical.search(index, text_query, 10)

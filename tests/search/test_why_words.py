@@ -42,13 +42,7 @@ def in_text(paper, terms: dict[str, str], authors: bool) -> list[str]:
 
 
 def test_words_found_by_the_index_are_the_words_in_each_text(papers) -> None:
-    index = lexical.open_index(None)
-    writer = index.writer(lexical.WRITER_HEAP, 1)
-    for paper in papers:
-        writer.add_document(lexical.document(paper))
-    writer.commit()
-    writer.wait_merging_threads()
-    index.reload()
+    index = lexical.memory_index(papers)
     rng = random.Random(5)
     vocabulary = [
         word

@@ -109,13 +109,7 @@ class EvalCorpus:
     """Documents indexed as the site indexes papers, with their vectors when a model is given."""
 
     def __init__(self, docs: Sequence[Doc], vectors: np.ndarray | None = None, model: str = ""):
-        self.index = lexical.open_index(None)
-        writer = self.index.writer(lexical.WRITER_HEAP, 1)
-        for doc in docs:
-            writer.add_document(lexical.document(doc.paper()))
-        writer.commit()
-        writer.wait_merging_threads()
-        self.index.reload()
+        self.index = lexical.memory_index(doc.paper() for doc in docs)
         self.vector_index: VectorIndex | None = None
         if vectors is not None and len(docs):
             ids = [doc.id for doc in docs]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -126,6 +126,18 @@ def open_index(path: Path | None) -> tantivy.Index:
         index = tantivy.Index(SCHEMA, path=str(path), reuse=True)
     index.register_tokenizer(TEXT, _text_analyzer())
     index.register_tokenizer(NAMES, _names_analyzer())
+    return index
+
+
+def memory_index(papers: Iterable[Paper]) -> tantivy.Index:
+    """An in-memory index of these papers, searchable at once (the evals' corpora, tests)."""
+    index = open_index(None)
+    writer = index.writer(WRITER_HEAP, 1)
+    for paper in papers:
+        writer.add_document(document(paper))
+    writer.commit()
+    writer.wait_merging_threads()
+    index.reload()
     return index
 
 
