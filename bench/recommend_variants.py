@@ -36,7 +36,7 @@ from paperfeed.evals import recommend as protocol
 from paperfeed.evals.harness import VectorCache
 from paperfeed.rank import content, related
 from paperfeed.rank.content import Candidates, Taste, WordSpace
-from paperfeed.search.embedding import load_embedder, paper_text
+from paperfeed.search.embedding import load_embedder
 from paperfeed.settings import Settings
 
 SNAPSHOT = Path("../shared/data/arxiv-cs/arxiv_cs_2025-03_2026-07.jsonl.gz")
@@ -96,24 +96,10 @@ def build(
     words = space.transform(texts)
     embedder = load_embedder(settings, "static", "cpu")
     cache = VectorCache(settings.home / "cache" / "eval", embedder)
-    needed = protocol.needed_rows(before, candidate_ids, sampled, row_of, seed)
-    embedded = [paper_text(records[corpus[r]].title, records[corpus[r]].abstract) for r in needed]
-    raw = np.zeros((len(corpus), embedder.dim), dtype=np.float32)
-    raw[needed] = cache.vectors(embedded)
-    sample = [r for r in needed if r < len(before)]
-    centered = content.center(raw, raw[sample].mean(axis=0))
+    _raw, centered = protocol.corpus_vectors(cache, records, before, candidate_ids, sampled, seed)
     candidate_rows = np.asarray([row_of[i] for i in candidate_ids])
-    candidates = Candidates(
-        ids=[records[i].id for i in candidate_ids],
-        words=words[candidate_rows],
-        vectors=centered[candidate_rows],
-        has_vector=np.ones(len(candidate_ids), dtype=bool),
-        categories=[records[i].categories for i in candidate_ids],
-    )
-    by_author: dict[str, list[str]] = defaultdict(list)
-    for i in before:
-        for name in set(records[i].authors):
-            by_author[name].append(records[i].id)
+    candidates = protocol.candidates_of(records, candidate_ids, words, centered, candidate_rows)
+    by_author = protocol.authors_before(records, before)
     row_of_id = {records[i].id: row for i, row in row_of.items()}
     candidate_set = {records[i].id for i in candidate_ids}
     index_of_id = {records[i].id: i for i in corpus}

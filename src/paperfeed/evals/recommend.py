@@ -182,28 +182,11 @@ def run(
     words = space.transform(texts)
     embedder = load_embedder(settings, model, "cpu")
     cache = VectorCache(settings.home / "cache" / "eval", embedder)
-    # Only what a method reads is embedded: the candidates, the readers' saved and dismissed
-    # papers, and a sample of the corpus before the cutoff for its mean (the centering).
-    needed = needed_rows(before, candidate_ids, sampled, row_of, seed)
-    embedded = [paper_text(records[corpus[r]].title, records[corpus[r]].abstract) for r in needed]
-    raw = np.zeros((len(corpus), embedder.dim), dtype=np.float32)
-    raw[needed] = cache.vectors(embedded, progress)
-    sample = [r for r in needed if r < len(before)]
-    centered = content.center(raw, raw[sample].mean(axis=0))
-    candidates = Candidates(
-        ids=[records[i].id for i in candidate_ids],
-        words=words[candidate_rows],
-        vectors=centered[candidate_rows],
-        has_vector=np.ones(len(candidate_ids), dtype=bool),
-        categories=[records[i].categories for i in candidate_ids],
-    )
+    raw, centered = corpus_vectors(cache, records, before, candidate_ids, sampled, seed, progress)
+    candidates = candidates_of(records, candidate_ids, words, centered, candidate_rows)
     words_only = Candidates(candidates.ids, candidates.words, categories=candidates.categories)
     raw_candidates = raw[candidate_rows]
-
-    by_author: dict[str, list[str]] = defaultdict(list)  # what the site stores of the past
-    for i in before:
-        for name in set(records[i].authors):
-            by_author[name].append(records[i].id)
+    by_author = authors_before(records, before)
     row_of_id = {records[i].id: row for i, row in row_of.items()}
     candidate_set = {records[i].id for i in candidate_ids}
 
@@ -349,6 +332,56 @@ class _SvmCache:
             seconds=np.asarray([self.seconds[n] for n in names]),
         )  # fmt: skip
         partial.replace(self.path)
+
+
+def corpus_vectors(
+    cache: VectorCache,
+    records: list[Record],
+    before: list[int],
+    candidate_ids: list[int],
+    sampled: list[Reader],
+    seed: int,
+    progress: ProgressSink | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of the corpus rows (`before` then `candidate_ids`), zeros where no method
+    reads one, and the same centered on the mean of a sample before the cutoff.
+
+    Only what a method reads is embedded (kept in `cache`): the candidates, the
+    readers' saved and dismissed papers, and that sample."""
+    corpus = before + candidate_ids
+    row_of = {index: row for row, index in enumerate(corpus)}
+    needed = needed_rows(before, candidate_ids, sampled, row_of, seed)
+    embedded = [paper_text(records[corpus[r]].title, records[corpus[r]].abstract) for r in needed]
+    raw = np.zeros((len(corpus), cache.embedder.dim), dtype=np.float32)
+    raw[needed] = cache.vectors(embedded, progress)
+    sample = [r for r in needed if r < len(before)]
+    return raw, content.center(raw, raw[sample].mean(axis=0))
+
+
+def candidates_of(
+    records: list[Record],
+    candidate_ids: list[int],
+    words: Any,
+    centered: np.ndarray,
+    candidate_rows: np.ndarray,
+) -> Candidates:
+    """The period's papers as the recommender scores them: word rows, centered vectors, fields."""
+    return Candidates(
+        ids=[records[i].id for i in candidate_ids],
+        words=words[candidate_rows],
+        vectors=centered[candidate_rows],
+        has_vector=np.ones(len(candidate_ids), dtype=bool),
+        categories=[records[i].categories for i in candidate_ids],
+    )
+
+
+def authors_before(records: list[Record], before: list[int]) -> dict[str, list[str]]:
+    """Each author's papers before the cutoff (what the site stores of the past), by name."""
+    by_author: dict[str, list[str]] = defaultdict(list)
+    for i in before:
+        for name in set(records[i].authors):
+            by_author[name].append(records[i].id)
+    return by_author
 
 
 def needed_rows(
