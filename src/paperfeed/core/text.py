@@ -29,7 +29,14 @@ def squash(text: str | None) -> str:
 
 def shorten(text: str | None, width: int = 300) -> str:
     """At most about `width` characters, cut at a word boundary, with an ellipsis if cut."""
-    text = squash(text)
+    text = text or ""
+    head = 2 * width + 2  # squashing a long abstract whole cost more than the rest of a card
+    if len(text) > head:
+        squashed = squash(text[:head])
+        # The first width + 1 characters are the whole text's, squashed, when more follow.
+        text = squashed if len(squashed) > width + 1 else squash(text)
+    else:
+        text = squash(text)
     if len(text) <= width:
         return text
     cut = text[: width + 1].rsplit(" ", 1)[0] if " " in text[:width] else text[:width]

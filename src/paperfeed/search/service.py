@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import tantivy
 from cachetools import LRUCache
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from tantivy import Occur, Query
 
@@ -577,9 +577,12 @@ def _is_author(session: Session, text: str) -> bool:
     """Whether the query is exactly a stored author's name (accents, case, spaces aside)."""
     if not text or len(text) > 200 or len(text.split()) > 6:
         return False
-    key = normalize_name(text)
-    found = session.scalar(select(AuthorRow.id).where(AuthorRow.name_key == key).limit(1))
+    found = session.scalar(_AUTHOR_NAMED, {"key": normalize_name(text)})
     return found is not None
+
+
+# built once (a statement built per call is walked again to find its compiled form)
+_AUTHOR_NAMED = select(AuthorRow.id).where(AuthorRow.name_key == bindparam("key")).limit(1)
 
 
 def _exact_titles(

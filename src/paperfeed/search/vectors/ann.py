@@ -39,7 +39,12 @@ class VectorIndex:
     def __post_init__(self) -> None:
         self._key_order = np.argsort(self.keys, kind="stable")
         self._sorted_keys = self.keys[self._key_order]
-        self._row_of_id = {paper_id: row for row, paper_id in enumerate(self.ids.tolist())}
+        # Per query, hits are named from a list (not numpy strings) and rows are gathered from
+        # a plain array view of the memory map (numpy's memmap wraps every slice it returns).
+        self._id_list: list[str] = self.ids.tolist()
+        self._row_of_id = {paper_id: row for row, paper_id in enumerate(self._id_list)}
+        mapped = isinstance(self.vectors, np.memmap)
+        self._rows: np.ndarray = self.vectors.view(np.ndarray) if mapped else self.vectors
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -82,14 +87,15 @@ class VectorIndex:
         if not len(rows):
             return []
         rows = np.sort(np.asarray(rows, dtype=np.int64))  # sequential reads of the memory map
-        scores = self.vectors[rows] @ np.asarray(query, dtype=np.float32).reshape(-1)
+        scores = self._rows[rows] @ np.asarray(query, dtype=np.float32).reshape(-1)
         return self._top(rows, scores, k)
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         k = min(k, len(rows))
         best = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         best = best[np.argsort(-scores[best], kind="stable")]
-        return [(str(self.ids[rows[i]]), float(scores[i])) for i in best]
+        ids, top = self._id_list, rows[best].tolist()
+        return [(ids[row], score) for row, score in zip(top, scores[best].tolist(), strict=True)]
 
     def score_ids(self, query: np.ndarray, ids: list[str]) -> list[tuple[str, float]]:
         """Exact scores of those of `ids` that have a vector."""
@@ -98,7 +104,7 @@ class VectorIndex:
 
     def vector_of(self, paper_id: str) -> np.ndarray | None:
         row = self.row_of(paper_id)
-        return None if row is None else np.asarray(self.vectors[row])
+        return None if row is None else self._rows[row]
 
 
 def build(
