@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Generic, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from paperfeed.domain import Author, DailyEntry, Order, Organization, Paper, Submitter
@@ -302,7 +302,7 @@ def _entry(row, paper: Paper) -> DailyEntry:
 # The statements of the reads every search and page makes, built once: SQLAlchemy walks a
 # statement to find its compiled form in its cache, and for a statement built per call (an
 # IN list of new ids each time) that walk cost a third of reading 20 papers.
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 _PAPERS_BY_ID = _papers_with_organization().where(_papers.c.id.in_(_IDS))
 _TITLES_BY_ID = select(_papers.c.id, _papers.c.title).where(_papers.c.id.in_(_IDS))
 _LISTED_BY_ID = (
