@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class SearchIndexes:
         self.settings = settings
         self._lock = threading.Lock()
         self._lexical: tuple[Path, tantivy.Index] | None = None
+        self._lexical_commit: tuple[int, int, int] | None = None  # meta.json at the last reload
         self._vectors: dict[str, tuple[Path, ann.VectorIndex | None]] = {}  # by model
         # recent queries (next pages, reloads), by model and text
         self._query_vectors: dict[tuple[str, str], np.ndarray] = {}
@@ -145,17 +147,29 @@ class SearchIndexes:
         return f"{stamp[3]}|{vectors}"
 
     def lexical(self) -> tantivy.Index | None:
-        path = indexer.lexical_path(self.settings)
-        if not path.exists():
+        target = _live_target(indexer.lexical_path(self.settings))
+        if target is None:
             return None
-        target = path.resolve()
         with self._lock:
             if self._lexical is None or self._lexical[0] != target:
                 if not lexical.schema_matches(target):
                     return None  # built by an older version: the indexer rebuilds it
                 self._lexical = (target, lexical.open_index(target))
+                self._lexical_commit = None
             index = self._lexical[1]
-        index.reload()  # see the latest commit now, not after the file watcher's delay
+            seen = self._lexical_commit
+        # See the latest commit now, not after the file watcher's delay: a commit rewrites
+        # meta.json, so a reload is due only when that file changed (a reload costs 50 us).
+        try:
+            meta = (target / "meta.json").stat()
+        except OSError:  # the generation is gone (a link left dangling by hand)
+            return None
+        commit = (meta.st_ino, meta.st_mtime_ns, meta.st_size)
+        if commit != seen:
+            index.reload()
+            with self._lock:
+                if self._lexical is not None and self._lexical[1] is index:
+                    self._lexical_commit = commit
         return index
 
     def vectors(self) -> ann.VectorIndex | None:
@@ -173,10 +187,9 @@ class SearchIndexes:
         return present[embedding.answering_model(list(present), covered, papers)]
 
     def _vectors_of(self, model: str) -> ann.VectorIndex | None:
-        path = indexer.vectors_path(self.settings, model)
-        if not path.exists():
+        target = _live_target(indexer.vectors_path(self.settings, model))
+        if target is None:
             return None
-        target = path.resolve()
         with self._lock:
             loaded = self._vectors.get(model)
             if loaded is None or loaded[0] != target:
@@ -199,6 +212,17 @@ class SearchIndexes:
                 if len(self._query_vectors) > QUERY_CACHE:  # forget the oldest
                     self._query_vectors.pop(next(iter(self._query_vectors)))
         return cached
+
+
+def _live_target(path: Path) -> Path | None:
+    """The generation a live index symlink points at (None: no index there yet). One readlink,
+    where resolving the path walked each of its folders: this runs several times a search."""
+    try:
+        return path.parent / os.readlink(path)
+    except FileNotFoundError:
+        return None
+    except OSError:  # not a symlink (a folder put there by hand): the path itself
+        return path.resolve() if path.exists() else None
 
 
 def search(
