@@ -109,6 +109,7 @@ class Database:
 
     def close(self) -> None:
         """Close every pooled connection (the object can open new ones if used again)."""
+        self.site_version.close()
         self.engine.dispose()
 
     def __enter__(self) -> Database:

@@ -97,11 +97,11 @@ class PageCache:
             await self.app(scope, receive, send)
             return
         try:
-            version = (
-                self.versions.current()
-                if not self.versions.stale()
-                else (await anyio.to_thread.run_sync(self.versions.current, limiter=self._io()))
-            )
+            version = self.versions.current_nowait()
+            if version is None:
+                version = await anyio.to_thread.run_sync(
+                    self.versions.current, limiter=self._io()
+                )
         except Unavailable:  # the database is away: the app answers (a 503 if it needs it)
             await self.app(scope, receive, send)
             return
