@@ -340,6 +340,17 @@ def similar_query(paper: Paper) -> Query | None:
     )
 
 
+def titles_with_all(index: tantivy.Index, ids: Sequence[str], terms: Sequence[str]) -> set[str]:
+    """Those of `ids` whose title holds every one of the (stemmed) `terms`: one small query."""
+    if not ids or not terms:
+        return set()
+    query = Query.boolean_query(
+        [(Occur.Must, id_query(ids))]
+        + [(Occur.Must, Query.term_query(SCHEMA, "title", term)) for term in terms]
+    )
+    return {paper_id for paper_id, _score in search(index, query, len(ids))}
+
+
 def words_found(
     index: tantivy.Index, ids: Sequence[str], terms: dict[str, str], *, authors: bool = True
 ) -> dict[str, list[str]]:

@@ -279,7 +279,7 @@ def search(
     result.dense = bool(dense)
     result.model = vector_index.model if dense and vector_index is not None else None
     stored = indexes.papers.at(session)
-    pinned = _exact_titles(stored, ranked_lexical[:10], terms)
+    pinned = _exact_titles(index, stored, ranked_lexical[:10], terms)
     ranked = [(i, s) for i, s in ranked if i in pinned] + [
         (i, s) for i, s in ranked if i not in pinned
     ]
@@ -610,13 +610,17 @@ _AUTHOR_NAMED = select(AuthorRow.id).where(AuthorRow.name_key == bindparam("key"
 
 
 def _exact_titles(
-    stored: CachedPapers, candidates: list[tuple[str, float]], terms: dict[str, str]
+    index: tantivy.Index,
+    stored: CachedPapers,
+    candidates: list[tuple[str, float]],
+    terms: dict[str, str],
 ) -> set[str]:
-    """Of the best BM25 hits, those whose title is the query (same words, stemmed)."""
+    """Of the best BM25 hits, those whose title is the query (same words, stemmed): the index
+    names the few whose title holds every word, and only their titles are read and compared."""
     if len(terms) < 2:
         return set()
-    titles = stored.titles([i for i, _ in candidates])
     wanted = list(terms)
+    titles = stored.titles(sorted(lexical.titles_with_all(index, [i for i, _ in candidates], wanted)))
     return {
         paper_id
         for paper_id, title in titles.items()
