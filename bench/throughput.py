@@ -134,8 +134,8 @@ class Site:
         self.home.mkdir(parents=True)
         for name in ("paperfeed.db", "index"):
             source = source_home / name
-            if source.is_dir():
-                shutil.copytree(source, self.home / name)
+            if source.is_dir():  # the live index links stay links, as the indexer makes them
+                shutil.copytree(source, self.home / name, symlinks=True)
             elif source.exists():
                 shutil.copy2(source, self.home / name)
         if (source_home / "models").exists():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from markdown_it import MarkdownIt
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from paperfeed.core.clock import utcnow
@@ -126,15 +126,20 @@ def set_hidden(session: Session, admin: UserRow, comment_id: int, hidden: bool) 
 
 def comments_of(session: Session, paper_id: str, *, include_hidden: bool = False) -> list[Comment]:
     """A paper's comments, oldest first; hidden ones only when asked (for admins)."""
-    query = (
-        select(CommentRow, UserRow.username)
-        .join(UserRow, UserRow.id == CommentRow.user_id)
-        .where(CommentRow.paper_id == paper_id)
-        .order_by(CommentRow.id)
-    )
-    if not include_hidden:
-        query = query.where(CommentRow.hidden.is_(False))
-    return [_comment(row, username) for row, username in session.execute(query)]
+    query = _ALL_COMMENTS if include_hidden else _SHOWN_COMMENTS
+    rows = session.execute(query, {"paper": paper_id})
+    return [_comment(row, username) for row, username in rows]
+
+
+# Built once: every paper page asks, and a statement built per call is walked again to find
+# its compiled form.
+_ALL_COMMENTS = (
+    select(CommentRow, UserRow.username)
+    .join(UserRow, UserRow.id == CommentRow.user_id)
+    .where(CommentRow.paper_id == bindparam("paper"))
+    .order_by(CommentRow.id)
+)
+_SHOWN_COMMENTS = _ALL_COMMENTS.where(CommentRow.hidden.is_(False))
 
 
 def _own(session: Session, user: UserRow, comment_id: int, verb: str) -> CommentRow:

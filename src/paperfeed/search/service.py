@@ -221,8 +221,8 @@ def _live_target(path: Path) -> Path | None:
         return path.parent / os.readlink(path)
     except FileNotFoundError:
         return None
-    except OSError:  # not a symlink (a folder put there by hand): the path itself
-        return path.resolve() if path.exists() else None
+    except OSError:  # not a symlink (a folder put there by hand, a copy): the path itself
+        return path if path.exists() else None
 
 
 def search(
@@ -620,7 +620,8 @@ def _exact_titles(
     if len(terms) < 2:
         return set()
     wanted = list(terms)
-    titles = stored.titles(sorted(lexical.titles_with_all(index, [i for i, _ in candidates], wanted)))
+    holding = lexical.titles_with_all(index, [i for i, _ in candidates], wanted)
+    titles = stored.titles(sorted(holding))
     return {
         paper_id
         for paper_id, title in titles.items()

@@ -118,13 +118,8 @@ def get_paper(session: Session, arxiv_id: str) -> Paper | None:
 
 def listings_of(session: Session, paper: Paper) -> list[DailyEntry]:
     """The days `paper` was featured on a daily list, oldest first."""
-    query = (
-        select(_entries, _papers.c.comments_local)
-        .join(_papers, _papers.c.id == _entries.c.paper_id)
-        .where(_entries.c.paper_id == paper.arxiv_id)
-        .order_by(_entries.c.day)
-    )
-    return [_entry(row, paper) for row in session.execute(query).mappings()]
+    rows = session.execute(_LISTINGS_OF, {"paper": paper.arxiv_id}).mappings()
+    return [_entry(row, paper) for row in rows]
 
 
 def first_listings(session: Session, papers: Sequence[Paper]) -> dict[str, DailyEntry]:
@@ -314,6 +309,12 @@ _LISTED_BY_ID = (
     )
     .where(_papers.c.id.in_(_IDS))
     .order_by(_entries.c.day.desc())
+)
+_LISTINGS_OF = (
+    select(_entries, _papers.c.comments_local)
+    .join(_papers, _papers.c.id == _entries.c.paper_id)
+    .where(_entries.c.paper_id == bindparam("paper"))
+    .order_by(_entries.c.day)
 )
 _AUTHORS_BY_ID = (
     select(_paper_authors.c.paper_id, _paper_authors.c.name, _paper_authors.c.hf_user)
