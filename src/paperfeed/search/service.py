@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
+from dataclasses import replace
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,10 @@ WIDE_NEIGHBOURS = 2_000
 SHORT_QUERY_WORDS = 4
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
+# Method names and acronyms ("LoRA", "GPT-4o", "3DGS": see is_name_query) are words, and the
+# vectors add noise there: they get more weight on BM25 (chosen on all four evals: README).
+NAME_LEXICAL_WEIGHT = 0.7
+NAME_FEEDBACK = True
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 # Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
 # asked for more (more are ranked again).
@@ -247,10 +253,10 @@ def search(
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
         query_vector = indexes.embed_query(text, vector_index.model)
+    fusion, feedback = route(text, fusion)
     ranking = rank(
-        index, vector_index, text_query, query_vector, filters, depth, fusion,
-        feedback=feedback_for(text),
-    )  # fmt: skip
+        index, vector_index, text_query, query_vector, filters, depth, fusion, feedback=feedback
+    )
     ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
     result.dense = bool(dense)
     result.model = vector_index.model if dense and vector_index is not None else None
@@ -341,6 +347,57 @@ def feedback_for(text: str) -> int:
     whole papers already carry their meaning, and feedback drifts them off it, so they get none.
     """
     return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS else 0
+
+
+def route(text: str, fusion: Fusion = DEFAULT) -> tuple[Fusion, int]:
+    """The fusion and the feedback (see feedback_for) a search query gets, by its shape.
+
+    A method name or acronym (is_name_query) gets NAME_LEXICAL_WEIGHT on BM25 instead of the
+    default fusion's; any other query the fusion asked for. A fusion other than DEFAULT (an
+    experiment, an eval's grid) is kept as it is, routed or not.
+    """
+    feedback = feedback_for(text)
+    if fusion == DEFAULT and is_name_query(text):
+        fusion = replace(
+            DEFAULT, lexical_weight=NAME_LEXICAL_WEIGHT, dense_weight=1.0 - NAME_LEXICAL_WEIGHT
+        )
+        if not NAME_FEEDBACK:
+            feedback = 0
+    return fusion, feedback
+
+
+def is_name_query(text: str) -> bool:
+    """Whether the query looks like a method's or a model's name: one word, name-shaped
+    (name_shaped: "LoRA", "DPO", "GPT-4o", "Mamba-2", "ControlNet").
+
+    Decided from how such names are written, not from any eval's queries: names are coined,
+    and their coiners mark them with capitals inside the word or with a version number.
+    Ordinary words, hyphenated compounds ("self-supervised") and capitalized words ("Mamba",
+    "Transformers") look like keywords, so they are not routed. Nor are two words: of the
+    two-word AI keywords of Hugging Face's 2025 daily papers with a name-shaped word, about half
+    are topics around a common acronym ("LLM reasoning", "GUI grounding", "medical LLMs"),
+    which the dense side serves as it serves keywords; of the one-word ones nearly all are names.
+    """
+    words = text.split()
+    return len(words) == 1 and name_shaped(words[0])
+
+
+def name_shaped(word: str) -> bool:
+    """Letters and digits together ("3DGS", "T5", "Mamba-2", "GPT-4o"; not a quantity such as
+    "3D", "4K" or "7B"), or a capital after the first letter of the word or of one of its
+    hyphenated parts (an acronym or a camel-cased name: "DPO", "LoRA", "ViT", "ControlNet",
+    "Reflect-DiT"; not a title-cased compound such as "Cold-Start")."""
+    word = word.strip(_EDGE_PUNCTUATION)
+    if not any(ch.isalpha() for ch in word) or _QUANTITY.fullmatch(word):
+        return False
+    if any(ch.isdigit() for ch in word):
+        return True
+    return any(ch.isupper() for part in _PARTS.split(word) for ch in part[1:])
+
+
+_EDGE_PUNCTUATION = "\"'`“”‘’()[]{}<>,.;:!?"
+_QUANTITY = re.compile(r"\d+[^\W\d_]")  # a number and one letter: 3D, 4K, 7B
+_PARTS = re.compile(r"[-_/]")
 
 
 def _feedback_vector(
