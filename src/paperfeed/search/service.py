@@ -55,7 +55,7 @@ FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
 # Method names and acronyms ("LoRA", "GPT-4o", "3DGS": see is_name_query) are words, and the
 # vectors add noise there: they get more weight on BM25 (chosen on all four evals: README).
-NAME_LEXICAL_WEIGHT = 0.7
+NAME_LEXICAL_WEIGHT = 0.5
 NAME_FEEDBACK = True
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 # Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
