@@ -48,8 +48,9 @@ MAX_RESULTS = 100
 # beyond it the nearest neighbours are fetched wide and then filtered.
 EXACT_FILTER_LIMIT = 20_000
 WIDE_NEIGHBOURS = 2_000
-# Pseudo-relevance feedback for short queries (feedback_for), chosen on all three evals: the
-# nl-queries keyword queries gain most, sentences and query-by-paper lose, so they get none.
+# Pseudo-relevance feedback for short queries and questions (feedback_for), chosen on all the
+# evals: the nl-queries keyword queries gain most, questions gain, descriptions and
+# query-by-paper lose, so they get none.
 SHORT_QUERY_WORDS = 4
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
@@ -338,15 +339,33 @@ def rank(
 
 
 def feedback_for(text: str) -> int:
-    """How many top papers expand the query's vector: FEEDBACK_PAPERS for a few words, else 0.
+    """How many top papers expand the query's vector: FEEDBACK_PAPERS for a few words or a
+    question (is_question), else 0.
 
     A query of a few words ("speculative decoding", "graph transformers") says little for a
     vector to go on; the papers fusion puts first say more. Their mean vector, added to the
     query's, re-ranks the dense side (pseudo-relevance feedback, Rocchio-style) below the first
-    paper, which stays first (a system's name finds its paper before any feedback). Sentences and
-    whole papers already carry their meaning, and feedback drifts them off it, so they get none.
+    paper, which stays first (a system's name finds its paper before any feedback). A question
+    names its topic in a few words among asking words ("how can", "do ... actually"), and gains
+    from the same feedback; other sentences (descriptions of an idea) and whole papers already
+    carry their meaning, and feedback drifts them off it, so they get none.
     """
-    return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS else 0
+    return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS or is_question(text) else 0
+
+
+def is_question(text: str) -> bool:
+    """Whether the query is a question: more than one word, ending in a question mark or
+    starting with an asking word ("how", "what", "can", "do", "is", ...)."""
+    words = text.split()
+    if len(words) < 2:
+        return False
+    return text.rstrip().endswith("?") or words[0].lower().strip(_EDGE_PUNCTUATION) in _ASKING
+
+
+_ASKING = frozenset(
+    "how what why when where which who whom whose can could do does did is are was were "
+    "should would will shall may might has have had".split()
+)
 
 
 def route(text: str, fusion: Fusion = DEFAULT) -> tuple[Fusion, int]:
