@@ -11,9 +11,8 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import replace
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -359,13 +358,14 @@ def is_question(text: str) -> bool:
     words = text.split()
     if len(words) < 2:
         return False
-    return text.rstrip().endswith("?") or words[0].lower().strip(_EDGE_PUNCTUATION) in _ASKING
+    return text.rstrip().endswith("?") or _EDGES.sub("", words[0]).lower() in _ASKING
 
 
 _ASKING = frozenset(
-    "how what why when where which who whom whose can could do does did is are was were "
-    "should would will shall may might has have had".split()
-)
+    ("how", "what", "why", "when", "where", "which", "who", "whom", "whose", "can", "could", "do",
+     "does", "did", "is", "are", "was", "were", "should", "would", "will", "shall", "may",
+     "might", "has", "have", "had")
+)  # fmt: skip
 
 
 def route(text: str, fusion: Fusion = DEFAULT) -> tuple[Fusion, int]:
@@ -406,7 +406,7 @@ def name_shaped(word: str) -> bool:
     "3D", "4K" or "7B"), or a capital after the first letter of the word or of one of its
     hyphenated parts (an acronym or a camel-cased name: "DPO", "LoRA", "ViT", "ControlNet",
     "Reflect-DiT"; not a title-cased compound such as "Cold-Start")."""
-    word = word.strip(_EDGE_PUNCTUATION)
+    word = _EDGES.sub("", word)
     if not any(ch.isalpha() for ch in word) or _QUANTITY.fullmatch(word):
         return False
     if any(ch.isdigit() for ch in word):
@@ -414,7 +414,7 @@ def name_shaped(word: str) -> bool:
     return any(ch.isupper() for part in _PARTS.split(word) for ch in part[1:])
 
 
-_EDGE_PUNCTUATION = "\"'`“”‘’()[]{}<>,.;:!?"
+_EDGES = re.compile(r"^\W+|\W+$")  # quotes, brackets, commas, stops around a word
 _QUANTITY = re.compile(r"\d+[^\W\d_]")  # a number and one letter: 3D, 4K, 7B
 _PARTS = re.compile(r"[-_/]")
 
