@@ -55,8 +55,7 @@ FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
 # Method names and acronyms ("LoRA", "GPT-4o", "3DGS": see is_name_query) are words, and the
 # vectors add noise there: they get more weight on BM25 (chosen on all four evals: README).
-NAME_LEXICAL_WEIGHT = 0.5
-NAME_FEEDBACK = True
+NAME_LEXICAL_WEIGHT = 0.5  # equal weights; feedback as for any short query
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 # Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
 # asked for more (more are ranked again).
@@ -369,20 +368,15 @@ _ASKING = frozenset(
 
 
 def route(text: str, fusion: Fusion = DEFAULT) -> tuple[Fusion, int]:
-    """The fusion and the feedback (see feedback_for) a search query gets, by its shape.
-
-    A method name or acronym (is_name_query) gets NAME_LEXICAL_WEIGHT on BM25 instead of the
-    default fusion's; any other query the fusion asked for. A fusion other than DEFAULT (an
-    experiment, an eval's grid) is kept as it is, routed or not.
+    """The fusion and the feedback a search query gets, by its shape: feedback for a few words
+    or a question (feedback_for); NAME_LEXICAL_WEIGHT on BM25 instead of the default fusion's
+    for a method's name or an acronym alone (is_name_query); any other query the fusion asked
+    for. A fusion other than DEFAULT (an experiment, an eval's grid) is kept, routed or not.
     """
-    feedback = feedback_for(text)
     if fusion == DEFAULT and is_name_query(text):
-        fusion = replace(
-            DEFAULT, lexical_weight=NAME_LEXICAL_WEIGHT, dense_weight=1.0 - NAME_LEXICAL_WEIGHT
-        )
-        if not NAME_FEEDBACK:
-            feedback = 0
-    return fusion, feedback
+        weight = NAME_LEXICAL_WEIGHT
+        fusion = replace(DEFAULT, lexical_weight=weight, dense_weight=1.0 - weight)
+    return fusion, feedback_for(text)
 
 
 def is_name_query(text: str) -> bool:
