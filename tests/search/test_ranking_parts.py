@@ -204,3 +204,96 @@ def test_a_short_query_is_expanded_by_the_papers_fusion_puts_first() -> None:
     assert expanded.index("c") < expanded.index("d")  # like the top papers: "c" now does
     assert feedback_for("speculative decoding") == FEEDBACK_PAPERS
     assert feedback_for("ways to make a trained model smaller without retraining") == 0
+
+
+NAMES = ["LoRA", "GPT-4o", "DPO", "Mamba-2", "ControlNet", "3DGS", "T5", "YOLOv8", "ViT",
+         "Qwen2.5-VL", "Reflect-DiT", "(LoRA)", '"MoE"', "CLIP,"]  # fmt: skip
+NOT_NAMES = ["diffusion", "Mamba", "Transformers", "self-supervised", "classifier-free",
+             "Cold-Start", "3D", "7B", "2024", "x", "", "?", "--", "speculative"]  # fmt: skip
+
+
+@pytest.mark.parametrize("word", NAMES)
+def test_method_names_and_acronyms_are_name_shaped(word: str) -> None:
+    from paperfeed.search.service import is_name_query, name_shaped
+
+    assert name_shaped(word)
+    assert is_name_query(word)
+    assert is_name_query(f"  {word} ")
+
+
+@pytest.mark.parametrize("word", NOT_NAMES)
+def test_ordinary_words_are_not_name_shaped(word: str) -> None:
+    from paperfeed.search.service import is_name_query, name_shaped
+
+    assert not name_shaped(word)
+    assert not is_name_query(word)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["LLM agents", "LoRA merging", "GUI grounding", "speculative decoding", "3D reconstruction",
+     "how does LoRA work?", "methods like DPO for aligning language models"],
+)  # fmt: skip
+def test_only_a_name_alone_is_routed_as_a_name(query: str) -> None:
+    from paperfeed.search.fusion import DEFAULT
+    from paperfeed.search.service import is_name_query, route
+
+    assert not is_name_query(query)
+    assert route(query)[0] == DEFAULT
+
+
+def test_questions_get_feedback_and_descriptions_do_not() -> None:
+    from paperfeed.search.service import FEEDBACK_PAPERS, feedback_for, is_question
+
+    questions = [
+        "how can hallucinations in summaries be detected",
+        "do vision transformers need more data than convolutional networks?",
+        "Is chain of thought faithful to what the model computes",
+        "which optimizers train large language models fastest",
+        "pruning a network after training without losing accuracy?",
+    ]
+    descriptions = [
+        "ways to make a trained model smaller without retraining",
+        "robot policies that learn by predicting future video frames",
+        "Howard's method for recursive partitioning of large graphs",
+        "a benchmark where agents do tasks in a simulated office",
+    ]
+    for text in questions:
+        assert is_question(text)
+        assert feedback_for(text) == FEEDBACK_PAPERS
+    for text in descriptions:
+        assert not is_question(text)
+        assert feedback_for(text) == 0
+    assert not is_question("how")  # one word is a keyword query (short: feedback anyway)
+
+
+def test_a_method_name_finds_the_paper_with_it_in_its_title_first() -> None:
+    """Names are words and the vectors add noise there: a query vector nearer an unrelated
+    paper ("c") would put it first at the default weights; the name's route does not."""
+    from paperfeed.evals.harness import Doc, EvalCorpus
+    from paperfeed.search.fusion import DEFAULT
+    from paperfeed.search.service import route
+
+    docs = [
+        Doc("a", "LoRA: Low-Rank Adaptation of Large Language Models",
+            "We freeze the pretrained weights and train low-rank matrices: LoRA."),
+        Doc("b", "Parameter-efficient fine-tuning compared",
+            "Adapters, prefix tuning and LoRA on twelve tasks; adapters and LoRA tie."),
+        Doc("c", "Fine-tuning large models on one GPU", "Quantized optimizers and offloading."),
+        Doc("d", "Protein folding at scale", "Structure prediction for proteins."),
+    ]  # fmt: skip
+    unit = lambda v: np.asarray(v, dtype=np.float32) / np.linalg.norm(v)  # noqa: E731
+    matrix = np.stack([unit([0.3, 1, 0]), unit([0.5, 1, 0]), unit([1, 0.2, 0]), unit([0, 0, 1])])
+    corpus = EvalCorpus(docs, matrix, "test")
+    text_query, _ = lexical.text_query("LoRA")
+    query = unit([1, 0.1, 0])  # nearest "c", which never says LoRA
+
+    lexical_ranking = corpus.rankings(text_query, query, depth=10)["bm25"]
+    plain = corpus.rankings(text_query, query, depth=10, fusion=DEFAULT)["hybrid"]
+    fusion, feedback = route("LoRA")
+    routed = corpus.rankings(text_query, query, depth=10, fusion=fusion, feedback=feedback)
+
+    assert lexical_ranking[:2] == ["a", "b"]
+    assert plain[0] == "c"  # the default weights follow the vector
+    assert fusion != DEFAULT
+    assert routed["hybrid"][0] == "a"

@@ -176,6 +176,27 @@ def test_an_exact_title_comes_first(corpus: Corpus) -> None:
         assert hits[0].why.exact == "title"
 
 
+# A system's or method's name alone (service.is_name_query) is routed to more weight on its
+# words: the paper that bears it in its title comes first, above the papers that cite it.
+NAMED = [
+    ("MCPMark", "2509.24002"),
+    ("FrameThinker", "2509.24304"),
+    ("TruthRL", "2509.25760"),
+    ("VitaBench", "2509.26490"),
+    ("OceanGym", "2509.26536"),
+    ("Graph2Eval", "2510.00507"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), NAMED)
+def test_a_method_name_finds_the_paper_named_so_first(corpus: Corpus, name, expected) -> None:
+    assert service.is_name_query(name)
+    result = corpus.search(name, limit=5)
+
+    assert result.hits[0].paper.arxiv_id == expected
+    assert name.lower() in result.hits[0].paper.title.lower()
+
+
 def test_an_authors_name_lists_their_papers_first(corpus: Corpus) -> None:
     with corpus.db.sessions() as session:
         from sqlalchemy import select

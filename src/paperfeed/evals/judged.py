@@ -26,7 +26,7 @@ from paperfeed.ingest.arxiv_jsonl import MalformedRecord, parse_record
 from paperfeed.ingest.hf_daily import MalformedEntry, parse_entry
 from paperfeed.search import lexical
 from paperfeed.search.fusion import DEFAULT, Fusion
-from paperfeed.search.service import feedback_for
+from paperfeed.search.service import route
 from paperfeed.settings import Settings
 
 RELEVANT = 2  # MAP and recall count grade 2 ("what the query asks for") as relevant
@@ -155,9 +155,8 @@ def rank(
     for i, query in enumerate(judged.queries):
         text_query, _terms = lexical.text_query(query.text)
         vector = query_matrix[i] if query_matrix is not None else None
-        ranked = index.rankings(
-            text_query, vector, depth=DEPTH, fusion=fusion, feedback=feedback_for(query.text)
-        )
+        routed, feedback = route(query.text, fusion)  # as the site's search routes it
+        ranked = index.rankings(text_query, vector, depth=DEPTH, fusion=routed, feedback=feedback)
         for method, ranking in ranked.items():
             out.setdefault(method, []).append(ranking[:DEPTH])
     return out

@@ -25,7 +25,7 @@ from paperfeed.evals.harness import METHODS, Doc, EvalCorpus, EvalDataMissing, V
 from paperfeed.evals.metrics import Ranking, mean
 from paperfeed.search import lexical
 from paperfeed.search.fusion import DEFAULT, Fusion
-from paperfeed.search.service import feedback_for
+from paperfeed.search.service import route
 from paperfeed.settings import Settings
 from paperfeed.store.models import PaperRow
 
@@ -77,12 +77,9 @@ def rank(
     for i, query in enumerate(queries):
         text_query, _terms = lexical.text_query(query.text)
         vector = query_matrix[i] if query_matrix is not None else None
+        routed, feedback = route(query.text, fusion)  # as the site's search routes it
         for method, ranking in index.rankings(
-            text_query,
-            vector,
-            depth=fusion.depth,
-            fusion=fusion,
-            feedback=feedback_for(query.text),
+            text_query, vector, depth=fusion.depth, fusion=routed, feedback=feedback
         ).items():
             out[method].append(ranking)
     return {m: r for m, r in out.items() if r}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,15 @@ MAX_RESULTS = 100
 # beyond it the nearest neighbours are fetched wide and then filtered.
 EXACT_FILTER_LIMIT = 20_000
 WIDE_NEIGHBOURS = 2_000
-# Pseudo-relevance feedback for short queries (feedback_for), chosen on all three evals: the
-# nl-queries keyword queries gain most, sentences and query-by-paper lose, so they get none.
+# Pseudo-relevance feedback for short queries and questions (feedback_for), chosen on all the
+# evals: the nl-queries keyword queries gain most, questions gain, descriptions and
+# query-by-paper lose, so they get none.
 SHORT_QUERY_WORDS = 4
 FEEDBACK_PAPERS = 5
 FEEDBACK_WEIGHT = 1.0
+# Method names and acronyms ("LoRA", "GPT-4o", "3DGS": see is_name_query) are words, and the
+# vectors add noise there: they get more weight on BM25 (chosen on all four evals: README).
+NAME_LEXICAL_WEIGHT = 0.5  # equal weights; feedback as for any short query
 QUERY_CACHE = 1_024  # query vectors kept, so paging through results embeds once
 # Similar papers kept per paper on disk (similar_store): a paper page lists 8, the API 10 unless
 # asked for more (more are ranked again).
@@ -271,10 +276,10 @@ def search(
     vector_index = indexes.vectors()
     if vector_index is not None and len(vector_index) and not exact_author:
         query_vector = indexes.embed_query(text, vector_index.model)
+    fusion, feedback = route(text, fusion)
     ranking = rank(
-        index, vector_index, text_query, query_vector, filters, depth, fusion,
-        feedback=feedback_for(text),
-    )  # fmt: skip
+        index, vector_index, text_query, query_vector, filters, depth, fusion, feedback=feedback
+    )
     ranked, ranked_lexical, dense = ranking.fused, ranking.lexical, ranking.dense
     result.dense = bool(dense)
     result.model = vector_index.model if dense and vector_index is not None else None
@@ -356,15 +361,80 @@ def rank(
 
 
 def feedback_for(text: str) -> int:
-    """How many top papers expand the query's vector: FEEDBACK_PAPERS for a few words, else 0.
+    """How many top papers expand the query's vector: FEEDBACK_PAPERS for a few words or a
+    question (is_question), else 0.
 
     A query of a few words ("speculative decoding", "graph transformers") says little for a
     vector to go on; the papers fusion puts first say more. Their mean vector, added to the
     query's, re-ranks the dense side (pseudo-relevance feedback, Rocchio-style) below the first
-    paper, which stays first (a system's name finds its paper before any feedback). Sentences and
-    whole papers already carry their meaning, and feedback drifts them off it, so they get none.
+    paper, which stays first (a system's name finds its paper before any feedback). A question
+    names its topic in a few words among asking words ("how can", "do ... actually"), and gains
+    from the same feedback; other sentences (descriptions of an idea) and whole papers already
+    carry their meaning, and feedback drifts them off it, so they get none.
     """
-    return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS else 0
+    return FEEDBACK_PAPERS if len(text.split()) <= SHORT_QUERY_WORDS or is_question(text) else 0
+
+
+def is_question(text: str) -> bool:
+    """Whether the query is a question: more than one word, ending in a question mark or
+    starting with an asking word ("how", "what", "can", "do", "is", ...)."""
+    words = text.split()
+    if len(words) < 2:
+        return False
+    return text.rstrip().endswith("?") or _EDGES.sub("", words[0]).lower() in _ASKING
+
+
+_ASKING = frozenset(
+    ("how", "what", "why", "when", "where", "which", "who", "whom", "whose", "can", "could", "do",
+     "does", "did", "is", "are", "was", "were", "should", "would", "will", "shall", "may",
+     "might", "has", "have", "had")
+)  # fmt: skip
+
+
+def route(text: str, fusion: Fusion = DEFAULT) -> tuple[Fusion, int]:
+    """The fusion and the feedback a search query gets, by its shape: feedback for a few words
+    or a question (feedback_for); NAME_LEXICAL_WEIGHT on BM25 instead of the default fusion's
+    for a method's name or an acronym alone (is_name_query); any other query the fusion asked
+    for. A fusion other than DEFAULT (an experiment, an eval's grid) is kept, routed or not.
+    """
+    if fusion == DEFAULT and is_name_query(text):
+        weight = NAME_LEXICAL_WEIGHT
+        fusion = replace(DEFAULT, lexical_weight=weight, dense_weight=1.0 - weight)
+    return fusion, feedback_for(text)
+
+
+def is_name_query(text: str) -> bool:
+    """Whether the query looks like a method's or a model's name: one word, name-shaped
+    (name_shaped: "LoRA", "DPO", "GPT-4o", "Mamba-2", "ControlNet").
+
+    Decided from how such names are written, not from any eval's queries: names are coined,
+    and their coiners mark them with capitals inside the word or with a version number.
+    Ordinary words, hyphenated compounds ("self-supervised") and capitalized words ("Mamba",
+    "Transformers") look like keywords, so they are not routed. Nor are two words: of the
+    two-word AI keywords of Hugging Face's 2025 daily papers with a name-shaped word, about half
+    are topics around a common acronym ("LLM reasoning", "GUI grounding", "medical LLMs"),
+    which the dense side serves as it serves keywords; of the one-word ones nearly all are names.
+    """
+    words = text.split()
+    return len(words) == 1 and name_shaped(words[0])
+
+
+def name_shaped(word: str) -> bool:
+    """Letters and digits together ("3DGS", "T5", "Mamba-2", "GPT-4o"; not a quantity such as
+    "3D", "4K" or "7B"), or a capital after the first letter of the word or of one of its
+    hyphenated parts (an acronym or a camel-cased name: "DPO", "LoRA", "ViT", "ControlNet",
+    "Reflect-DiT"; not a title-cased compound such as "Cold-Start")."""
+    word = _EDGES.sub("", word)
+    if not any(ch.isalpha() for ch in word) or _QUANTITY.fullmatch(word):
+        return False
+    if any(ch.isdigit() for ch in word):
+        return True
+    return any(ch.isupper() for part in _PARTS.split(word) for ch in part[1:])
+
+
+_EDGES = re.compile(r"^\W+|\W+$")  # quotes, brackets, commas, stops around a word
+_QUANTITY = re.compile(r"\d+[^\W\d_]")  # a number and one letter: 3D, 4K, 7B
+_PARTS = re.compile(r"[-_/]")
 
 
 def _feedback_vector(
