@@ -8,7 +8,14 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from paperfeed.core.clock import as_utc
 from paperfeed.core.errors import Invalid, NotFound
@@ -185,6 +192,14 @@ class Paper(_Record):
     listed_on: date | None = Field(
         default=None, description="Day of the daily listing a Hugging Face record was read from."
     )
+
+    @field_validator("title")
+    @classmethod
+    def _has_title(cls, value: str) -> str:
+        # After the text is cleaned: a title of control characters alone is no title.
+        if not value.strip():
+            raise ValueError("a paper needs a title")
+        return value
 
     @property
     def primary_category(self) -> str | None:

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 from conftest import ARXIV_JSONL
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from sqlalchemy import select
@@ -130,6 +130,7 @@ def test_hf_import_stores_what_it_accepts(
 
 @SETTINGS
 @given(raw=mutated(JSONL_RECORD))
+@example(raw={**JSONL_RECORD, "title": "\x1b"})  # control characters alone: no title once cleaned
 def test_jsonl_record_parses_or_is_malformed(raw: Any) -> None:
     try:
         paper = arxiv_jsonl.parse_record(raw)
