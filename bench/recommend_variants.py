@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from paperfeed.evals import recommend as protocol
 from paperfeed.evals.harness import VectorCache
-from paperfeed.rank import content, related
+from paperfeed.rank import content, links, related
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder
 from paperfeed.settings import Settings
@@ -59,6 +59,9 @@ class Setup:
     query_of: Callable[[list[str]], sp.csr_matrix]  # liked papers' query rows (idf of terms)
     style: Callable[[list[str]], sp.csr_matrix] | None = None  # liked papers' phrase rows
     style_candidates: sp.csr_matrix | None = None
+    owners: list[set[str]] = field(default_factory=list)  # candidates' link owners (rank/links)
+    owners_of: Callable[[list[str]], list[set[str]]] | None = None  # of liked paper ids
+    owner_df: dict[str, int] = field(default_factory=dict)  # papers before the cutoff per owner
     _pool: dict[float, tuple[np.ndarray, sp.csr_matrix]] = field(default_factory=dict)
 
     def _pooled(self, power: float) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -135,6 +138,12 @@ def build(
         {i: position for position, i in enumerate(candidate_ids)}, space, titles, title_of,
         bm25, query_of,
     )  # fmt: skip
+    linked = {i: links.owners(records[i].abstract) for i in corpus}
+    made.owners = [linked[i] for i in candidate_ids]
+    made.owners_of = lambda ids: [linked[index_of_id[i]] for i in ids]
+    for i in before:
+        for owner in linked[i]:
+            made.owner_df[owner] = made.owner_df.get(owner, 0) + 1
     if style:
         phrases = _style_space(texts)
         made.style_candidates = phrases([texts[r] for r in candidate_rows])
@@ -353,6 +362,33 @@ def _cluster(gram: np.ndarray, k: int) -> np.ndarray:
     return labels
 
 
+def link_view(
+    p: dict[str, Any], *, most: int | None = None, recency: bool = False, bare: bool = False
+) -> np.ndarray:
+    """1 where a candidate's abstract links to an owner (rank/links) that a liked paper's links
+    to too (owners of more than `most` earlier papers left out; with `recency`, the best such
+    liked paper's recency weight instead of 1; with `bare`, github:x, hf:x and gitlab:x are one
+    owner x), else 0."""
+    setup: Setup = p["setup"]
+    assert setup.owners_of is not None
+    taste = p["taste"]
+    best: dict[str, float] = {}
+    def named(found: set[str]) -> set[str]:
+        return {o.split(":")[-1] for o in found} if bare else found
+
+    for weight, found in zip(taste.weights, setup.owners_of(taste.liked), strict=True):
+        for owner in named(found):
+            if most is None or setup.owner_df.get(owner, 0) <= most:
+                best[owner] = max(best.get(owner, 0.0), float(weight) if recency else 1.0)
+    view = np.zeros(len(setup.owners))
+    if best:
+        for row, found in enumerate(setup.owners):
+            found = named(found)
+            if found and not found.isdisjoint(best):
+                view[row] = max(best[o] for o in found if o in best)
+    return view
+
+
 VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "recombined": lambda p: combine(p),
     "robust": lambda p: combine(p, scale=robust),
@@ -400,6 +436,18 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "titlefull0.6": lambda p: combine(p, extra=0.6, extra_view=title_view(p, full=True)),
     "bm25t0.02_1.0": lambda p: combine(p, extra=1.0, extra_view=bm25_view(p, 0.02)),
     "bm25t0.01_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p, 0.01)),
+    "link0.5": lambda p: p["base"] + 0.5 * link_view(p),
+    "link1": lambda p: p["base"] + 1.0 * link_view(p),
+    "link2": lambda p: p["base"] + 2.0 * link_view(p),
+    "link3": lambda p: p["base"] + 3.0 * link_view(p),
+    "link5": lambda p: p["base"] + 5.0 * link_view(p),
+    "linkrare20_2": lambda p: p["base"] + 2.0 * link_view(p, most=20),
+    "linkrec2": lambda p: p["base"] + 2.0 * link_view(p, recency=True),
+    "link8": lambda p: p["base"] + 8.0 * link_view(p),
+    "link12": lambda p: p["base"] + 12.0 * link_view(p),
+    "link20": lambda p: p["base"] + 20.0 * link_view(p),
+    "linkbare8": lambda p: p["base"] + 8.0 * link_view(p, bare=True),
+    "linkrare20_8": lambda p: p["base"] + 8.0 * link_view(p, most=20),
 }
 
 
