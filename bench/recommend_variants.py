@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -62,6 +63,9 @@ class Setup:
     owners: list[set[str]] = field(default_factory=list)  # candidates' link owners (rank/links)
     owners_of: Callable[[list[str]], list[set[str]]] | None = None  # of liked paper ids
     owner_df: dict[str, int] = field(default_factory=dict)  # papers before the cutoff per owner
+    names: list[set[str]] = field(default_factory=list)  # candidates' coined names (_coined)
+    names_of: Callable[[list[str]], list[set[str]]] | None = None  # of liked paper ids
+    name_df: dict[str, int] = field(default_factory=dict)  # papers before the cutoff per name
     _pool: dict[float, tuple[np.ndarray, sp.csr_matrix]] = field(default_factory=dict)
 
     def _pooled(self, power: float) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -144,11 +148,32 @@ def build(
     for i in before:
         for owner in linked[i]:
             made.owner_df[owner] = made.owner_df.get(owner, 0) + 1
+    coined = {i: _coined(f"{records[i].title} {records[i].abstract}") for i in corpus}
+    made.names = [coined[i] for i in candidate_ids]
+    made.names_of = lambda ids: [coined[index_of_id[i]] for i in ids]
+    for i in before:
+        for name in coined[i]:
+            made.name_df[name] = made.name_df.get(name, 0) + 1
     if style:
         phrases = _style_space(texts)
         made.style_candidates = phrases([texts[r] for r in candidate_rows])
         made.style = lambda ids: phrases([texts[row_of[index_of_id[i]]] for i in ids])
     return made
+
+
+_NAME = re.compile(r"(?<![\w/.-])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w/-])")
+
+
+def _coined(text: str) -> set[str]:
+    """Names an author coins (a method, data set or benchmark): CamelCase or capitals inside a
+    word ("GlobustVP", "ArcherCodeR", "Prost-RL", "LLaMA"), lower-cased; plain words, words
+    capitalized at their start only and numbers are not names."""
+    found = set()
+    for match in _NAME.finditer(text):
+        token = match.group(0)
+        if len(token) >= 3 and any(c.isupper() for c in token[1:]) and any(c.isalpha() for c in token):
+            found.add(token.lower())
+    return found
 
 
 def _style_space(texts: list[str]) -> Callable[[list[str]], sp.csr_matrix]:
@@ -389,6 +414,27 @@ def link_view(
     return view
 
 
+def related_link_view(p: dict[str, Any]) -> np.ndarray:
+    """1 where a candidate links to an owner that one of the liked papers' authors' other papers
+    (rank/related.py) links to, and no liked paper does, else 0."""
+    setup: Setup = p["setup"]
+    assert setup.owners_of is not None
+    taste = p["taste"]
+    theirs = {o for found in setup.owners_of(taste.related or []) for o in found}
+    theirs -= {o for found in setup.owners_of(taste.liked) for o in found}
+    return np.asarray([1.0 if not found.isdisjoint(theirs) else 0.0 for found in setup.owners])
+
+
+def name_view(p: dict[str, Any], most: int) -> np.ndarray:
+    """1 where a candidate uses a coined name (_coined) of at most `most` earlier papers that a
+    liked paper uses too, else 0."""
+    setup: Setup = p["setup"]
+    assert setup.names_of is not None
+    mine = {n for found in setup.names_of(p["taste"].liked) for n in found
+            if setup.name_df.get(n, 0) <= most}  # fmt: skip
+    return np.asarray([1.0 if found and not found.isdisjoint(mine) else 0.0 for found in setup.names])
+
+
 VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "recombined": lambda p: combine(p),
     "robust": lambda p: combine(p, scale=robust),
@@ -448,6 +494,14 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "link20": lambda p: p["base"] + 20.0 * link_view(p),
     "linkbare8": lambda p: p["base"] + 8.0 * link_view(p, bare=True),
     "linkrare20_8": lambda p: p["base"] + 8.0 * link_view(p, most=20),
+    "link10": lambda p: p["base"] + 10.0 * link_view(p),
+    "linkrel12_4": lambda p: p["base"] + 12.0 * link_view(p) + 4.0 * related_link_view(p),
+    "linkrel12_12": lambda p: p["base"] + 12.0 * np.maximum(link_view(p), related_link_view(p)),
+    "name5_1": lambda p: p["base"] + 1.0 * name_view(p, 5),
+    "name5_3": lambda p: p["base"] + 3.0 * name_view(p, 5),
+    "name20_1": lambda p: p["base"] + 1.0 * name_view(p, 20),
+    "name20_3": lambda p: p["base"] + 3.0 * name_view(p, 20),
+    "name100_1": lambda p: p["base"] + 1.0 * name_view(p, 100),
 }
 
 

@@ -43,8 +43,15 @@ _TOP_LEVEL = re.compile(r"\.(com|org|net|io|ai|edu|app|dev|site|page|science|co|
 def owners(text: str) -> set[str]:
     """The link owners named in `text` (see the module docstring), normalized."""
     found: set[str] = set()
-    lowered = text.lower()
-    for match in _URL.finditer(lowered):
+    for word in text.lower().split():  # only words that can hold an address are searched
+        if "." in word and ("/" in word or "www." in word or ".github.io" in word):
+            found |= _owners_in(word)
+    return found
+
+
+def _owners_in(word: str) -> set[str]:
+    found: set[str] = set()
+    for match in _URL.finditer(word):
         host, path = match.group(1), match.group(2) or ""
         explicit = match.group(0).startswith(("http", "www."))
         if not (explicit or host.endswith(".github.io") or (path and _TOP_LEVEL.search(host))):
