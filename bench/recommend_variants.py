@@ -120,6 +120,7 @@ def build(
             weights=content.recency_weight(np.asarray(ages)),
             vectors=centered[rows],
             categories=[records[i].categories for i in reader.history],
+            owners=[links.owners(records[i].abstract) for i in reader.history],
         )
         given = [
             related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
@@ -171,7 +172,8 @@ def _coined(text: str) -> set[str]:
     found = set()
     for match in _NAME.finditer(text):
         token = match.group(0)
-        if len(token) >= 3 and any(c.isupper() for c in token[1:]) and any(c.isalpha() for c in token):
+        inner_capital = any(c.isupper() for c in token[1:])
+        if len(token) >= 3 and inner_capital and any(c.isalpha() for c in token):
             found.add(token.lower())
     return found
 
@@ -414,6 +416,13 @@ def link_view(
     return view
 
 
+def _unlinked(p: dict[str, Any]) -> np.ndarray:
+    """The score without LINK_LIFT (the link variants add their own lift to this)."""
+    view = np.zeros(len(p["setup"].owners))
+    view[list(content._linked(p["setup"].candidates, p["taste"]))] = 1.0
+    return p["base"] - content.LINK_LIFT * view
+
+
 def related_link_view(p: dict[str, Any]) -> np.ndarray:
     """1 where a candidate links to an owner that one of the liked papers' authors' other papers
     (rank/related.py) links to, and no liked paper does, else 0."""
@@ -432,7 +441,7 @@ def name_view(p: dict[str, Any], most: int) -> np.ndarray:
     assert setup.names_of is not None
     mine = {n for found in setup.names_of(p["taste"].liked) for n in found
             if setup.name_df.get(n, 0) <= most}  # fmt: skip
-    return np.asarray([1.0 if found and not found.isdisjoint(mine) else 0.0 for found in setup.names])
+    return np.asarray([0.0 if found.isdisjoint(mine) else 1.0 for found in setup.names])
 
 
 VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
@@ -482,21 +491,22 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "titlefull0.6": lambda p: combine(p, extra=0.6, extra_view=title_view(p, full=True)),
     "bm25t0.02_1.0": lambda p: combine(p, extra=1.0, extra_view=bm25_view(p, 0.02)),
     "bm25t0.01_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p, 0.01)),
-    "link0.5": lambda p: p["base"] + 0.5 * link_view(p),
-    "link1": lambda p: p["base"] + 1.0 * link_view(p),
-    "link2": lambda p: p["base"] + 2.0 * link_view(p),
-    "link3": lambda p: p["base"] + 3.0 * link_view(p),
-    "link5": lambda p: p["base"] + 5.0 * link_view(p),
-    "linkrare20_2": lambda p: p["base"] + 2.0 * link_view(p, most=20),
-    "linkrec2": lambda p: p["base"] + 2.0 * link_view(p, recency=True),
-    "link8": lambda p: p["base"] + 8.0 * link_view(p),
-    "link12": lambda p: p["base"] + 12.0 * link_view(p),
-    "link20": lambda p: p["base"] + 20.0 * link_view(p),
-    "linkbare8": lambda p: p["base"] + 8.0 * link_view(p, bare=True),
-    "linkrare20_8": lambda p: p["base"] + 8.0 * link_view(p, most=20),
-    "link10": lambda p: p["base"] + 10.0 * link_view(p),
-    "linkrel12_4": lambda p: p["base"] + 12.0 * link_view(p) + 4.0 * related_link_view(p),
-    "linkrel12_12": lambda p: p["base"] + 12.0 * np.maximum(link_view(p), related_link_view(p)),
+    "nolink": _unlinked,
+    "link0.5": lambda p: _unlinked(p) + 0.5 * link_view(p),
+    "link1": lambda p: _unlinked(p) + 1.0 * link_view(p),
+    "link2": lambda p: _unlinked(p) + 2.0 * link_view(p),
+    "link3": lambda p: _unlinked(p) + 3.0 * link_view(p),
+    "link5": lambda p: _unlinked(p) + 5.0 * link_view(p),
+    "linkrare20_2": lambda p: _unlinked(p) + 2.0 * link_view(p, most=20),
+    "linkrec2": lambda p: _unlinked(p) + 2.0 * link_view(p, recency=True),
+    "link8": lambda p: _unlinked(p) + 8.0 * link_view(p),
+    "link12": lambda p: _unlinked(p) + 12.0 * link_view(p),
+    "link20": lambda p: _unlinked(p) + 20.0 * link_view(p),
+    "linkbare8": lambda p: _unlinked(p) + 8.0 * link_view(p, bare=True),
+    "linkrare20_8": lambda p: _unlinked(p) + 8.0 * link_view(p, most=20),
+    "link10": lambda p: _unlinked(p) + 10.0 * link_view(p),
+    "linkrel12_4": lambda p: _unlinked(p) + 12.0 * link_view(p) + 4.0 * related_link_view(p),
+    "linkrel12_12": lambda p: _unlinked(p) + 12.0 * np.maximum(link_view(p), related_link_view(p)),
     "name5_1": lambda p: p["base"] + 1.0 * name_view(p, 5),
     "name5_3": lambda p: p["base"] + 3.0 * name_view(p, 5),
     "name20_1": lambda p: p["base"] + 1.0 * name_view(p, 20),

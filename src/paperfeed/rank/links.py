@@ -17,6 +17,7 @@ URL into tokens ("github", "com", then the owner's pieces) and misses what ties 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _URL = re.compile(
     r"(?:https?://)?(?:www\.)?((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,})(/[^\s)\]}>,;\"']*)?",
@@ -29,24 +30,34 @@ _NOT_OWNERS = {  # paths under a forge that name no owner
 }
 _COMMON_HOSTS = {
     "arxiv.org", "doi.org", "dx.doi.org", "youtube.com", "youtu.be", "vimeo.com", "bit.ly",
-    "tinyurl.com", "aka.ms", "goo.gl", "drive.google.com", "docs.google.com", "colab.research.google.com",
+    "tinyurl.com", "aka.ms", "goo.gl", "drive.google.com", "docs.google.com", "google.com",
     "sites.google.com", "zenodo.org", "kaggle.com", "pypi.org", "osf.io", "figshare.com",
-    "anonymous.4open.science", "4open.science", "openreview.net", "dropbox.com", "onedrive.live.com",
+    "anonymous.4open.science", "4open.science", "openreview.net", "dropbox.com", "live.com",
     "codalab.org", "codabench.org", "paperswithcode.com", "x.com", "twitter.com", "medium.com",
     "notion.site", "netlify.app", "vercel.app", "github.io", "gitee.com", "bitbucket.org",
-    "npmjs.com", "readthedocs.io", "readthedocs.org", "wikipedia.org", "en.wikipedia.org",
-}
+    "npmjs.com", "readthedocs.io", "readthedocs.org", "wikipedia.org",
+}  # fmt: skip
 # without a scheme, a host counts only with a path and one of these endings
 _TOP_LEVEL = re.compile(r"\.(com|org|net|io|ai|edu|app|dev|site|page|science|co|info|me)$")
 
 
-def owners(text: str) -> set[str]:
+@lru_cache(maxsize=20_000)  # a reader's liked abstracts are read again at each request
+def owners(text: str) -> frozenset[str]:
     """The link owners named in `text` (see the module docstring), normalized."""
+    if "/" not in text and "www." not in text and ".io" not in text:
+        return frozenset()
     found: set[str] = set()
     for word in text.lower().split():  # only words that can hold an address are searched
         if "." in word and ("/" in word or "www." in word or ".github.io" in word):
             found |= _owners_in(word)
-    return found
+    return frozenset(found)
+
+
+def shown(owner: str) -> str:
+    """An owner as a reader would write it: "github.com/<owner>", or the host."""
+    forge, _colon, name = owner.partition(":")
+    site = {"github": "github.com", "gitlab": "gitlab.com", "hf": "huggingface.co"}.get(forge)
+    return f"{site}/{name}" if site and name else owner
 
 
 def _owners_in(word: str) -> set[str]:
