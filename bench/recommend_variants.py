@@ -129,6 +129,9 @@ def build(
         made.related = related.choose(given, candidate_set | set(made.liked))
         if made.related:
             made.related_words = words[[row_of_id[paper_id] for paper_id in made.related]]
+            made.related_owners = frozenset().union(
+                *(links.owners(records[index_of_id[i]].abstract) for i in made.related)
+            )
         return made
 
     titles = space.transform([records[i].title for i in candidate_ids])
@@ -417,10 +420,11 @@ def link_view(
 
 
 def _unlinked(p: dict[str, Any]) -> np.ndarray:
-    """The score without LINK_LIFT (the link variants add their own lift to this)."""
+    """The score without LINK_LIFT and RELATED_LINK_LIFT (the link variants add their own)."""
     view = np.zeros(len(p["setup"].owners))
-    view[list(content._linked(p["setup"].candidates, p["taste"]))] = 1.0
-    return p["base"] - content.LINK_LIFT * view
+    for row, (_owner, index) in content._linked(p["setup"].candidates, p["taste"]).items():
+        view[row] = content.LINK_LIFT if index is not None else content.RELATED_LINK_LIFT
+    return p["base"] - view
 
 
 def related_link_view(p: dict[str, Any]) -> np.ndarray:
@@ -506,6 +510,8 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "linkrare20_8": lambda p: _unlinked(p) + 8.0 * link_view(p, most=20),
     "link10": lambda p: _unlinked(p) + 10.0 * link_view(p),
     "linkrel12_4": lambda p: _unlinked(p) + 12.0 * link_view(p) + 4.0 * related_link_view(p),
+    "linkrel12_2": lambda p: _unlinked(p) + 12.0 * link_view(p) + 2.0 * related_link_view(p),
+    "linkrel12_8": lambda p: _unlinked(p) + 12.0 * link_view(p) + 8.0 * related_link_view(p),
     "linkrel12_12": lambda p: _unlinked(p) + 12.0 * np.maximum(link_view(p), related_link_view(p)),
     "name5_1": lambda p: p["base"] + 1.0 * name_view(p, 5),
     "name5_3": lambda p: p["base"] + 3.0 * name_view(p, 5),

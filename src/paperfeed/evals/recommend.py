@@ -210,6 +210,9 @@ def run(
         if made.related:
             around = [row_of_id[paper_id] for paper_id in made.related]
             made.related_words = words[around]
+            made.related_owners = frozenset().union(
+                *(links.owners(records[corpus[row]].abstract) for row in around)
+            )
         if disliked and reader.disliked:
             negative = [row_of[i] for i in reader.disliked]
             made.disliked_words = words[negative]

@@ -485,6 +485,9 @@ class Recommender:
         if around:
             taste.related = around
             taste.related_words = rows[len(liked_ids) + len(disliked_ids) :]
+            taste.related_owners = frozenset().union(
+                *(links.owners(texts[paper_id][1]) for paper_id in around)
+            )
         if disliked_ids:
             taste.disliked = disliked_ids
             taste.disliked_words = rows[len(liked_ids) : len(liked_ids) + len(disliked_ids)]
@@ -772,11 +775,14 @@ def _reason(
     liked = None
     if not taste.empty:
         link = scored.linked.get(row)
-        title = _shortened(titles.get(taste.liked[link[1] if link else scored.closest[row]], ""))
+        index = link[1] if link is not None and link[1] is not None else scored.closest[row]
+        title = _shortened(titles.get(taste.liked[index], ""))
+        why = f"like «{title}»"
         if link is not None:
-            why = f"links to {links.shown(link[0])}, as «{title}» does"
-        else:
-            why = f"like «{title}»"
+            where = links.shown(link[0])
+            why = f"links to {where}, as «{title}» does" if link[1] is not None else (
+                f"links to {where}, as other papers by authors of papers you liked do"
+            )
         liked = (float(scored.scores[row]), why)
     if follow is not None and (liked is None or follow[0] >= liked[0]):
         return follow[1]
