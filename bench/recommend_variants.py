@@ -438,6 +438,18 @@ def related_link_view(p: dict[str, Any]) -> np.ndarray:
     return np.asarray([1.0 if not found.isdisjoint(theirs) else 0.0 for found in setup.owners])
 
 
+def link_feedback_view(p: dict[str, Any], k: int) -> np.ndarray:
+    """1 where a candidate links to an owner that one of the `k` best-scored candidates links
+    to (those `k` left out), else 0: a lab's other paper of the period beside one found."""
+    setup: Setup = p["setup"]
+    scores = np.where(p["among"], p["base"], -np.inf)
+    top = np.argsort(-scores, kind="stable")[:k]
+    theirs = {o for row in top for o in setup.owners[row]}
+    view = np.asarray([0.0 if found.isdisjoint(theirs) else 1.0 for found in setup.owners])
+    view[top] = 0.0
+    return view
+
+
 def name_view(p: dict[str, Any], most: int) -> np.ndarray:
     """1 where a candidate uses a coined name (_coined) of at most `most` earlier papers that a
     liked paper uses too, else 0."""
@@ -513,6 +525,10 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "linkrel12_2": lambda p: _unlinked(p) + 12.0 * link_view(p) + 2.0 * related_link_view(p),
     "linkrel12_8": lambda p: _unlinked(p) + 12.0 * link_view(p) + 8.0 * related_link_view(p),
     "linkrel12_12": lambda p: _unlinked(p) + 12.0 * np.maximum(link_view(p), related_link_view(p)),
+    "linkfb3_2": lambda p: p["base"] + 2.0 * link_feedback_view(p, 3),
+    "linkfb3_4": lambda p: p["base"] + 4.0 * link_feedback_view(p, 3),
+    "linkfb10_2": lambda p: p["base"] + 2.0 * link_feedback_view(p, 10),
+    "linkfb1_4": lambda p: p["base"] + 4.0 * link_feedback_view(p, 1),
     "name5_1": lambda p: p["base"] + 1.0 * name_view(p, 5),
     "name5_3": lambda p: p["base"] + 3.0 * name_view(p, 5),
     "name20_1": lambda p: p["base"] + 1.0 * name_view(p, 20),
