@@ -27,7 +27,7 @@ _FORGES = {"github.com": "github", "gitlab.com": "gitlab", "huggingface.co": "hf
 _HF_KINDS = {"datasets", "spaces", "collections", "models"}
 _NOT_OWNERS = {  # paths under a forge that name no owner
     "orgs", "users", "features", "topics", "about", "pricing", "papers", "docs", "blog", "search",
-}
+}  # fmt: skip
 _COMMON_HOSTS = {
     "arxiv.org", "doi.org", "dx.doi.org", "youtube.com", "youtu.be", "vimeo.com", "bit.ly",
     "tinyurl.com", "aka.ms", "goo.gl", "drive.google.com", "docs.google.com", "google.com",
