@@ -9,7 +9,8 @@ then scores every reader with `rank.content.score` ("base", the command's "paper
 and with each variant, and prints each variant's mean nDCG@20 and recall@20 with its paired
 difference from "base" (same readers) and that difference's standard error. The SVM is left
 out (it takes seconds a reader). Variants recombine the score's parts (word, vector, field and
-related soft maxima, their cosines) or add a view computed here; see VARIANTS.
+related soft maxima, their cosines) or add a view computed here; see VARIANTS. "nolink" is
+the score without the link lifts (rank/links.py); the "link..." variants add their own lift to it.
 `--history N` keeps only each reader's latest N saved papers (small histories). Where the
 data folder holds the command's `--cache-svm` scores for this cutoff, seed and sample size,
 paperfeed's nDCG@20 and the SVM's are printed by the number of saved papers (5-9, 10-19, 20).
