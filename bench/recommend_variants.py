@@ -9,7 +9,8 @@ then scores every reader with `rank.content.score` ("base", the command's "paper
 and with each variant, and prints each variant's mean nDCG@20 and recall@20 with its paired
 difference from "base" (same readers) and that difference's standard error. The SVM is left
 out (it takes seconds a reader). Variants recombine the score's parts (word, vector, field and
-related soft maxima, their cosines) or add a view computed here; see VARIANTS.
+related soft maxima, their cosines) or add a view computed here; see VARIANTS. "nolink" is
+the score without the link lifts (rank/links.py); the "link..." variants add their own lift to it.
 `--history N` keeps only each reader's latest N saved papers (small histories). Where the
 data folder holds the command's `--cache-svm` scores for this cutoff, seed and sample size,
 paperfeed's nDCG@20 and the SVM's are printed by the number of saved papers (5-9, 10-19, 20).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -34,7 +36,7 @@ import scipy.sparse as sp
 
 from paperfeed.evals import recommend as protocol
 from paperfeed.evals.harness import VectorCache
-from paperfeed.rank import content, related
+from paperfeed.rank import content, links, related
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder
 from paperfeed.settings import Settings
@@ -59,6 +61,12 @@ class Setup:
     query_of: Callable[[list[str]], sp.csr_matrix]  # liked papers' query rows (idf of terms)
     style: Callable[[list[str]], sp.csr_matrix] | None = None  # liked papers' phrase rows
     style_candidates: sp.csr_matrix | None = None
+    owners: list[set[str]] = field(default_factory=list)  # candidates' link owners (rank/links)
+    owners_of: Callable[[list[str]], list[set[str]]] | None = None  # of liked paper ids
+    owner_df: dict[str, int] = field(default_factory=dict)  # papers before the cutoff per owner
+    names: list[set[str]] = field(default_factory=list)  # candidates' coined names (_coined)
+    names_of: Callable[[list[str]], list[set[str]]] | None = None  # of liked paper ids
+    name_df: dict[str, int] = field(default_factory=dict)  # papers before the cutoff per name
     _pool: dict[float, tuple[np.ndarray, sp.csr_matrix]] = field(default_factory=dict)
 
     def _pooled(self, power: float) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -113,6 +121,7 @@ def build(
             weights=content.recency_weight(np.asarray(ages)),
             vectors=centered[rows],
             categories=[records[i].categories for i in reader.history],
+            owners=[links.owners(records[i].abstract) for i in reader.history],
         )
         given = [
             related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
@@ -121,6 +130,9 @@ def build(
         made.related = related.choose(given, candidate_set | set(made.liked))
         if made.related:
             made.related_words = words[[row_of_id[paper_id] for paper_id in made.related]]
+            made.related_owners = frozenset().union(
+                *(links.owners(records[index_of_id[i]].abstract) for i in made.related)
+            )
         return made
 
     titles = space.transform([records[i].title for i in candidate_ids])
@@ -135,11 +147,39 @@ def build(
         {i: position for position, i in enumerate(candidate_ids)}, space, titles, title_of,
         bm25, query_of,
     )  # fmt: skip
+    linked = {i: links.owners(records[i].abstract) for i in corpus}
+    made.owners = [linked[i] for i in candidate_ids]
+    made.owners_of = lambda ids: [linked[index_of_id[i]] for i in ids]
+    for i in before:
+        for owner in linked[i]:
+            made.owner_df[owner] = made.owner_df.get(owner, 0) + 1
+    coined = {i: _coined(f"{records[i].title} {records[i].abstract}") for i in corpus}
+    made.names = [coined[i] for i in candidate_ids]
+    made.names_of = lambda ids: [coined[index_of_id[i]] for i in ids]
+    for i in before:
+        for name in coined[i]:
+            made.name_df[name] = made.name_df.get(name, 0) + 1
     if style:
         phrases = _style_space(texts)
         made.style_candidates = phrases([texts[r] for r in candidate_rows])
         made.style = lambda ids: phrases([texts[row_of[index_of_id[i]]] for i in ids])
     return made
+
+
+_NAME = re.compile(r"(?<![\w/.-])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w/-])")
+
+
+def _coined(text: str) -> set[str]:
+    """Names an author coins (a method, data set or benchmark): CamelCase or capitals inside a
+    word ("GlobustVP", "ArcherCodeR", "Prost-RL", "LLaMA"), lower-cased; plain words, words
+    capitalized at their start only and numbers are not names."""
+    found = set()
+    for match in _NAME.finditer(text):
+        token = match.group(0)
+        inner_capital = any(c.isupper() for c in token[1:])
+        if len(token) >= 3 and inner_capital and any(c.isalpha() for c in token):
+            found.add(token.lower())
+    return found
 
 
 def _style_space(texts: list[str]) -> Callable[[list[str]], sp.csr_matrix]:
@@ -353,6 +393,74 @@ def _cluster(gram: np.ndarray, k: int) -> np.ndarray:
     return labels
 
 
+def link_view(
+    p: dict[str, Any], *, most: int | None = None, recency: bool = False, bare: bool = False
+) -> np.ndarray:
+    """1 where a candidate's abstract links to an owner (rank/links) that a liked paper's links
+    to too (owners of more than `most` earlier papers left out; with `recency`, the best such
+    liked paper's recency weight instead of 1; with `bare`, github:x, hf:x and gitlab:x are one
+    owner x), else 0."""
+    setup: Setup = p["setup"]
+    assert setup.owners_of is not None
+    taste = p["taste"]
+    best: dict[str, float] = {}
+    def named(found: set[str]) -> set[str]:
+        return {o.split(":")[-1] for o in found} if bare else found
+
+    for weight, found in zip(taste.weights, setup.owners_of(taste.liked), strict=True):
+        for owner in named(found):
+            if most is None or setup.owner_df.get(owner, 0) <= most:
+                best[owner] = max(best.get(owner, 0.0), float(weight) if recency else 1.0)
+    view = np.zeros(len(setup.owners))
+    if best:
+        for row, found in enumerate(setup.owners):
+            found = named(found)
+            if found and not found.isdisjoint(best):
+                view[row] = max(best[o] for o in found if o in best)
+    return view
+
+
+def _unlinked(p: dict[str, Any]) -> np.ndarray:
+    """The score without LINK_LIFT and RELATED_LINK_LIFT (the link variants add their own)."""
+    view = np.zeros(len(p["setup"].owners))
+    for row, (_owner, index) in content._linked(p["setup"].candidates, p["taste"]).items():
+        view[row] = content.LINK_LIFT if index is not None else content.RELATED_LINK_LIFT
+    return p["base"] - view
+
+
+def related_link_view(p: dict[str, Any]) -> np.ndarray:
+    """1 where a candidate links to an owner that one of the liked papers' authors' other papers
+    (rank/related.py) links to, and no liked paper does, else 0."""
+    setup: Setup = p["setup"]
+    assert setup.owners_of is not None
+    taste = p["taste"]
+    theirs = {o for found in setup.owners_of(taste.related or []) for o in found}
+    theirs -= {o for found in setup.owners_of(taste.liked) for o in found}
+    return np.asarray([1.0 if not found.isdisjoint(theirs) else 0.0 for found in setup.owners])
+
+
+def link_feedback_view(p: dict[str, Any], k: int) -> np.ndarray:
+    """1 where a candidate links to an owner that one of the `k` best-scored candidates links
+    to (those `k` left out), else 0: a lab's other paper of the period beside one found."""
+    setup: Setup = p["setup"]
+    scores = np.where(p["among"], p["base"], -np.inf)
+    top = np.argsort(-scores, kind="stable")[:k]
+    theirs = {o for row in top for o in setup.owners[row]}
+    view = np.asarray([0.0 if found.isdisjoint(theirs) else 1.0 for found in setup.owners])
+    view[top] = 0.0
+    return view
+
+
+def name_view(p: dict[str, Any], most: int) -> np.ndarray:
+    """1 where a candidate uses a coined name (_coined) of at most `most` earlier papers that a
+    liked paper uses too, else 0."""
+    setup: Setup = p["setup"]
+    assert setup.names_of is not None
+    mine = {n for found in setup.names_of(p["taste"].liked) for n in found
+            if setup.name_df.get(n, 0) <= most}  # fmt: skip
+    return np.asarray([0.0 if found.isdisjoint(mine) else 1.0 for found in setup.names])
+
+
 VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "recombined": lambda p: combine(p),
     "robust": lambda p: combine(p, scale=robust),
@@ -400,6 +508,33 @@ VARIANTS: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
     "titlefull0.6": lambda p: combine(p, extra=0.6, extra_view=title_view(p, full=True)),
     "bm25t0.02_1.0": lambda p: combine(p, extra=1.0, extra_view=bm25_view(p, 0.02)),
     "bm25t0.01_0.5": lambda p: combine(p, extra=0.5, extra_view=bm25_view(p, 0.01)),
+    "nolink": _unlinked,
+    "link0.5": lambda p: _unlinked(p) + 0.5 * link_view(p),
+    "link1": lambda p: _unlinked(p) + 1.0 * link_view(p),
+    "link2": lambda p: _unlinked(p) + 2.0 * link_view(p),
+    "link3": lambda p: _unlinked(p) + 3.0 * link_view(p),
+    "link5": lambda p: _unlinked(p) + 5.0 * link_view(p),
+    "linkrare20_2": lambda p: _unlinked(p) + 2.0 * link_view(p, most=20),
+    "linkrec2": lambda p: _unlinked(p) + 2.0 * link_view(p, recency=True),
+    "link8": lambda p: _unlinked(p) + 8.0 * link_view(p),
+    "link12": lambda p: _unlinked(p) + 12.0 * link_view(p),
+    "link20": lambda p: _unlinked(p) + 20.0 * link_view(p),
+    "linkbare8": lambda p: _unlinked(p) + 8.0 * link_view(p, bare=True),
+    "linkrare20_8": lambda p: _unlinked(p) + 8.0 * link_view(p, most=20),
+    "link10": lambda p: _unlinked(p) + 10.0 * link_view(p),
+    "linkrel12_4": lambda p: _unlinked(p) + 12.0 * link_view(p) + 4.0 * related_link_view(p),
+    "linkrel12_2": lambda p: _unlinked(p) + 12.0 * link_view(p) + 2.0 * related_link_view(p),
+    "linkrel12_8": lambda p: _unlinked(p) + 12.0 * link_view(p) + 8.0 * related_link_view(p),
+    "linkrel12_12": lambda p: _unlinked(p) + 12.0 * np.maximum(link_view(p), related_link_view(p)),
+    "linkfb3_2": lambda p: p["base"] + 2.0 * link_feedback_view(p, 3),
+    "linkfb3_4": lambda p: p["base"] + 4.0 * link_feedback_view(p, 3),
+    "linkfb10_2": lambda p: p["base"] + 2.0 * link_feedback_view(p, 10),
+    "linkfb1_4": lambda p: p["base"] + 4.0 * link_feedback_view(p, 1),
+    "name5_1": lambda p: p["base"] + 1.0 * name_view(p, 5),
+    "name5_3": lambda p: p["base"] + 3.0 * name_view(p, 5),
+    "name20_1": lambda p: p["base"] + 1.0 * name_view(p, 20),
+    "name20_3": lambda p: p["base"] + 3.0 * name_view(p, 20),
+    "name100_1": lambda p: p["base"] + 1.0 * name_view(p, 100),
 }
 
 

@@ -330,3 +330,28 @@ def test_kept_cosines_score_as_fresh_ones_after_each_new_signal(october: Databas
         ).scores,
         atol=1e-5,
     )
+
+
+def test_a_paper_linking_to_the_same_github_owner_as_a_liked_one_comes_first(
+    october: Database, tmp_path: Path
+) -> None:
+    # Two papers of the October lists link to github.com/showlab: Code2Video (2510.01174) and
+    # Paper2Video (2510.05096); no other pair of them shares a link owner (rank/links.py).
+    code2video, paper2video = "2510.01174", "2510.05096"
+    reader = _user(october, "lin")
+    diffusion = [p for p in _papers_about(october, "diffusion") if p != paper2video][:3]
+    with october.transaction() as session:
+        for paper_id in diffusion:
+            votes.upvote(session, reader, paper_id)
+    recommender = _recommender(october, tmp_path)
+    before = _ids(october, reader, recommender, 200)
+    assert before.index(paper2video) > 10
+    with october.transaction() as session:
+        votes.upvote(session, reader, code2video)
+    with october.sessions() as session:
+        page = recommender.recommend(session, reader.id, FIRST, LAST, page_size=5)
+        title = " ".join(load_papers(session, [code2video])[code2video].title.split())
+    first = page.items[0]
+    assert first.paper.arxiv_id == paper2video
+    assert first.reason == f"links to github.com/showlab, as «{title}» does"
+    assert all(item.reason.startswith("like «") for item in page.items[1:])

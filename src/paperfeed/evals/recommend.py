@@ -18,7 +18,8 @@ Methods, all in the same run on the same readers:
   other paper negative;
 - embedding-centroid: cosine to the mean embedding of the saved papers;
 - paperfeed, paperfeed-words, paperfeed-embeddings: `rank.content.score`, what the site serves,
-  with both spaces and the reader's categories, words and categories, or embeddings alone (the
+  with both spaces, the reader's categories and the links' owners (rank/links.py: read from the
+  abstracts, which the protocol keeps), words and categories, or embeddings alone (the
   word space counted on the same corpus, embeddings centered on its mean); the saved papers'
   authors' other papers (rank/related.py) are taken from the papers before the cutoff, as a
   site has them stored;
@@ -49,7 +50,7 @@ import numpy as np
 from paperfeed.core.progress import ProgressSink
 from paperfeed.evals.harness import EvalDataMissing, VectorCache
 from paperfeed.evals.metrics import mean
-from paperfeed.rank import content, related
+from paperfeed.rank import content, links, related
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder, paper_text
 from paperfeed.settings import Settings
@@ -199,6 +200,7 @@ def run(
             weights=content.recency_weight(np.asarray(ages)),
             vectors=centered[rows] if vectors else None,
             categories=[records[i].categories for i in reader.history],
+            owners=[links.owners(records[i].abstract) for i in reader.history],
         )
         given = [
             related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
@@ -208,6 +210,9 @@ def run(
         if made.related:
             around = [row_of_id[paper_id] for paper_id in made.related]
             made.related_words = words[around]
+            made.related_owners = frozenset().union(
+                *(links.owners(records[corpus[row]].abstract) for row in around)
+            )
         if disliked and reader.disliked:
             negative = [row_of[i] for i in reader.disliked]
             made.disliked_words = words[negative]
@@ -365,13 +370,15 @@ def candidates_of(
     centered: np.ndarray,
     candidate_rows: np.ndarray,
 ) -> Candidates:
-    """The period's papers as the recommender scores them: word rows, centered vectors, fields."""
+    """The period's papers as the recommender scores them: word rows, centered vectors, fields,
+    link owners."""
     return Candidates(
         ids=[records[i].id for i in candidate_ids],
         words=words[candidate_rows],
         vectors=centered[candidate_rows],
         has_vector=np.ones(len(candidate_ids), dtype=bool),
         categories=[records[i].categories for i in candidate_ids],
+        owners=[links.owners(records[i].abstract) for i in candidate_ids],
     )
 
 

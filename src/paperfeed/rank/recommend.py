@@ -4,9 +4,10 @@ What a reader tells it: upvotes and papers saved in collections (liked; paperfee
 "not interested" (disliked; rank/dismissals.py), and follows of authors, organizations, arXiv
 categories and saved searches (rank/follows.py). A candidate's score is its content score
 (rank/content.py: closeness to the liked papers by words and by meaning, recent signals weighing
-more, and to their authors' other papers (rank/related.py), minus closeness to dismissed ones)
-plus a fixed lift for each follow it matches (FOLLOW_LIFTS, in the same z units), plus a small
-share of its trending rank that breaks ties.
+more, and to their authors' other papers (rank/related.py), minus closeness to dismissed ones,
+lifted where its abstract links to the code or page of an owner a liked paper links to:
+rank/links.py) plus a fixed lift for each follow it matches (FOLLOW_LIFTS, in the same z
+units), plus a small share of its trending rank that breaks ties.
 Nothing is trained ahead: the reader's signals are read at each request, so an upvote changes the
 next page. A reader with no signals at all is "cold" and gets the period's trending order (and
 the onboarding page offers categories and papers to start from).
@@ -39,7 +40,7 @@ from threadpoolctl import ThreadpoolController
 from paperfeed.core.clock import as_utc, utcnow
 from paperfeed.core.errors import Invalid
 from paperfeed.domain import DailyEntry, Paper, normalize_name
-from paperfeed.rank import content, dismissals, follows, related, trending
+from paperfeed.rank import content, dismissals, follows, links, related, trending
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.rank.follows import Follow
 from paperfeed.search import lexical
@@ -431,7 +432,10 @@ class Recommender:
             model, found = vectors[0], (vectors[1], vectors[2])
         else:
             model, found = self._vectors(session, ids)
-        candidates = Candidates(ids, words, categories=[p.categories for p in papers])
+        candidates = Candidates(
+            ids, words, categories=[p.categories for p in papers],
+            owners=[links.owners(p.abstract) for p in papers],
+        )  # fmt: skip
         if model is not None and found[0]:
             matrix, present = _rows_in_order(ids, found[0], found[1])
             candidates.vectors = content.center(matrix, self.center(session, model))
@@ -476,10 +480,14 @@ class Recommender:
             words=rows[: len(liked_ids)],
             weights=content.recency_weight(ages),
             categories=[fields.get(paper_id, ()) for paper_id in liked_ids],
+            owners=[links.owners(texts[paper_id][1]) for paper_id in liked_ids],
         )
         if around:
             taste.related = around
             taste.related_words = rows[len(liked_ids) + len(disliked_ids) :]
+            taste.related_owners = frozenset().union(
+                *(links.owners(texts[paper_id][1]) for paper_id in around)
+            )
         if disliked_ids:
             taste.disliked = disliked_ids
             taste.disliked_words = rows[len(liked_ids) : len(liked_ids) + len(disliked_ids)]
@@ -766,15 +774,28 @@ def _reason(
     follow = lift_reasons.get(row)
     liked = None
     if not taste.empty:
-        title = " ".join(titles.get(taste.liked[scored.closest[row]], "").split())
-        if len(title) > TITLE_IN_REASON:
-            title = title[: TITLE_IN_REASON - 1].rstrip() + "…"
-        liked = (float(scored.scores[row]), f"like «{title}»")
+        link = scored.linked.get(row)
+        index = link[1] if link is not None and link[1] is not None else scored.closest[row]
+        title = _shortened(titles.get(taste.liked[index], ""))
+        why = f"like «{title}»"
+        if link is not None:
+            where = links.shown(link[0])
+            why = f"links to {where}, as «{title}» does" if link[1] is not None else (
+                f"links to {where}, as other papers by authors of papers you liked do"
+            )
+        liked = (float(scored.scores[row]), why)
     if follow is not None and (liked is None or follow[0] >= liked[0]):
         return follow[1]
     if liked is not None:
         return liked[1]
     return "trending"
+
+
+def _shortened(title: str) -> str:
+    title = " ".join(title.split())
+    if len(title) > TITLE_IN_REASON:
+        title = title[: TITLE_IN_REASON - 1].rstrip() + "…"
+    return title
 
 
 def _pool_papers(session: Session, ids: list[str]) -> list[PoolPaper]:
