@@ -155,7 +155,7 @@ def load_embedder(
     `threads` caps the CPU threads the model uses (None: all cores), so a background embedder
     can leave a core to the web server. `for_queries`: MiniLM on CPU runs ONNX Runtime's graph
     with 8-bit weights, made for short texts (onnx.ensure_query_model); papers never use it
-    (they run through OpenVINO: openvino_cpu.py).
+    (they run through OpenVINO at the embed_precision setting: openvino_cpu.py).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown embedding model {kind!r}; choose one of {', '.join(KINDS)}")
@@ -185,7 +185,8 @@ def load_embedder(
         return OnnxMiniLM(ensure_query_model(models_dir(settings)), shipped_model_dir(), threads)
     from paperfeed.search.embedding.openvino_cpu import OpenVinoMiniLM
 
-    return OpenVinoMiniLM(ensure_onnx_model(models_dir(settings)), shipped_model_dir(), threads)
+    graph = ensure_onnx_model(models_dir(settings))
+    return OpenVinoMiniLM(graph, shipped_model_dir(), threads, settings.embed_precision)
 
 
 def query_embedder(settings: Settings, model: str | None = None) -> Embedder | None:
