@@ -12,7 +12,8 @@ minutes:
   ([tokens, 384] x [384, 384 | 1536] and [tokens, 1536] x [1536, 384]), best of a few repeats,
   before and after each round (the better of the two); beside it, for comparison only, the same
   MatMuls in OpenVINO in fp32 and in bf16 (the ratios are against ONNX Runtime's fp32 ceiling,
-  the faster of the two fp32 ones here);
+  the faster of the two fp32 ones here; each OpenVINO embedder's ratio to its own engine's
+  MatMul at its precision is printed beside, measured once after the rounds);
 - the FLOPs of each abstract from its real token count (6 layers; per token per layer
   24·d² for the projections and feed-forward plus 4·t·d for attention, d = 384);
 - the embedders, one thread, on real abstracts from the arXiv snapshot, batched by length as
@@ -216,6 +217,11 @@ def main() -> None:
               f" CPU time {cpu:.1f} abstracts/s = {cpu * flops / 1e9:.1f} GFLOP/s,"
               f" {cpu_ratio:.0%} of the ceiling; cosine to ONNX Runtime fp32 min"
               f" {cosine.min():.6f}, mean {cosine.mean():.6f}")  # fmt: skip
+        own = {"OpenVINO f32": ov_f32, "OpenVINO bf16": ov_bf16}.get(label.split(" (")[0])
+        if own is not None:
+            print(f"  against the same engine's own MatMul at its precision:"
+                  f" {wall * flops / own[0]:.0%} wall-clock,"
+                  f" {cpu * flops / own[1]:.0%} CPU time")  # fmt: skip
     rate = float(np.median([wall for wall, _ in rates[next(iter(embedders))]]))
     cores = os.cpu_count() or 1
     print(f"background embedder (one core): 80,017 papers in {80_017 / rate / 3600:.1f} h;"
