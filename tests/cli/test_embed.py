@@ -75,7 +75,11 @@ def test_killed_backfill_resumes_and_loses_nothing(
         papers = {p.id: p for p in session.scalars(select(PaperRow))}
     assert ids == sorted(papers)
     expected = minilm.embed([paper_text(papers[i].title, papers[i].abstract) for i in ids])
-    np.testing.assert_allclose(matrix, expected, atol=1e-5)
+    # bf16 (where the CPU has it) rounds products differently in batches of 8 and of 32: 5e-4 at
+    # most, cosine 0.99999 (tests/search/test_embed.py); fp32 to 1e-6.
+    atol = 1e-5 if getattr(minilm, "precision", "f32") == "f32" else 2e-3
+    np.testing.assert_allclose(matrix, expected, atol=atol)
+    assert np.sum(matrix * expected, axis=1).min() > 0.9999
 
 
 def test_status_counts_each_model(home_with_models: Path, arxiv_sample) -> None:

@@ -30,7 +30,7 @@ def model_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def minilm(model_settings: Settings) -> Embedder:
-    """all-MiniLM-L6-v2 on CPU (ONNX Runtime), loaded once per test session."""
+    """all-MiniLM-L6-v2 on CPU as papers are embedded (OpenVINO), loaded once per test session."""
     return load_embedder(model_settings, "minilm", "cpu")
 
 

@@ -2,11 +2,12 @@
 
 Two kinds share one interface (`Embedder`):
 
-- ``minilm``: all-MiniLM-L6-v2 (384-d, mean pooling, L2-normalized, 256-token window). On CPU it
-  runs through ONNX Runtime (onnx.py) from a graph exported once from the shipped safetensors
-  weights (loads in 0.5 s and 210 MB, against 4.8 s and 450 MB for torch, and embeds twice as
-  fast); on a GPU through torch in fp16 (gpu.py), batches of similar length tokenized ahead of
-  the GPU by worker processes. Both backends give the same vectors (cosine > 0.9999), so they
+- ``minilm``: all-MiniLM-L6-v2 (384-d, mean pooling, L2-normalized, 256-token window). On CPU
+  papers run through OpenVINO (openvino_cpu.py; bf16 where the CPU has it, else fp32) and
+  queries through ONNX Runtime with 8-bit weights (onnx.py), both from one graph exported once
+  from the shipped safetensors weights (loads in under a second, against 4.8 s and 450 MB for
+  torch); on a GPU through torch in fp16 (gpu.py), batches of similar length tokenized ahead of
+  the GPU by worker processes. All give the same vectors (cosine > 0.9999 for papers), so they
   share one model name and one set of stored vectors.
 - ``static``: a model2vec static model distilled once from the same weights (static.py, 256-d,
   15 MB): a lookup table, ~100x faster on CPU and somewhat less accurate.
@@ -151,9 +152,10 @@ def load_embedder(
 ) -> Embedder:
     """The embedder of `kind` on `device`, loaded offline; first use exports or distils once.
 
-    `threads` caps the CPU threads ONNX Runtime uses (None: all cores), so a background
-    embedder can leave a core to the web server. `for_queries`: MiniLM on CPU runs the graph
-    with 8-bit weights, made for short texts (onnx.ensure_query_model); papers never use it.
+    `threads` caps the CPU threads the model uses (None: all cores), so a background embedder
+    can leave a core to the web server. `for_queries`: MiniLM on CPU runs ONNX Runtime's graph
+    with 8-bit weights, made for short texts (onnx.ensure_query_model); papers never use it
+    (they run through OpenVINO at the embed_precision setting: openvino_cpu.py).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown embedding model {kind!r}; choose one of {', '.join(KINDS)}")
@@ -179,8 +181,12 @@ def load_embedder(
         return TorchMiniLM(shipped_model_dir(), device="cuda")
     from paperfeed.search.embedding.onnx import OnnxMiniLM, ensure_onnx_model, ensure_query_model
 
-    graph = (ensure_query_model if for_queries else ensure_onnx_model)(models_dir(settings))
-    return OnnxMiniLM(graph, shipped_model_dir(), threads)
+    if for_queries:
+        return OnnxMiniLM(ensure_query_model(models_dir(settings)), shipped_model_dir(), threads)
+    from paperfeed.search.embedding.openvino_cpu import OpenVinoMiniLM
+
+    graph = ensure_onnx_model(models_dir(settings))
+    return OpenVinoMiniLM(graph, shipped_model_dir(), threads, settings.embed_precision)
 
 
 def query_embedder(settings: Settings, model: str | None = None) -> Embedder | None:
