@@ -20,13 +20,7 @@ from paperfeed.search.embedding.build import (
     quiet_transformers,
     shipped_model_dir,
 )
-from paperfeed.search.embedding.tokens import (
-    encode_batch,
-    length_sorted_batches,
-    load_tokenizer,
-    normalized,
-    pad,
-)
+from paperfeed.search.embedding.tokens import bert_inputs, embed_batched, load_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +47,15 @@ class OnnxMiniLM:
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
     ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        encodings = encode_batch(self._tokenizer, list(texts))
-        for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
-            ids, mask = pad(encodings, batch, self.pad_id)
-            (vectors,) = self._session.run(None, self._inputs(ids, mask))
-            out[batch] = vectors
-            if progress is not None:
-                progress.advance(len(batch))
-        return normalized(out)
-
+        return embed_batched(
+            self._tokenizer, texts,
+            lambda ids, mask: self._session.run(None, self._inputs(ids, mask))[0],
+            dim=self.dim, batch_size=batch_size, pad_id=self.pad_id, progress=progress,
+        )  # fmt: skip
 
     @staticmethod
     def _inputs(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return bert_inputs(ids, mask)
 
 
 def ensure_onnx_model(directory: Path) -> Path:

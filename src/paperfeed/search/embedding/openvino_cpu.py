@@ -19,13 +19,7 @@ import numpy as np
 
 from paperfeed.core.progress import ProgressSink
 from paperfeed.search.embedding import MINILM_NAME
-from paperfeed.search.embedding.tokens import (
-    encode_batch,
-    length_sorted_batches,
-    load_tokenizer,
-    normalized,
-    pad,
-)
+from paperfeed.search.embedding.tokens import bert_inputs, embed_batched, load_tokenizer
 
 PRECISIONS = ("auto", "f32", "bf16")
 
@@ -70,19 +64,8 @@ class OpenVinoMiniLM:
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, progress: ProgressSink | None = None
     ) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
         request = self._compiled.create_infer_request()  # one per call: calls may overlap
-        encodings = encode_batch(self._tokenizer, list(texts))
-        for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
-            ids, mask = pad(encodings, batch, self.pad_id)
-            inputs = {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "token_type_ids": np.zeros_like(ids),
-            }
-            out[batch] = request.infer(inputs)[0]
-            if progress is not None:
-                progress.advance(len(batch))
-        return normalized(out)
+        return embed_batched(
+            self._tokenizer, texts, lambda ids, mask: request.infer(bert_inputs(ids, mask))[0],
+            dim=self.dim, batch_size=batch_size, pad_id=self.pad_id, progress=progress,
+        )  # fmt: skip

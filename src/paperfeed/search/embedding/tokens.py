@@ -8,12 +8,13 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from paperfeed.core.progress import ProgressSink
 from paperfeed.search.embedding import MAX_TOKENS
 
 
@@ -192,3 +193,31 @@ def tokenize_in_worker(texts: list[str]) -> np.ndarray:
     return padded_ids(_worker_tokenizer, texts, _worker_pad_id)
 
 
+
+
+def embed_batched(
+    tokenizer: Any,
+    texts: Sequence[str],
+    run: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    dim: int,
+    batch_size: int,
+    pad_id: int = 0,
+    progress: ProgressSink | None = None,
+) -> np.ndarray:
+    """`texts` through a graph (`run`: token ids and attention mask to pooled vectors), in
+    batches of similar length, normalized: the loop every CPU engine of the models shares."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    encodings = encode_batch(tokenizer, list(texts))
+    for batch in length_sorted_batches([len(e.ids) for e in encodings], batch_size):
+        out[batch] = run(*pad(encodings, batch, pad_id))
+        if progress is not None:
+            progress.advance(len(batch))
+    return normalized(out)
+
+
+def bert_inputs(ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """A BERT graph's inputs for a padded batch (one segment)."""
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
