@@ -36,7 +36,7 @@ import scipy.sparse as sp
 
 from paperfeed.evals import recommend as protocol
 from paperfeed.evals.harness import VectorCache
-from paperfeed.rank import content, links, related
+from paperfeed.rank import content, links
 from paperfeed.rank.content import Candidates, Taste, WordSpace
 from paperfeed.search.embedding import load_embedder
 from paperfeed.settings import Settings
@@ -108,32 +108,11 @@ def build(
     candidate_rows = np.asarray([row_of[i] for i in candidate_ids])
     candidates = protocol.candidates_of(records, candidate_ids, words, centered, candidate_rows)
     by_author = protocol.authors_before(records, before)
-    row_of_id = {records[i].id: row for i, row in row_of.items()}
     candidate_set = {records[i].id for i in candidate_ids}
     index_of_id = {records[i].id: i for i in corpus}
-
-    def taste(reader: protocol.Reader) -> Taste:
-        rows = [row_of[i] for i in reader.history]
-        ages = [(cutoff - records[i].day).days for i in reader.history]
-        made = Taste(
-            liked=[records[i].id for i in reader.history],
-            words=words[rows],
-            weights=content.recency_weight(np.asarray(ages)),
-            vectors=centered[rows],
-            categories=[records[i].categories for i in reader.history],
-            owners=[links.owners(records[i].abstract) for i in reader.history],
-        )
-        given = [
-            related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
-            for i in reader.history[-related.FROM_LIKED :]
-        ]
-        made.related = related.choose(given, candidate_set | set(made.liked))
-        if made.related:
-            made.related_words = words[[row_of_id[paper_id] for paper_id in made.related]]
-            made.related_owners = frozenset().union(
-                *(links.owners(records[index_of_id[i]].abstract) for i in made.related)
-            )
-        return made
+    taste = protocol.Tastes(
+        records, corpus, row_of, words, centered, cutoff, by_author, candidate_set
+    ).taste
 
     titles = space.transform([records[i].title for i in candidate_ids])
 

@@ -188,36 +188,9 @@ def run(
     words_only = Candidates(candidates.ids, candidates.words, categories=candidates.categories)
     raw_candidates = raw[candidate_rows]
     by_author = authors_before(records, before)
-    row_of_id = {records[i].id: row for i, row in row_of.items()}
     candidate_set = {records[i].id for i in candidate_ids}
-
-    def taste(reader: Reader, *, vectors: bool = True, disliked: bool = False) -> Taste:
-        rows = [row_of[i] for i in reader.history]
-        ages = [(cutoff - records[i].day).days for i in reader.history]
-        made = Taste(
-            liked=[records[i].id for i in reader.history],
-            words=words[rows],
-            weights=content.recency_weight(np.asarray(ages)),
-            vectors=centered[rows] if vectors else None,
-            categories=[records[i].categories for i in reader.history],
-            owners=[links.owners(records[i].abstract) for i in reader.history],
-        )
-        given = [
-            related.contributions(set(records[i].authors), by_author.__getitem__, records[i].id)
-            for i in reader.history[-related.FROM_LIKED :]  # oldest first here
-        ]
-        made.related = related.choose(given, candidate_set | set(made.liked))
-        if made.related:
-            around = [row_of_id[paper_id] for paper_id in made.related]
-            made.related_words = words[around]
-            made.related_owners = frozenset().union(
-                *(links.owners(records[corpus[row]].abstract) for row in around)
-            )
-        if disliked and reader.disliked:
-            negative = [row_of[i] for i in reader.disliked]
-            made.disliked_words = words[negative]
-            made.disliked_vectors = centered[negative] if vectors else None
-        return made
+    tastes = Tastes(records, corpus, row_of, words, centered, cutoff, by_author, candidate_set)
+    taste = tastes.taste
 
     def svm_trained(reader: Reader) -> np.ndarray:
         labels = np.zeros(tfidf.shape[0])
@@ -361,6 +334,54 @@ def corpus_vectors(
     raw[needed] = cache.vectors(embedded, progress)
     sample = [r for r in needed if r < len(before)]
     return raw, content.center(raw, raw[sample].mean(axis=0))
+
+
+@dataclass
+class Tastes:
+    """The protocol's readers as the recommender sees them: each one's liked papers (their words,
+    vectors, recency, categories, links) and their authors' other papers, from one corpus."""
+
+    records: list[Record]
+    corpus: list[int]  # record indexes, one per row of `words` and `centered`
+    row_of: dict[int, int]
+    words: Any
+    centered: np.ndarray
+    cutoff: date
+    by_author: dict[str, list[str]]
+    candidate_set: set[str]
+
+    def __post_init__(self) -> None:
+        self.row_of_id = {self.records[i].id: row for i, row in self.row_of.items()}
+
+    def taste(self, reader: Reader, *, vectors: bool = True, disliked: bool = False) -> Taste:
+        records, row_of, words, centered = self.records, self.row_of, self.words, self.centered
+        authored = self.by_author.__getitem__
+        rows = [row_of[i] for i in reader.history]
+        ages = [(self.cutoff - records[i].day).days for i in reader.history]
+        made = Taste(
+            liked=[records[i].id for i in reader.history],
+            words=words[rows],
+            weights=content.recency_weight(np.asarray(ages)),
+            vectors=centered[rows] if vectors else None,
+            categories=[records[i].categories for i in reader.history],
+            owners=[links.owners(records[i].abstract) for i in reader.history],
+        )
+        given = [
+            related.contributions(set(records[i].authors), authored, records[i].id)
+            for i in reader.history[-related.FROM_LIKED :]  # oldest first here
+        ]
+        made.related = related.choose(given, self.candidate_set | set(made.liked))
+        if made.related:
+            around = [self.row_of_id[paper_id] for paper_id in made.related]
+            made.related_words = words[around]
+            made.related_owners = frozenset().union(
+                *(links.owners(records[self.corpus[row]].abstract) for row in around)
+            )
+        if disliked and reader.disliked:
+            negative = [row_of[i] for i in reader.disliked]
+            made.disliked_words = words[negative]
+            made.disliked_vectors = centered[negative] if vectors else None
+        return made
 
 
 def candidates_of(
